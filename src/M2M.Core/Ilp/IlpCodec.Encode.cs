@@ -1,0 +1,90 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace M2M.Core.Ilp;
+
+
+public static class IlpEncoder
+{
+    /// <summary>Serializes a packet into <paramref name="writer"/> (one size computation, no temporaries).</summary>
+    public static void Encode(IlpPacket packet, IBufferWriter<byte> writer)
+    {
+        int contentLength = ContentLength(packet);
+        var head = writer.GetSpan(6);
+        head[0] = (byte)packet.Type;
+        writer.Advance(1 + Oer.Oer.WriteLength(head[1..], contentLength));
+        switch (packet)
+        {
+            case IlpPrepare p: WritePrepare(p, writer); break;
+            case IlpFulfill f: WriteFulfill(f, writer); break;
+            case IlpReject r: WriteReject(r, writer); break;
+            default: throw new ArgumentException($"unknown packet {packet.GetType().Name}", nameof(packet));
+        }
+    }
+
+    /// <summary>Convenience for non-hot paths and tests.</summary>
+    public static byte[] ToArray(IlpPacket packet)
+    {
+        var buffer = new ArrayBufferWriter<byte>(EncodedLength(packet));
+        Encode(packet, buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static int EncodedLength(IlpPacket packet)
+    {
+        int content = ContentLength(packet);
+        return 1 + Oer.Oer.LengthPrefixSize(content) + content;
+    }
+
+    private static int VarLength(int length) => Oer.Oer.LengthPrefixSize(length) + length;
+
+    private static int ContentLength(IlpPacket packet) => packet switch
+    {
+        IlpPrepare p => 8 + IlpCodec.TimestampLength + IlpCodec.HashLength + VarLength(p.Destination.Length) + VarLength(p.Data.Length),
+        IlpFulfill f => IlpCodec.HashLength + VarLength(f.Data.Length),
+        IlpReject r => IlpCodec.CodeLength + VarLength(r.TriggeredBy.Length) + VarLength(Encoding.UTF8.GetByteCount(r.Message)) + VarLength(r.Data.Length),
+        _ => throw new ArgumentException($"unknown packet {packet.GetType().Name}", nameof(packet)),
+    };
+
+    private static void WritePrepare(IlpPrepare p, IBufferWriter<byte> writer)
+    {
+        if (p.ExecutionCondition.Length != IlpCodec.HashLength) throw new ArgumentException("executionCondition must be 32 bytes");
+        var span = writer.GetSpan(8 + IlpCodec.TimestampLength + IlpCodec.HashLength);
+        BinaryPrimitives.WriteUInt64BigEndian(span, p.Amount);
+        IlpCodec.WriteTimestamp(span.Slice(8, IlpCodec.TimestampLength), p.ExpiresAt);
+        p.ExecutionCondition.Span.CopyTo(span[(8 + IlpCodec.TimestampLength)..]);
+        writer.Advance(8 + IlpCodec.TimestampLength + IlpCodec.HashLength);
+        WriteAscii(writer, p.Destination);
+        Oer.Oer.WriteVarOctetString(writer, p.Data.Span);
+    }
+
+    private static void WriteFulfill(IlpFulfill f, IBufferWriter<byte> writer)
+    {
+        if (f.Fulfillment.Length != IlpCodec.HashLength) throw new ArgumentException("fulfillment must be 32 bytes");
+        writer.Write(f.Fulfillment.Span);
+        Oer.Oer.WriteVarOctetString(writer, f.Data.Span);
+    }
+
+    private static void WriteReject(IlpReject r, IBufferWriter<byte> writer)
+    {
+        if (r.Code.Length != IlpCodec.CodeLength) throw new ArgumentException("reject code must be 3 characters");
+        var code = writer.GetSpan(IlpCodec.CodeLength);
+        Encoding.ASCII.GetBytes(r.Code, code);
+        writer.Advance(IlpCodec.CodeLength);
+        WriteAscii(writer, r.TriggeredBy);
+        int messageLength = Encoding.UTF8.GetByteCount(r.Message);
+        Oer.Oer.WriteLength(writer, messageLength);
+        var span = writer.GetSpan(messageLength);
+        writer.Advance(Encoding.UTF8.GetBytes(r.Message, span));
+        Oer.Oer.WriteVarOctetString(writer, r.Data.Span);
+    }
+
+    private static void WriteAscii(IBufferWriter<byte> writer, string value)
+    {
+        Oer.Oer.WriteLength(writer, value.Length);
+        var span = writer.GetSpan(value.Length);
+        Encoding.ASCII.GetBytes(value, span);
+        writer.Advance(value.Length);
+    }
+}

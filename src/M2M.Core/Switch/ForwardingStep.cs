@@ -1,0 +1,70 @@
+using System.Security.Cryptography;
+using M2M.Core.Ilp;
+
+namespace M2M.Core.Switch;
+
+/// <summary>
+/// The terminal step: sends the Prepare (with its shortened expiry) to the next hop, waits at most
+/// until that expiry (R00), and accepts a Fulfill only if sha256(fulfillment) == condition (else F05)
+/// and it arrived before the outgoing expiry on our clock (else R00).
+/// </summary>
+public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, TimeProvider time)
+{
+    public async ValueTask<IlpReply> InvokeAsync(PacketContext context)
+    {
+        string nextHop = context.NextHop ?? throw new InvalidOperationException("routing step did not set NextHop");
+        if (!links.TryGetLink(nextHop, out var link) || link is null)
+            return Reject(IlpErrorCode.T01_PeerUnreachable, $"next hop '{nextHop}' is not connected");
+        var prepare = context.Prepare;
+        var outgoing = new IlpPrepare
+        {
+            Amount = prepare.Amount,
+            ExpiresAt = context.OutgoingExpiresAt,
+            ExecutionCondition = prepare.ExecutionCondition,
+            Destination = prepare.Destination,
+            Data = prepare.Data,
+        };
+        var wait = context.OutgoingExpiresAt - time.GetUtcNow();
+        if (wait <= TimeSpan.Zero) return Reject(IlpErrorCode.R00_TransferTimedOut, "packet expired before it could be forwarded");
+        using var timeout = new CancellationTokenSource(wait, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, context.CancellationToken);
+        IlpReply reply;
+        try
+        {
+            reply = await link.SendPrepareAsync(outgoing, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return Reject(IlpErrorCode.R00_TransferTimedOut, $"no reply from '{nextHop}' before the packet expired");
+        }
+        catch (OperationCanceledException)
+        {
+            return Reject(IlpErrorCode.T00_InternalError, "connector is shutting down");
+        }
+        catch (PeerUnavailableException e)
+        {
+            return Reject(IlpErrorCode.T01_PeerUnreachable, e.Reason);
+        }
+        return reply is IlpFulfill fulfill ? CheckFulfill(fulfill, context, nextHop) : reply;
+    }
+
+    private IlpReply CheckFulfill(IlpFulfill fulfill, PacketContext context, string nextHop)
+    {
+        if (!FulfillmentMatches(fulfill.Fulfillment.Span, context.Prepare.ExecutionCondition.Span))
+            return Reject(IlpErrorCode.F05_WrongCondition, $"fulfillment from '{nextHop}' does not match the condition");
+        if (time.GetUtcNow() > context.OutgoingExpiresAt)
+            return Reject(IlpErrorCode.R00_TransferTimedOut, $"fulfillment from '{nextHop}' arrived after the packet expired");
+        return fulfill;
+    }
+
+    /// <summary>True when sha256(fulfillment) equals the 32-byte condition.</summary>
+    public static bool FulfillmentMatches(ReadOnlySpan<byte> fulfillment, ReadOnlySpan<byte> condition)
+    {
+        if (fulfillment.Length != IlpCodec.HashLength || condition.Length != IlpCodec.HashLength) return false;
+        Span<byte> hash = stackalloc byte[IlpCodec.HashLength];
+        SHA256.HashData(fulfillment, hash);
+        return CryptographicOperations.FixedTimeEquals(hash, condition);
+    }
+
+    private IlpReject Reject(string code, string message) => IlpRejects.Create(code, options.IlpAddress, message);
+}

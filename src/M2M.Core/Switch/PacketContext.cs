@@ -1,0 +1,30 @@
+using M2M.Core.Ilp;
+
+namespace M2M.Core.Switch;
+
+/// <summary>One Prepare travelling through the switch; steps read and fill it in.</summary>
+public sealed class PacketContext(IlpPrepare prepare, PeerDescriptor source, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+{
+    public IlpPrepare Prepare { get; } = prepare;
+    public PeerDescriptor Source { get; } = source;
+    public DateTimeOffset ReceivedAt { get; } = receivedAt;
+    public CancellationToken CancellationToken { get; } = cancellationToken;
+
+    /// <summary>Set by the expiry step: the shortened expiry of the outgoing Prepare.</summary>
+    public DateTimeOffset OutgoingExpiresAt { get; set; }
+
+    /// <summary>Set by the routing step.</summary>
+    public string? NextHop { get; set; }
+}
+
+/// <summary>The rest of the pipeline, as seen from one step.</summary>
+public delegate ValueTask<IlpReply> PacketHandler(PacketContext context);
+
+/// <summary>
+/// One stage of packet handling. A step either answers (reject or local fulfill) or calls
+/// <c>next</c> and may inspect the reply on the way back (the ledger stage posts or voids there).
+/// </summary>
+public interface IPacketStep
+{
+    ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next);
+}
