@@ -54,6 +54,8 @@ public static class IlpCodec
         byte type = span[0];
         if (type is < (byte)IlpPacketType.Prepare or > (byte)IlpPacketType.Reject)
             return Fail(OperationStatus.InvalidData, $"unknown packet type {type}", out error);
+        if (Oer.Oer.TryReadLength(span[1..], out int declared, out _) == OperationStatus.Done && declared > MaxPacketLength)
+            return Fail(OperationStatus.InvalidData, $"packet declares {declared} bytes, over the maximum {MaxPacketLength} (data is at most {MaxDataLength} bytes)", out error);
         var status = Oer.Oer.TryReadVarOctetString(span[1..], MaxPacketLength, out Range contentRange, out _);
         if (status != OperationStatus.Done) return Fail(status, "envelope length is invalid or truncated", out error);
         var content = buffer[1..][contentRange];
@@ -104,11 +106,13 @@ public static class IlpCodec
         }
         string code = Encoding.ASCII.GetString(codeBytes);
         int offset = CodeLength;
-        // triggeredBy may be empty (RFC 27 allows an unknown trigger); when present it is IA5.
+        // triggeredBy may be empty (as ilp-packet allows); otherwise it must be a valid address.
         if (Oer.Oer.TryReadVarOctetString(span[offset..], IlpAddress.MaxLength, out Range byRange, out int used) != OperationStatus.Done
             || !IsAscii(span[offset..][byRange]))
             return Fail(OperationStatus.InvalidData, "triggeredBy is not a valid address", out error);
         string triggeredBy = Encoding.ASCII.GetString(span[offset..][byRange]);
+        if (triggeredBy.Length > 0 && !IlpAddress.IsValid(triggeredBy))
+            return Fail(OperationStatus.InvalidData, $"triggeredBy '{Truncate(triggeredBy)}' is not a valid address", out error);
         offset += used;
         if (Oer.Oer.TryReadVarOctetString(span[offset..], MaxMessageLength, out Range msgRange, out used) != OperationStatus.Done)
             return Fail(OperationStatus.InvalidData, "message is invalid or truncated", out error);

@@ -1,0 +1,190 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Btp;
+
+/// <summary>
+/// Server side of BTP auth (RFC 23 + ilp-plugin-btp convention): the first frame must be a MESSAGE
+/// whose first protocol data is "auth", carrying "auth_username" (may be empty) and "auth_token".
+/// </summary>
+public static class BtpServerHandshake
+{
+    private const string GenericRejection = "invalid auth credentials";
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Authenticates the peer and returns a running session, or null after rejecting it
+    /// (BTP ERROR F00 + close 1008). Token comparison is up to <paramref name="authenticate"/>, which
+    /// must compare in constant time; the token is never logged nor echoed back.
+    /// </summary>
+    public static async Task<BtpSession?> AcceptAsync(WebSocket socket, BtpAuthenticator authenticate,
+        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(authenticate);
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(limits);
+        ArgumentNullException.ThrowIfNull(logger);
+        byte[] buffer = BtpFrameIO.RentReceiveBuffer(limits);
+        try
+        {
+            return await AcceptWithBufferAsync(socket, buffer, authenticate, handler, limits, logger, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            BtpFrameIO.Return(buffer); // every receive into it has completed by now
+        }
+    }
+
+    private static async Task<BtpSession?> AcceptWithBufferAsync(WebSocket socket, byte[] buffer, BtpAuthenticator authenticate,
+        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct)
+    {
+        var time = TimeProvider.System;
+        // Not cancelled on timeout: cancelling a receive aborts the socket, and we still want to send an ERROR.
+        var receive = BtpFrameIO.ReceiveAsync(socket, buffer, limits.MaxFrameBytes, CancellationToken.None).AsTask();
+        using var stopTimer = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var timeout = Task.Delay(limits.AuthTimeout, time, stopTimer.Token);
+        var first = await Task.WhenAny(receive, timeout).ConfigureAwait(false);
+        await stopTimer.CancelAsync().ConfigureAwait(false);
+        if (first != receive)
+        {
+            if (ct.IsCancellationRequested)
+            {
+                socket.Abort();
+                await BtpFrameIO.DrainAsync(socket, receive, TimeSpan.Zero, time).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+            }
+            BtpLog.AuthTimedOut(logger, limits.AuthTimeout);
+            await RejectAsync(socket, 0, "auth timeout", receive, limits, time).ConfigureAwait(false);
+            return null;
+        }
+        var frame = await ObserveAsync(receive).ConfigureAwait(false);
+        return frame is { } f
+            ? await CompleteAuthAsync(socket, buffer.AsMemory(0, f.Length), f.Kind, authenticate, handler, limits, logger, time).ConfigureAwait(false)
+            : null;
+    }
+
+    private static async Task<ReceivedFrame?> ObserveAsync(Task<ReceivedFrame> receive)
+    {
+        try
+        {
+            return await receive.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        {
+            return null;
+        }
+    }
+
+    private static async Task<BtpSession?> CompleteAuthAsync(WebSocket socket, ReadOnlyMemory<byte> frame, FrameKind kind,
+        BtpAuthenticator authenticate, IBtpMessageHandler handler, BtpLimits limits, ILogger logger, TimeProvider time)
+    {
+        if (kind == FrameKind.Closed) return null;
+        if (kind == FrameKind.TooBig)
+        {
+            await BtpFrameIO.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.MessageTooBig, "frame too big", CancellationToken.None).ConfigureAwait(false);
+            await BtpFrameIO.DrainAsync(socket, null, limits.CloseTimeout, time).ConfigureAwait(false);
+            return null;
+        }
+        if (kind != FrameKind.Binary || BtpCodec.TryDecode(frame, out var packet, out _) != OperationStatus.Done)
+            return await RejectLoggedAsync(socket, 0, "", "first frame is not a valid BTP packet", limits, logger, time).ConfigureAwait(false);
+
+        string? problem = ParseAuth(packet!, out string username, out string token);
+        if (problem is not null)
+            return await RejectLoggedAsync(socket, packet!.RequestId, username, problem, limits, logger, time).ConfigureAwait(false);
+
+        string? peerId = Authenticate(authenticate, username, token, logger);
+        if (peerId is null)
+            return await RejectLoggedAsync(socket, packet!.RequestId, username, GenericRejection, limits, logger, time).ConfigureAwait(false);
+
+        return await StartSessionAsync(socket, packet!.RequestId, peerId, username, handler, limits, logger, time).ConfigureAwait(false);
+    }
+
+    private static async Task<BtpSession?> StartSessionAsync(WebSocket socket, uint requestId, string peerId, string username,
+        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, TimeProvider time)
+    {
+        try
+        {
+            // Bounded: cancelling aborts the socket if the peer stops reading.
+            using var timeout = new CancellationTokenSource(limits.AuthTimeout, time);
+            await BtpFrameIO.SendAsync(socket, BtpPacket.Response(requestId), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        {
+            return null;
+        }
+        BtpLog.AuthSucceeded(logger, peerId, username);
+        var session = new BtpSession(socket, peerId, handler, limits, logger, time);
+        session.Start();
+        return session;
+    }
+
+    /// <summary>Returns null if the packet is a well-formed auth request, else the rejection reason.</summary>
+    internal static string? ParseAuth(BtpPacket packet, out string username, out string token)
+    {
+        username = "";
+        token = "";
+        if (packet.Type != BtpPacketType.Message || packet.ProtocolData.Count == 0
+            || packet.ProtocolData[0].ProtocolName != BtpProtocolNames.Auth)
+            return "first packet must be an auth MESSAGE";
+        if (packet.TryGetProtocolData(BtpProtocolNames.AuthUsername, out var user) && !TryUtf8(user.Data, out username))
+            return "auth_username is not valid UTF-8";
+        if (!packet.TryGetProtocolData(BtpProtocolNames.AuthToken, out var tok)) return "auth_token protocol data is required";
+        if (!TryUtf8(tok.Data, out token)) return "auth_token is not valid UTF-8";
+        return null;
+    }
+
+    private static string? Authenticate(BtpAuthenticator authenticate, string username, string token, ILogger logger)
+    {
+        try
+        {
+            return authenticate(username, token);
+        }
+        catch (Exception ex)
+        {
+            BtpLog.AuthenticatorFailed(logger, username, ex);
+            return null;
+        }
+    }
+
+    private static bool TryUtf8(ReadOnlyMemory<byte> bytes, out string text)
+    {
+        try
+        {
+            text = StrictUtf8.GetString(bytes.Span);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            text = "";
+            return false;
+        }
+    }
+
+    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string username, string reason,
+        BtpLimits limits, ILogger logger, TimeProvider time)
+    {
+        BtpLog.AuthRejected(logger, username, reason);
+        await RejectAsync(socket, requestId, reason, null, limits, time).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>ERROR F00 with <paramref name="reason"/> (never the token), then close 1008.</summary>
+    private static async Task RejectAsync(WebSocket socket, uint requestId, string reason, Task? pendingReceive,
+        BtpLimits limits, TimeProvider time)
+    {
+        var error = BtpPacket.Error(requestId, BtpErrorCodes.NotAccepted, BtpErrorCodes.NotAcceptedName, time.GetUtcNow(), reason);
+        using var timeout = new CancellationTokenSource(limits.CloseTimeout, time);
+        try
+        {
+            await BtpFrameIO.SendAsync(socket, error, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        {
+        }
+        await BtpFrameIO.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.PolicyViolation, reason, timeout.Token).ConfigureAwait(false);
+        await BtpFrameIO.DrainAsync(socket, pendingReceive, limits.CloseTimeout, time).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,392 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Btp;
+
+/// <summary>
+/// An authenticated BTP connection with one peer, inbound or outbound. Sends ILP packets as
+/// request/response MESSAGE pairs, dispatches the peer's requests to an <see cref="IBtpMessageHandler"/>
+/// concurrently, and closes on the first protocol violation.
+/// </summary>
+public sealed class BtpSession : IAsyncDisposable
+{
+    private const int RequestIdOffset = 1; // BtpPacket header: type byte, then requestId
+    private const string HandlerFailedText = "internal error handling the request";
+    private const string TooBusyText = "too many in-flight requests";
+
+    private readonly WebSocket _socket;
+    private readonly IBtpMessageHandler _handler;
+    private readonly BtpLimits _limits;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource<ReadOnlyMemory<byte>>> _pending = new();
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _nextRequestId = RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
+    private int _incomingInFlight;
+    private int _closeSent;
+    private volatile bool _closed;
+
+    internal BtpSession(WebSocket socket, string peerId, IBtpMessageHandler handler, BtpLimits limits, ILogger logger, TimeProvider time)
+    {
+        _socket = socket;
+        PeerId = peerId;
+        _handler = handler;
+        _limits = limits;
+        _logger = logger;
+        _time = time;
+    }
+
+    public string PeerId { get; }
+
+    public bool IsOpen => !_closed && Volatile.Read(ref _closeSent) == 0 && _socket.State == WebSocketState.Open;
+
+    /// <summary>Completes (never faults) once the connection is gone and pending requests have failed.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Settlement hook for incoming TRANSFER; the peer gets an empty RESPONSE after it returns.</summary>
+    public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
+
+    internal void Start() => _ = Task.Run(ReadLoopAsync);
+
+    /// <summary>
+    /// Sends <paramref name="ilpPacket"/> in a MESSAGE and returns the "ilp" data of the matching RESPONSE.
+    /// Throws <see cref="BtpRemoteException"/> on a BTP ERROR, <see cref="BtpSessionClosedException"/> if the
+    /// session closes, <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
+    /// </summary>
+    public async Task<ReadOnlyMemory<byte>> SendIlpAsync(ReadOnlyMemory<byte> ilpPacket, CancellationToken ct = default)
+    {
+        ThrowIfClosed();
+        if (_pending.Count >= _limits.MaxInFlightRequests) throw new BtpException(TooBusyText);
+        var reply = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        uint requestId = ReserveRequestId(reply);
+        try
+        {
+            ThrowIfClosed(); // Shutdown may have drained _pending before our entry was added.
+            using var cancel = ct.Register(static s => ((TaskCompletionSource<ReadOnlyMemory<byte>>)s!).TrySetCanceled(), reply);
+            await SendFrameAsync(BtpPacket.IlpMessage(requestId, ilpPacket), ct).ConfigureAwait(false);
+            return await reply.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            _pending.TryRemove(KeyValuePair.Create(requestId, reply));
+        }
+    }
+
+    /// <summary>Closes with a close handshake; aborts if the peer does not answer within CloseTimeout.</summary>
+    public async ValueTask CloseAsync(WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure,
+        string? description = null, CancellationToken ct = default)
+    {
+        await SendCloseAsync(status, description ?? "closing").ConfigureAwait(false);
+        try
+        {
+            await _completion.Task.WaitAsync(_limits.CloseTimeout, _time, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort();
+        }
+        catch (OperationCanceledException)
+        {
+            Abort();
+            throw;
+        }
+    }
+
+    public ValueTask DisposeAsync() => CloseAsync();
+
+    /// <summary>Drops the connection without a close handshake.</summary>
+    public void Abort()
+    {
+        _socket.Abort();
+        CancelLifetime();
+    }
+
+    // ---- reading ----
+
+    private async Task ReadLoopAsync()
+    {
+        byte[] buffer = BtpFrameIO.RentReceiveBuffer(_limits);
+        string reason;
+        try
+        {
+            reason = await ReceiveFramesAsync(buffer).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        {
+            reason = ex.Message;
+        }
+        finally
+        {
+            BtpFrameIO.Return(buffer);
+        }
+        Shutdown(reason);
+    }
+
+    /// <summary>Returns why the connection ended.</summary>
+    private async Task<string> ReceiveFramesAsync(byte[] buffer)
+    {
+        while (true)
+        {
+            var frame = await BtpFrameIO.ReceiveAsync(_socket, buffer, _limits.MaxFrameBytes, _lifetime.Token).ConfigureAwait(false);
+            switch (frame.Kind)
+            {
+                case FrameKind.Closed:
+                    BtpLog.PeerClosed(_logger, PeerId, _socket.CloseStatus);
+                    await SendCloseAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, "closing").ConfigureAwait(false);
+                    return "peer closed";
+                case FrameKind.TooBig:
+                    BtpLog.FrameTooBig(_logger, PeerId, _limits.MaxFrameBytes);
+                    return await FailAsync(WebSocketCloseStatus.MessageTooBig, "frame too big").ConfigureAwait(false);
+                case FrameKind.Text:
+                    BtpLog.TextMessage(_logger, PeerId);
+                    return await FailAsync(WebSocketCloseStatus.InvalidMessageType, "text frames are not BTP").ConfigureAwait(false);
+                default:
+                    if (!ProcessFrame(buffer.AsMemory(0, frame.Length))) return await RejectMalformedAsync(buffer.AsMemory(0, frame.Length)).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Handles one decoded frame; false if it was malformed.</summary>
+    private bool ProcessFrame(ReadOnlyMemory<byte> frame)
+    {
+        if (BtpCodec.TryDecode(frame, out var packet, out var error) != OperationStatus.Done)
+        {
+            BtpLog.MalformedFrame(_logger, PeerId, error ?? "unknown");
+            return false;
+        }
+        switch (packet!.Type)
+        {
+            case BtpPacketType.Response: CompleteResponse(packet); break;
+            case BtpPacketType.Error: CompleteError(packet); break;
+            case BtpPacketType.Message: DispatchMessage(packet); break;
+            case BtpPacketType.Transfer: DispatchTransfer(packet); break;
+            default: BtpLog.UnexpectedPacket(_logger, PeerId, packet.Type, packet.RequestId); break;
+        }
+        return true;
+    }
+
+    private async Task<string> RejectMalformedAsync(ReadOnlyMemory<byte> frame)
+    {
+        uint requestId = frame.Length > RequestIdOffset + sizeof(uint) - 1
+            ? BinaryPrimitives.ReadUInt32BigEndian(frame.Span[RequestIdOffset..]) : 0;
+        await SendQuietlyAsync(ErrorPacket(requestId, BtpErrorCodes.InvalidFields, BtpErrorCodes.InvalidFieldsName, "malformed BTP frame")).ConfigureAwait(false);
+        return await FailAsync(WebSocketCloseStatus.ProtocolError, "malformed BTP frame").ConfigureAwait(false);
+    }
+
+    /// <summary>Closes because of a protocol violation and waits (bounded) for the peer's close.</summary>
+    private async Task<string> FailAsync(WebSocketCloseStatus status, string reason)
+    {
+        await SendCloseAsync(status, reason).ConfigureAwait(false);
+        await BtpFrameIO.DrainAsync(_socket, null, _limits.CloseTimeout, _time).ConfigureAwait(false);
+        return reason;
+    }
+
+    private void CompleteResponse(BtpPacket packet)
+    {
+        if (!_pending.TryRemove(packet.RequestId, out var reply))
+        {
+            BtpLog.UnmatchedReply(_logger, PeerId, packet.Type, packet.RequestId);
+            return;
+        }
+        if (packet.TryGetProtocolData(BtpProtocolNames.Ilp, out var ilp))
+            reply.TrySetResult(ilp.Data.ToArray()); // copy: the receive buffer is reused
+        else
+            reply.TrySetException(new BtpException("RESPONSE carried no ilp protocol data"));
+    }
+
+    private void CompleteError(BtpPacket packet)
+    {
+        if (!_pending.TryRemove(packet.RequestId, out var reply))
+        {
+            BtpLog.UnmatchedReply(_logger, PeerId, packet.Type, packet.RequestId);
+            return;
+        }
+        reply.TrySetException(new BtpRemoteException(packet.Code, packet.Name, packet.TriggeredAt, packet.ErrorData.ToArray()));
+    }
+
+    // ---- incoming requests ----
+
+    private void DispatchMessage(BtpPacket packet)
+    {
+        if (!packet.TryGetProtocolData(BtpProtocolNames.Ilp, out var ilp))
+        {
+            // Unknown sub-protocol: acknowledge like ilp-plugin-btp does.
+            _ = SendQuietlyAsync(BtpPacket.Response(packet.RequestId));
+            return;
+        }
+        if (!TryEnterIncoming(packet.RequestId)) return;
+        byte[] copy = ArrayPool<byte>.Shared.Rent(ilp.Data.Length);
+        ilp.Data.Span.CopyTo(copy);
+        int length = ilp.Data.Length;
+        _ = Task.Run(() => HandleIlpAsync(packet.RequestId, copy, length));
+    }
+
+    private async Task HandleIlpAsync(uint requestId, byte[] ilp, int length)
+    {
+        try
+        {
+            var reply = await _handler.HandleIlpAsync(this, ilp.AsMemory(0, length), _lifetime.Token).ConfigureAwait(false);
+            await SendQuietlyAsync(BtpPacket.IlpResponse(requestId, reply)).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await ReportHandlerFailureAsync(requestId, ex).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(ilp);
+            Interlocked.Decrement(ref _incomingInFlight);
+        }
+    }
+
+    private void DispatchTransfer(BtpPacket packet)
+    {
+        if (!TryEnterIncoming(packet.RequestId)) return;
+        // Copy: the hook may outlive the receive buffer.
+        var protocolData = packet.ProtocolData.Select(p => p with { Data = p.Data.ToArray() }).ToArray();
+        _ = Task.Run(() => HandleTransferAsync(packet.RequestId, packet.Amount, protocolData));
+    }
+
+    private async Task HandleTransferAsync(uint requestId, ulong amount, IReadOnlyList<BtpProtocolData> protocolData)
+    {
+        try
+        {
+            if (OnTransfer is { } hook) await hook(this, amount, protocolData).ConfigureAwait(false);
+            await SendQuietlyAsync(BtpPacket.Response(requestId)).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await ReportHandlerFailureAsync(requestId, ex).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _incomingInFlight);
+        }
+    }
+
+    private async Task ReportHandlerFailureAsync(uint requestId, Exception ex)
+    {
+        if (_closed) return; // cancellation by shutdown is not a handler bug
+        BtpLog.HandlerFailed(_logger, PeerId, requestId, ex);
+        await SendQuietlyAsync(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, HandlerFailedText)).ConfigureAwait(false);
+    }
+
+    private bool TryEnterIncoming(uint requestId)
+    {
+        if (Interlocked.Increment(ref _incomingInFlight) <= _limits.MaxInFlightRequests) return true;
+        Interlocked.Decrement(ref _incomingInFlight);
+        BtpLog.TooManyInFlight(_logger, PeerId, requestId);
+        _ = SendQuietlyAsync(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, TooBusyText));
+        return false;
+    }
+
+    // ---- writing ----
+
+    private uint ReserveRequestId(TaskCompletionSource<ReadOnlyMemory<byte>> reply)
+    {
+        // Terminates: at most MaxInFlightRequests ids are taken out of 2^32.
+        while (true)
+        {
+            uint id = (uint)Interlocked.Increment(ref _nextRequestId);
+            if (id != 0 && _pending.TryAdd(id, reply)) return id;
+        }
+    }
+
+    /// <summary>Serialized send. <paramref name="ct"/> only bounds the wait for the write lock: cancelling
+    /// a WebSocket send mid-message would abort the connection.</summary>
+    private async Task SendFrameAsync(BtpPacket packet, CancellationToken ct)
+    {
+        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            ThrowIfClosed();
+            await BtpFrameIO.SendAsync(_socket, packet, _lifetime.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        {
+            // Inside the lock only the session lifetime token can cancel, so this is always "closed".
+            throw new BtpSessionClosedException(PeerId);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>For replies: a failed send means the connection is gone, which the read loop handles.</summary>
+    private async Task SendQuietlyAsync(BtpPacket packet)
+    {
+        try
+        {
+            await SendFrameAsync(packet, _lifetime.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is BtpException || BtpFrameIO.IsConnectionError(ex))
+        {
+        }
+    }
+
+    private async Task SendCloseAsync(WebSocketCloseStatus status, string description)
+    {
+        if (Interlocked.Exchange(ref _closeSent, 1) != 0) return;
+        try
+        {
+            await _writeLock.WaitAsync(_lifetime.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // already shut down
+        }
+        try
+        {
+            await BtpFrameIO.CloseOutputQuietlyAsync(_socket, status, description, _lifetime.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private BtpPacket ErrorPacket(uint requestId, string code, string name, string text) =>
+        BtpPacket.Error(requestId, code, name, _time.GetUtcNow(), text);
+
+    // ---- shutdown ----
+
+    private void Shutdown(string reason)
+    {
+        _closed = true;
+        CancelLifetime();
+        var closed = new BtpSessionClosedException(PeerId);
+        foreach (var id in _pending.Keys)
+        {
+            if (_pending.TryRemove(id, out var reply)) reply.TrySetException(closed);
+        }
+        _socket.Dispose();
+        BtpLog.ConnectionLost(_logger, PeerId, reason);
+        BtpLog.SessionClosed(_logger, PeerId);
+        _completion.TrySetResult();
+    }
+
+    private void CancelLifetime()
+    {
+        try
+        {
+            _lifetime.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A registration threw during abort; the connection is going away regardless.
+        }
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed || Volatile.Read(ref _closeSent) != 0) throw new BtpSessionClosedException(PeerId);
+    }
+}

@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace M2M.Cli;
+
+internal static class Logging
+{
+    /// <summary>Console logging at the configured level, as single-line text or JSON lines.</summary>
+    public static ILoggerFactory Create(string level, string? format)
+    {
+        var min = level switch
+        {
+            "debug" => LogLevel.Debug,
+            "warn" => LogLevel.Warning,
+            "error" => LogLevel.Error,
+            _ => LogLevel.Information,
+        };
+        bool json = string.Equals(format, "json", StringComparison.OrdinalIgnoreCase);
+        if (format is not null && !json && !string.Equals(format, "text", StringComparison.OrdinalIgnoreCase))
+            Console.Error.WriteLine($"warning: log format '{format}' is not text or json; using text");
+        return LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(min);
+            b.AddFilter("Microsoft", LogLevel.Warning);
+            if (json)
+            {
+                b.AddJsonConsole(o =>
+                {
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                    o.UseUtcTimestamp = true;
+                });
+            }
+            else
+            {
+                b.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                    o.UseUtcTimestamp = true;
+                    o.ColorBehavior = LoggerColorBehavior.Disabled;
+                });
+            }
+        });
+    }
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using M2M.Server;
+using M2M.Server.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Cli;
+
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var config = CommonOptions.Config();
+        var logFormat = CommonOptions.LogFormat();
+        var command = new Command("run", "Run the connector until SIGTERM or Ctrl+C (then drain and stop gracefully).") { config, logFormat };
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(logFormat)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string? configPath, string? logFormat)
+    {
+        var loader = ConfigLoader.FromProcess();
+        ConnectorSettings settings;
+        try
+        {
+            settings = loader.Load(loader.ResolvePath(configPath));
+        }
+        catch (ConfigException e)
+        {
+            return CommonOptions.ReportConfigErrors(e);
+        }
+        using var loggers = Logging.Create(settings.LogLevel, logFormat ?? Environment.GetEnvironmentVariable("LOG_FORMAT"));
+        var log = loggers.CreateLogger("M2M.Cli");
+        foreach (var warning in loader.Warnings) log.LogWarning("{Warning}", warning);
+
+        using var stop = new CancellationTokenSource();
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+
+        await using var host = new ConnectorHost(settings, loggers);
+        try
+        {
+            await host.StartAsync(stop.Token);
+        }
+        catch (IOException e) when (e.InnerException is SocketException or null)
+        {
+            Console.Error.WriteLine($"error: cannot listen (BTP port {settings.BtpServerPort}, HTTP port {settings.HealthCheckPort}): {e.Message}");
+            return 1;
+        }
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGTERM or Ctrl+C: fall through to the graceful stop.
+        }
+        await host.StopAsync();
+        return 0;
+    }
+}

@@ -1,0 +1,73 @@
+namespace M2M.Server.Configuration;
+
+// The YAML file as written by operators. 1.x keys (nodeId, btpServerPort, healthCheckPort,
+// logLevel, peers{id,url,authToken}, routes{prefix,nextHop,priority}) load unchanged; the rest
+// is 2.0 and optional. Unknown keys are an error (1.x dropped them silently).
+
+public sealed class ConfigFile
+{
+    public string? NodeId { get; set; }
+    public string? IlpAddress { get; set; }
+    public string? BtpServerPort { get; set; }
+    public string? HealthCheckPort { get; set; }
+    public string? LogLevel { get; set; }
+    public string? Environment { get; set; }
+    public List<PeerSection>? Peers { get; set; }
+    public List<RouteSection>? Routes { get; set; }
+    public LedgerSection? Ledger { get; set; }
+    public AdminSection? Admin { get; set; }
+    public LimitsSection? Limits { get; set; }
+}
+
+public sealed class PeerSection
+{
+    public string? Id { get; set; }
+    public string? Url { get; set; }
+    public string? AuthToken { get; set; }
+    public string? Relation { get; set; }
+    public AssetSection? Asset { get; set; }
+    public string? MaxPacketAmount { get; set; }
+    public string? CreditLimit { get; set; }
+    public SettlementSection? Settlement { get; set; }
+}
+
+public sealed class AssetSection
+{
+    public string? Code { get; set; }
+    public string? Scale { get; set; }
+}
+
+public sealed class SettlementSection
+{
+    public string? Threshold { get; set; }
+    public string? SettleTo { get; set; }
+    public string? Method { get; set; }
+}
+
+public sealed class RouteSection
+{
+    public string? Prefix { get; set; }
+    public string? NextHop { get; set; }
+    public string? Priority { get; set; }
+}
+
+public sealed class LedgerSection
+{
+    public string? Backend { get; set; }
+    public string? Path { get; set; }
+    public string? PostgresUrl { get; set; }
+}
+
+public sealed class AdminSection
+{
+    public string? ApiToken { get; set; }
+}
+
+public sealed class LimitsSection
+{
+    public string? ExpiryMarginMs { get; set; }
+    public string? MaxHoldTimeMs { get; set; }
+    public string? DrainTimeoutMs { get; set; }
+    public string? MaxBtpFrameBytes { get; set; }
+    public string? BtpAuthTimeoutMs { get; set; }
+}

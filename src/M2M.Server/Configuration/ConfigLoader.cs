@@ -1,0 +1,266 @@
+using System.Globalization;
+using M2M.Core.Ilp;
+using M2M.Core.Routing;
+using M2M.Core.Switch;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace M2M.Server.Configuration;
+
+/// <summary>
+/// Reads the YAML file, applies environment overrides and validates everything, collecting every
+/// problem (not just the first) so an operator fixes the file in one pass.
+/// </summary>
+public sealed partial class ConfigLoader(Func<string, string?> getEnv)
+{
+    private readonly List<string> _errors = [];
+    private readonly List<string> _warnings = [];
+
+    public static ConfigLoader FromProcess() => new(System.Environment.GetEnvironmentVariable);
+
+    /// <summary>Deprecation notices and other non-fatal findings of the last load.</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    /// <summary>The file to read: the explicit path, else CONFIG_FILE, else ./config.yaml if present, else none (built-in default).</summary>
+    public string? ResolvePath(string? explicitPath)
+    {
+        if (!string.IsNullOrEmpty(explicitPath)) return explicitPath;
+        string? env = getEnv("CONFIG_FILE");
+        if (!string.IsNullOrEmpty(env)) return env;
+        return File.Exists("config.yaml") ? "config.yaml" : null;
+    }
+
+    /// <summary>Loads and validates; throws <see cref="ConfigException"/> listing every problem.</summary>
+    public ConnectorSettings Load(string? path)
+    {
+        _errors.Clear();
+        _warnings.Clear();
+        ConfigFile file = path is null ? BuiltInDefault() : ReadFile(path);
+        var settings = Build(file, path ?? "built-in default");
+        if (_errors.Count > 0) throw new ConfigException(_errors);
+        return settings!;
+    }
+
+    /// <summary>The single-node default used when no file is given: no peers, a local address.</summary>
+    public static ConfigFile BuiltInDefault() => new() { NodeId = "m2m-connector" };
+
+    private ConfigFile ReadFile(string path)
+    {
+        if (!File.Exists(path)) throw new ConfigException([$"config file '{path}' does not exist"]);
+        string text = File.ReadAllText(path);
+        try
+        {
+            var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
+            var parser = new EnvExpandingParser(new Parser(new StringReader(text)), getEnv);
+            return deserializer.Deserialize<ConfigFile?>(parser) ?? new ConfigFile();
+        }
+        catch (YamlException e)
+        {
+            throw new ConfigException([$"{path}:{e.Start.Line}:{e.Start.Column}: {DescribeYamlError(e)}"]);
+        }
+    }
+
+    private static string DescribeYamlError(YamlException e)
+    {
+        string message = (e.InnerException ?? e).Message;
+        // YamlDotNet: "Property 'foo' not found on type 'M2M...PeerSection'." → name the key and where it may appear.
+        var m = UnknownProperty().Match(message);
+        if (m.Success)
+            return $"unknown key '{m.Groups[1].Value}' in {SectionName(m.Groups[2].Value)} (check the spelling; see README's config reference)";
+        return message;
+    }
+
+    private static string SectionName(string type) => type.Split('.')[^1] switch
+    {
+        "ConfigFile" => "the top level",
+        "PeerSection" => "a peer",
+        "RouteSection" => "a route",
+        "AssetSection" => "peers[].asset",
+        "SettlementSection" => "peers[].settlement",
+        "LedgerSection" => "ledger",
+        "AdminSection" => "admin",
+        "LimitsSection" => "limits",
+        var other => other,
+    };
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Property '([^']+)' not found on type '([^']+)'")]
+    private static partial System.Text.RegularExpressions.Regex UnknownProperty();
+
+    private ConnectorSettings? Build(ConfigFile f, string source)
+    {
+        string nodeId = Env("NODE_ID") ?? f.NodeId ?? "";
+        if (!IsPeerId(nodeId)) Error("nodeId", nodeId, "a name of letters, digits, '_', '~' or '-' (set nodeId in the file or NODE_ID)");
+        string ilpAddress = f.IlpAddress ?? $"g.{nodeId}";
+        if (IlpAddress.Validate(ilpAddress) is { } why) Error("ilpAddress", ilpAddress, $"an ILP address ({why})");
+
+        var settings = new ConnectorSettings
+        {
+            NodeId = nodeId,
+            IlpAddress = ilpAddress,
+            BindAddress = Env("BIND_ADDRESS") ?? "0.0.0.0",
+            BtpServerPort = Port("btpServerPort (BTP_SERVER_PORT)", EnvWithAlias("BTP_SERVER_PORT", "BTP_PORT") ?? f.BtpServerPort, 3000),
+            HealthCheckPort = Port("healthCheckPort (HEALTH_CHECK_PORT)", Env("HEALTH_CHECK_PORT") ?? f.HealthCheckPort, 8080),
+            LogLevel = OneOf("logLevel (LOG_LEVEL)", Env("LOG_LEVEL") ?? f.LogLevel, "info", "debug", "info", "warn", "error"),
+            Environment = OneOf("ENVIRONMENT", Env("ENVIRONMENT") ?? f.Environment, "development", "development", "staging", "production"),
+            SettlementPreference = OneOf("SETTLEMENT_PREFERENCE", EnvWithAlias("SETTLEMENT_PREFERENCE", "SETTLEMENT_METHOD"), "none", "evm", "xrp", "both", "none"),
+            AdminApiToken = Env("ADMIN_API_TOKEN") ?? Env("SETTLEMENT_AUTH_TOKEN") ?? f.Admin?.ApiToken,
+            Ledger = BuildLedger(f.Ledger),
+            Source = source,
+        };
+        settings = ApplyLimits(settings, f.Limits);
+        var peers = BuildPeers(f.Peers ?? [], settings);
+        var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
+        return settings with { Peers = peers, Routes = routes };
+    }
+
+    private ConnectorSettings ApplyLimits(ConnectorSettings s, LimitsSection? l) => l is null ? s : s with
+    {
+        ExpiryMargin = Millis("limits.expiryMarginMs", l.ExpiryMarginMs, s.ExpiryMargin, 1, 60_000),
+        MaxHoldTime = Millis("limits.maxHoldTimeMs", l.MaxHoldTimeMs, s.MaxHoldTime, 100, 600_000),
+        DrainTimeout = Millis("limits.drainTimeoutMs", l.DrainTimeoutMs, s.DrainTimeout, 0, 3_600_000),
+        BtpAuthTimeout = Millis("limits.btpAuthTimeoutMs", l.BtpAuthTimeoutMs, s.BtpAuthTimeout, 100, 120_000),
+        MaxBtpFrameBytes = (int)UInt("limits.maxBtpFrameBytes", l.MaxBtpFrameBytes, (ulong)s.MaxBtpFrameBytes, 40_000, 16 * 1024 * 1024),
+    };
+
+    private LedgerSettings BuildLedger(LedgerSection? l)
+    {
+        var d = new LedgerSettings();
+        string backend = OneOf("ledger.backend", Env("LEDGER_BACKEND") ?? l?.Backend, d.Backend, "sqlite", "postgres");
+        string? pg = Env("LEDGER_POSTGRES_URL") ?? l?.PostgresUrl;
+        if (backend == "postgres" && string.IsNullOrEmpty(pg))
+            Error("ledger.postgresUrl", "", "a PostgreSQL connection string when ledger.backend is postgres (or LEDGER_POSTGRES_URL)");
+        return new LedgerSettings { Backend = backend, Path = Env("LEDGER_PATH") ?? l?.Path ?? d.Path, PostgresUrl = pg };
+    }
+
+    private List<PeerSettings> BuildPeers(List<PeerSection> sections, ConnectorSettings s)
+    {
+        var peers = new List<PeerSettings>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < sections.Count; i++)
+        {
+            var p = BuildPeer(sections[i], $"peers[{i}]", s);
+            if (p is null) continue;
+            if (!seen.Add(p.Id)) Error($"peers[{i}].id", p.Id, "a unique peer id (it is used twice)");
+            else if (p.Id == s.NodeId) Error($"peers[{i}].id", p.Id, "a peer id different from our own nodeId");
+            else peers.Add(p);
+        }
+        return peers;
+    }
+
+    private PeerSettings? BuildPeer(PeerSection p, string key, ConnectorSettings s)
+    {
+        string id = p.Id ?? "";
+        if (!IsPeerId(id))
+        {
+            Error($"{key}.id", id, "a peer id of letters, digits, '_', '~' or '-'");
+            return null;
+        }
+        var relation = OneOf($"{key}.relation", p.Relation, "peer", "peer", "parent", "child") switch
+        {
+            "parent" => PeerRelation.Parent,
+            "child" => PeerRelation.Child,
+            _ => PeerRelation.Peer,
+        };
+        Uri? url = PeerUrl($"{key}.url", p.Url, s.Environment);
+        string? secret = Env(SecretVariable(id));
+        string? token = url is null ? secret ?? p.AuthToken : p.AuthToken;
+        if (url is null && string.IsNullOrEmpty(token))
+            _warnings.Add($"peer '{id}' has no url and no secret ({SecretVariable(id)} or {key}.authToken): its connections will be refused");
+        string code = p.Asset?.Code ?? "USD";
+        if (code.Length is 0 or > 16) Error($"{key}.asset.code", code, "an asset code of 1 to 16 characters");
+        return new PeerSettings
+        {
+            Id = id,
+            Relation = relation,
+            Url = url,
+            AuthToken = token,
+            AssetCode = code,
+            AssetScale = (byte)UInt($"{key}.asset.scale", p.Asset?.Scale, 9, 0, 255),
+            MaxPacketAmount = OptionalUInt($"{key}.maxPacketAmount", p.MaxPacketAmount),
+            CreditLimit = OptionalUInt($"{key}.creditLimit", p.CreditLimit),
+            Settlement = p.Settlement is null ? null : new SettlementSettings(
+                OptionalUInt($"{key}.settlement.threshold", p.Settlement.Threshold),
+                OptionalUInt($"{key}.settlement.settleTo", p.Settlement.SettleTo),
+                p.Settlement.Method is null ? null : OneOf($"{key}.settlement.method", p.Settlement.Method, "none", "evm", "xrp", "both", "none")),
+        };
+    }
+
+    /// <summary>BTP_PEER_&lt;ID&gt;_SECRET with the id upper-cased and '-' turned into '_'.</summary>
+    public static string SecretVariable(string peerId) =>
+        $"BTP_PEER_{peerId.ToUpperInvariant().Replace('-', '_').Replace('~', '_')}_SECRET";
+
+    private Uri? PeerUrl(string key, string? value, string environment)
+    {
+        if (string.IsNullOrEmpty(value)) return null;
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss" or "btp+ws" or "btp+wss"))
+        {
+            Error(key, value, "a ws://, wss://, btp+ws:// or btp+wss:// URL with a host and port");
+            return null;
+        }
+        if (environment == "production" && uri.Scheme is "ws" or "btp+ws")
+            Error(key, Redact(uri), "a wss:// URL: production refuses unencrypted ws:// peers");
+        return uri;
+    }
+
+    private static string Redact(Uri uri) => string.IsNullOrEmpty(uri.UserInfo) ? uri.ToString() : uri.ToString().Replace(uri.UserInfo, "***", StringComparison.Ordinal);
+
+    private List<Route> BuildRoutes(List<RouteSection> sections, List<PeerSettings> peers, string nodeId)
+    {
+        var routes = new List<Route>();
+        var peerIds = peers.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
+        for (int i = 0; i < sections.Count; i++)
+        {
+            var r = sections[i];
+            string key = $"routes[{i}]";
+            string prefix = r.Prefix ?? "";
+            if (RoutingTable.ValidatePrefix(prefix) is { } why) Error($"{key}.prefix", prefix, $"an ILP address prefix ({why})");
+            string hop = r.NextHop ?? "";
+            if (hop != nodeId && !peerIds.Contains(hop))
+                Error($"{key}.nextHop", hop, $"the id of a configured peer or our own nodeId '{nodeId}'");
+            int priority = (int)UInt($"{key}.priority", r.Priority, 0, 0, int.MaxValue);
+            routes.Add(new Route(prefix, hop, priority));
+        }
+        return routes;
+    }
+
+    private static bool IsPeerId(string id) => id.Length is > 0 and <= 128 && IlpAddress.IsValid("g." + id);
+
+    private string? Env(string name) => getEnv(name) is { Length: > 0 } v ? v : null;
+
+    private string? EnvWithAlias(string name, string oldName)
+    {
+        string? value = Env(name);
+        if (value is not null) return value;
+        string? old = Env(oldName);
+        if (old is not null) _warnings.Add($"{oldName} is deprecated since 2.0; use {name} (run 'm2m-connector config migrate' to rewrite your .env)");
+        return old;
+    }
+
+    private void Error(string key, string value, string expected) =>
+        _errors.Add($"{key}: '{value}' is invalid; expected {expected}");
+
+    private int Port(string key, string? value, int fallback) => (int)UInt(key, value, (ulong)fallback, 0, 65535);
+
+    private string OneOf(string key, string? value, string fallback, params string[] allowed)
+    {
+        if (value is null) return fallback;
+        string v = value.Trim().ToLowerInvariant();
+        if (allowed.Contains(v)) return v;
+        Error(key, value, "one of " + string.Join(", ", allowed.Distinct()));
+        return fallback;
+    }
+
+    private ulong UInt(string key, string? value, ulong fallback, ulong min, ulong max)
+    {
+        if (value is null) return fallback;
+        if (ulong.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) && v >= min && v <= max) return v;
+        Error(key, value, $"a whole number from {min} to {max}");
+        return fallback;
+    }
+
+    private ulong? OptionalUInt(string key, string? value) => value is null ? null : UInt(key, value, 0, 0, ulong.MaxValue);
+
+    private TimeSpan Millis(string key, string? value, TimeSpan fallback, ulong min, ulong max) =>
+        value is null ? fallback : TimeSpan.FromMilliseconds(UInt(key, value, (ulong)fallback.TotalMilliseconds, min, max));
+}

@@ -1,0 +1,58 @@
+using M2M.Core.Routing;
+using M2M.Core.Switch;
+
+namespace M2M.Server.Configuration;
+
+/// <summary>The validated configuration the connector runs with (YAML, then environment on top).</summary>
+public sealed record ConnectorSettings
+{
+    public required string NodeId { get; init; }
+    public required string IlpAddress { get; init; }
+    public string BindAddress { get; init; } = "0.0.0.0";
+    public int BtpServerPort { get; init; } = 3000;
+    public int HealthCheckPort { get; init; } = 8080;
+    public string LogLevel { get; init; } = "info";
+    public string Environment { get; init; } = "development";
+    public string SettlementPreference { get; init; } = "none";
+    public string? AdminApiToken { get; init; }
+    public IReadOnlyList<PeerSettings> Peers { get; init; } = [];
+    public IReadOnlyList<Route> Routes { get; init; } = [];
+    public LedgerSettings Ledger { get; init; } = new();
+    public TimeSpan ExpiryMargin { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan MaxHoldTime { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>SIGTERM waits this long for in-flight packets: max hold time plus a margin to reply.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(35);
+    public int MaxBtpFrameBytes { get; init; } = 64 * 1024;
+    public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Where the settings came from, for the startup log line.</summary>
+    public string Source { get; init; } = "built-in default";
+}
+
+public sealed record PeerSettings
+{
+    public required string Id { get; init; }
+    public PeerRelation Relation { get; init; } = PeerRelation.Peer;
+    /// <summary>Outgoing peers have a URL we connect to; the others connect to us.</summary>
+    public Uri? Url { get; init; }
+    /// <summary>Outgoing: the token we send. Incoming: the token we expect (BTP_PEER_&lt;ID&gt;_SECRET wins).</summary>
+    public string? AuthToken { get; init; }
+    public string AssetCode { get; init; } = "USD";
+    public byte AssetScale { get; init; } = 9;
+    public ulong? MaxPacketAmount { get; init; }
+    /// <summary>Parsed and validated now; enforced by the ledger (not implemented yet).</summary>
+    public ulong? CreditLimit { get; init; }
+    public SettlementSettings? Settlement { get; init; }
+
+    public bool IsOutgoing => Url is not null;
+
+    public PeerDescriptor ToDescriptor() => new(Id, Relation, AssetCode, AssetScale, MaxPacketAmount);
+}
+
+public sealed record SettlementSettings(ulong? Threshold, ulong? SettleTo, string? Method);
+
+public sealed record LedgerSettings
+{
+    public string Backend { get; init; } = "sqlite";
+    public string Path { get; init; } = "./data/ledger.db";
+    public string? PostgresUrl { get; init; }
+}

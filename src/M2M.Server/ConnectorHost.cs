@@ -1,0 +1,200 @@
+using System.Net;
+using System.Reflection;
+using M2M.Btp;
+using M2M.Core.Routing;
+using M2M.Core.Switch;
+using M2M.Server.Configuration;
+using M2M.Server.Observability;
+using M2M.Server.Peers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Server;
+
+public enum ConnectorState
+{
+    Starting,
+    Running,
+    Draining,
+    Stopped,
+}
+
+/// <summary>
+/// One running connector: the packet switch, its peers, a BTP WebSocket listener on
+/// BtpServerPort and the operations HTTP API (/health, /metrics) on HealthCheckPort.
+/// The two listeners are separate Kestrel instances so each binds and reports its own port.
+/// </summary>
+public sealed partial class ConnectorHost : IAsyncDisposable
+{
+    private readonly ConnectorSettings _settings;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly IlpMessageHandler _handler;
+    private readonly CancellationTokenSource _stopping = new();
+    private WebApplication? _btpApp;
+    private WebApplication? _httpApp;
+    private long _startedAt;
+
+    public ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, TimeProvider? time = null)
+    {
+        _settings = settings;
+        _loggers = loggers;
+        _log = loggers.CreateLogger("M2M.Connector");
+        _time = time ?? TimeProvider.System;
+        Metrics = new ConnectorMetrics();
+        Peers = new PeerManager(settings, loggers);
+        Routes = BuildRoutingTable(settings);
+        var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
+        IPacketStep[] steps =
+        [
+            new IldcpStep(options),
+            new MaxPacketAmountStep(options),
+            new ExpiryStep(options, _time),
+            new RoutingStep(options, () => Routes, settings.NodeId),
+        ];
+        Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Metrics);
+        _handler = new IlpMessageHandler(Switch, Peers, Metrics);
+    }
+
+    public static string Version { get; } =
+        typeof(ConnectorHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public ConnectorSettings Settings => _settings;
+    public ConnectorMetrics Metrics { get; }
+    public PeerManager Peers { get; }
+    public PacketSwitch Switch { get; }
+    public RoutingTable Routes { get; private set; }
+    public ConnectorState State { get; private set; } = ConnectorState.Starting;
+    public int BtpPort { get; private set; }
+    public int HealthPort { get; private set; }
+    public TimeSpan Uptime => _startedAt == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedAt);
+
+    /// <summary>Static routes plus one per child peer for the address ILDCP gives it.</summary>
+    public static RoutingTable BuildRoutingTable(ConnectorSettings settings)
+    {
+        var childRoutes = settings.Peers
+            .Where(p => p.Relation == PeerRelation.Child)
+            .Select(p => new Route(IldcpStep.ChildAddress(settings.IlpAddress, p.Id), p.Id, int.MaxValue));
+        return new RoutingTable(settings.Routes.Concat(childRoutes));
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _startedAt = _time.GetTimestamp();
+        _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
+        _httpApp = BuildApp(_settings.HealthCheckPort, app => app.MapOperationsEndpoints(this));
+        await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
+        BtpPort = BoundPort(_btpApp);
+        HealthPort = BoundPort(_httpApp);
+        Peers.StartOutgoing(_handler);
+        State = ConnectorState.Running;
+        LogStarted(_settings.NodeId, Version, _settings.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
+    }
+
+    /// <summary>
+    /// Graceful stop: refuse new Prepares (T03, readiness 503), wait for in-flight packets up to
+    /// the drain timeout, then close peer sessions cleanly and stop the listeners.
+    /// </summary>
+    public async Task StopAsync(TimeSpan? drainTimeout = null)
+    {
+        if (State == ConnectorState.Stopped) return;
+        State = ConnectorState.Draining;
+        var timeout = drainTimeout ?? _settings.DrainTimeout;
+        LogDraining(Switch.InFlight, timeout.TotalSeconds);
+        using (var deadline = new CancellationTokenSource(timeout, _time))
+        {
+            try
+            {
+                await Switch.DrainAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                LogDrainTimedOut(Switch.InFlight);
+            }
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Peers.DisposeAsync().ConfigureAwait(false);
+        if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        State = ConnectorState.Stopped;
+        LogStopped();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+        if (_btpApp is not null) await _btpApp.DisposeAsync().ConfigureAwait(false);
+        if (_httpApp is not null) await _httpApp.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private WebApplication BuildApp(int port, Action<WebApplication> configure)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggers);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Parse(_settings.BindAddress), port);
+            k.AddServerHeader = false;
+            // Bounded resources per RELIABILITY.md: headers must arrive promptly, bodies are small.
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+            k.Limits.MaxRequestBodySize = 64 * 1024;
+            k.Limits.MaxConcurrentUpgradedConnections = 10_000;
+        });
+        var app = builder.Build();
+        configure(app);
+        return app;
+    }
+
+    private void ConfigureBtp(WebApplication app)
+    {
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = Peers.Limits.KeepAliveInterval });
+        var logger = _loggers.CreateLogger("M2M.Btp.Server");
+        app.Run(async context =>
+        {
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                context.Response.StatusCode = StatusCodes.Status426UpgradeRequired;
+                await context.Response.WriteAsync("BTP 2.0 over WebSocket only\n").ConfigureAwait(false);
+                return;
+            }
+            if (State != ConnectorState.Running)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return;
+            }
+            using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+            var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token).ConfigureAwait(false);
+            if (session is null) return;
+            Peers.Attach(session);
+            await session.Completion.ConfigureAwait(false);
+        });
+    }
+
+    private static int BoundPort(WebApplication app)
+    {
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Uri(address.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)).Port;
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information,
+        Message = "M2M connector {NodeId} {Version} started: address {IlpAddress}, BTP port {BtpPort}, HTTP port {HealthPort}, {PeerCount} peers, {RouteCount} routes, config from {Source}")]
+    private partial void LogStarted(string nodeId, string version, string ilpAddress, int btpPort, int healthPort, int peerCount, int routeCount, string source);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Draining: {InFlight} packets in flight, waiting up to {TimeoutSeconds} s")]
+    private partial void LogDraining(long inFlight, double timeoutSeconds);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Drain deadline passed with {InFlight} packets still in flight")]
+    private partial void LogDrainTimedOut(long inFlight);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Stopped")]
+    private partial void LogStopped();
+}

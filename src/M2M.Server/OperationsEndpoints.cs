@@ -1,0 +1,82 @@
+using M2M.Core.Switch;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace M2M.Server;
+
+/// <summary>/health, /health/live, /health/ready and /metrics on the HEALTH_CHECK_PORT.</summary>
+internal static class OperationsEndpoints
+{
+    public static void MapOperationsEndpoints(this IEndpointRouteBuilder app, ConnectorHost host)
+    {
+        app.MapGet("/health", () =>
+        {
+            var report = HealthReport.Create(host);
+            return Results.Json(report, statusCode: report.IsServing ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        });
+        app.MapGet("/health/live", () => Results.Json(new { status = "alive", timestamp = DateTimeOffset.UtcNow }));
+        app.MapGet("/health/ready", () =>
+        {
+            string? reason = host.State switch
+            {
+                ConnectorState.Running => null,
+                ConnectorState.Starting => "starting",
+                ConnectorState.Draining => "draining",
+                _ => "stopped",
+            };
+            return reason is null
+                ? Results.Json(new { status = "ready", timestamp = DateTimeOffset.UtcNow })
+                : Results.Json(new { status = "not_ready", reason, timestamp = DateTimeOffset.UtcNow }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+        app.MapGet("/metrics", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await host.Metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        });
+    }
+}
+
+/// <summary>The /health document (field names are the operator contract; see CONTRACT.md).</summary>
+internal sealed record HealthReport(
+    string Status,
+    long Uptime,
+    int PeersConnected,
+    int TotalPeers,
+    IReadOnlyList<PeerHealth> Peers,
+    DateTimeOffset Timestamp,
+    string NodeId,
+    string Version,
+    IReadOnlyDictionary<string, DependencyHealth> Dependencies,
+    SlaReport Sla)
+{
+    public bool IsServing => Status is "healthy" or "degraded";
+
+    /// <summary>
+    /// starting before the listeners are up; unhealthy while draining or stopped; degraded when a
+    /// configured peer is not connected; healthy otherwise. Recomputed on every call.
+    /// </summary>
+    public static HealthReport Create(ConnectorHost host)
+    {
+        var peers = host.Peers.Configured
+            .Select(p => new PeerHealth(p.Id, host.Peers.IsConnected(p.Id), p.Relation.ToString().ToLowerInvariant()))
+            .ToList();
+        int connected = peers.Count(p => p.Connected);
+        string status = host.State switch
+        {
+            ConnectorState.Starting => "starting",
+            ConnectorState.Running => connected == peers.Count ? "healthy" : "degraded",
+            _ => "unhealthy",
+        };
+        var sla = new SlaReport(Math.Round(host.Metrics.PacketSuccessRate, 6), null, Math.Round(host.Metrics.P99LatencyMs, 3));
+        return new HealthReport(status, (long)host.Uptime.TotalSeconds, connected, peers.Count, peers, DateTimeOffset.UtcNow,
+            host.Settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>(), sla);
+    }
+}
+
+internal sealed record PeerHealth(string Id, bool Connected, string Relation);
+
+internal sealed record DependencyHealth(string Status, double LatencyMs);
+
+/// <summary>settlementSuccessRate is null until settlement exists (a later release).</summary>
+internal sealed record SlaReport(double PacketSuccessRate, double? SettlementSuccessRate, double P99LatencyMs);

@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using M2M.Btp;
+using M2M.Core.Switch;
+using M2M.Server.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Server.Peers;
+
+/// <summary>
+/// Owns every peer connection: authenticates inbound BTP sessions, runs the outbound clients,
+/// and gives the switch the live link of a peer. A peer has at most one live session: a new
+/// authenticated session replaces the old one.
+/// </summary>
+public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
+{
+    private readonly ConnectorSettings _settings;
+    private readonly IReadOnlyDictionary<string, PeerSettings> _peers;
+    private readonly IReadOnlyDictionary<string, byte[]> _inboundSecrets;
+    private readonly ConcurrentDictionary<string, BtpPeerLink> _links = new(StringComparer.Ordinal);
+    private readonly List<BtpClient> _clients = [];
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _log;
+
+    public PeerManager(ConnectorSettings settings, ILoggerFactory loggers)
+    {
+        _settings = settings;
+        _loggers = loggers;
+        _log = loggers.CreateLogger("M2M.Peers");
+        _peers = settings.Peers.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        _inboundSecrets = settings.Peers
+            .Where(p => !p.IsOutgoing && !string.IsNullOrEmpty(p.AuthToken))
+            .ToDictionary(p => p.Id, p => Encoding.UTF8.GetBytes(p.AuthToken!), StringComparer.Ordinal);
+    }
+
+    public BtpLimits Limits => new() { MaxFrameBytes = _settings.MaxBtpFrameBytes, AuthTimeout = _settings.BtpAuthTimeout };
+
+    public IReadOnlyCollection<PeerSettings> Configured => _settings.Peers;
+
+    public bool IsConnected(string peerId) => _links.TryGetValue(peerId, out var link) && link.Session.IsOpen;
+
+    public int ConnectedCount => _settings.Peers.Count(p => IsConnected(p.Id));
+
+    public bool TryGetLink(string peerId, out IPeerLink? link)
+    {
+        if (_links.TryGetValue(peerId, out var l) && l.Session.IsOpen)
+        {
+            link = l;
+            return true;
+        }
+        link = null;
+        return false;
+    }
+
+    public PeerDescriptor? Describe(string peerId) => _peers.TryGetValue(peerId, out var p) ? p.ToDescriptor() : null;
+
+    /// <summary>BTP auth: auth_username names the peer, auth_token must equal its secret (constant-time).</summary>
+    public string? Authenticate(string username, string token)
+    {
+        if (!_inboundSecrets.TryGetValue(username, out var expected))
+        {
+            LogAuthRefused(Shorten(username), "unknown peer or no secret configured");
+            return null;
+        }
+        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token)))
+        {
+            LogAuthRefused(Shorten(username), "wrong token");
+            return null;
+        }
+        return username;
+    }
+
+    // Usernames come from unauthenticated clients: keep the log line bounded.
+    private static string Shorten(string s) => s.Length <= 64 ? s : s[..64] + "…";
+
+    /// <summary>Registers an authenticated session (inbound or outbound) as the peer's live link.</summary>
+    public void Attach(BtpSession session)
+    {
+        var link = new BtpPeerLink(session);
+        BtpPeerLink? replaced = null;
+        _links.AddOrUpdate(session.PeerId, link, (_, old) =>
+        {
+            replaced = old;
+            return link;
+        });
+        LogPeerConnected(session.PeerId);
+        if (replaced is not null && !ReferenceEquals(replaced.Session, session))
+            _ = replaced.Session.CloseAsync().AsTask();
+        _ = session.Completion.ContinueWith(_ => Detach(link), TaskScheduler.Default);
+    }
+
+    private void Detach(BtpPeerLink link)
+    {
+        if (_links.TryRemove(new KeyValuePair<string, BtpPeerLink>(link.PeerId, link))) LogPeerDisconnected(link.PeerId);
+    }
+
+    /// <summary>Starts one reconnecting client per outgoing peer.</summary>
+    public void StartOutgoing(IBtpMessageHandler handler)
+    {
+        foreach (var peer in _settings.Peers.Where(p => p.IsOutgoing))
+        {
+            var client = new BtpClient(peer.Id, peer.Url!, _settings.NodeId, peer.AuthToken ?? "", handler, Limits, _loggers.CreateLogger("M2M.Btp.Client"));
+            client.Connected += Attach;
+            _clients.Add(client);
+            client.Start();
+        }
+    }
+
+    /// <summary>Closes every session cleanly (BTP peers see a normal WebSocket close).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var client in _clients) await client.DisposeAsync().ConfigureAwait(false);
+        foreach (var link in _links.Values) await link.Session.CloseAsync().ConfigureAwait(false);
+        _links.Clear();
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Peer {PeerId} connected")]
+    private partial void LogPeerConnected(string peerId);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Peer {PeerId} disconnected")]
+    private partial void LogPeerDisconnected(string peerId);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "BTP auth refused for username '{Username}': {Reason}")]
+    private partial void LogAuthRefused(string username, string reason);
+}
