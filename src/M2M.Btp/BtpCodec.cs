@@ -174,7 +174,10 @@ public static class BtpCodec
         return OperationStatus.Done;
     }
 
-    /// <summary>Entry count: a length byte n, then n big-endian bytes (btp-packet accepts non-minimal n).</summary>
+    /// <summary>
+    /// Entry count: a length byte n, then n big-endian bytes. Must be minimal (btp-packet tolerates
+    /// padding but never writes it); this keeps decode → encode byte-identical.
+    /// </summary>
     private static OperationStatus ReadCount(ref Reader r, out int count)
     {
         count = 0;
@@ -183,6 +186,7 @@ public static class BtpCodec
         if (!r.TryReadBytes(n, out var bytes)) return r.Fail(OperationStatus.NeedMoreData, "truncated protocolData count");
         ulong value = 0;
         foreach (byte b in bytes.Span) value = (value << 8) | b;
+        if (n != Oer.VarUIntContentSize(value)) return r.Fail(OperationStatus.InvalidData, "non-canonical protocolData count");
         // Bounds the allocation by the bytes actually present.
         if (value > (ulong)(r.Remaining / MinEntrySize)) return r.Fail(OperationStatus.InvalidData, "protocolData count exceeds frame size");
         count = (int)value;

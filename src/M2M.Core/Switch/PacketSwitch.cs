@@ -47,7 +47,8 @@ public sealed class PacketSwitch
         long started = _time.GetTimestamp();
         var context = new PacketContext(prepare, source, _time.GetUtcNow(), cancellationToken);
         // Count first, then check the flag: a drain that sees 0 in flight can then never miss this packet.
-        _observer?.InFlightChanged(Interlocked.Increment(ref _inFlight));
+        long entered = Interlocked.Increment(ref _inFlight);
+        _observer?.InFlightChanged(entered);
         IlpReply reply;
         if (_draining)
         {
