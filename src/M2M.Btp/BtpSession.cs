@@ -52,6 +52,9 @@ public sealed class BtpSession : IAsyncDisposable
     /// <summary>Settlement hook for incoming TRANSFER; the peer gets an empty RESPONSE after it returns.</summary>
     public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
 
+    /// <summary>Outgoing requests awaiting a reply (for tests and metrics).</summary>
+    internal int PendingRequestCount => _pending.Count;
+
     internal void Start() => _ = Task.Run(ReadLoopAsync);
 
     /// <summary>

@@ -50,6 +50,7 @@ internal sealed record HealthReport(
     IReadOnlyDictionary<string, DependencyHealth> Dependencies,
     SlaReport Sla)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsServing => Status is "healthy" or "degraded";
 
     /// <summary>

@@ -68,6 +68,20 @@ public class IlpCodecFixtureTests
     }
 
     [Fact]
+    public void Data_over_the_RFC_limit_that_ilp_packet_writes_anyway_is_refused()
+    {
+        var vectors = Load("ilp-packet-oversize.json");
+        Assert.NotEmpty(vectors);
+        foreach (var v in vectors)
+        {
+            var status = IlpCodec.TryDecode(Convert.FromHexString(v.GetProperty("hex").GetString()!), out var packet, out string? error);
+            Assert.Equal(OperationStatus.InvalidData, status);
+            Assert.Null(packet);
+            Assert.Contains("32767", error);
+        }
+    }
+
+    [Fact]
     public void F08_vector_carries_received_and_maximum_amounts()
     {
         var vectors = Load("ilp-packet-vectors.json").Where(v => v.TryGetProperty("maximumAmount", out _)).ToList();

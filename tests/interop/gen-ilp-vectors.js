@@ -7,6 +7,8 @@
 // Writes (paths relative to the repo root):
 //   tests/M2M.Core.Tests/Fixtures/ilp-packet-vectors.json  - valid packets: serialized hex + decoded fields
 //   tests/M2M.Core.Tests/Fixtures/ilp-packet-invalid.json  - byte strings ilp-packet's deserializeIlpPacket throws on
+//   tests/M2M.Core.Tests/Fixtures/ilp-packet-oversize.json - packets ilp-packet accepts although their data exceeds
+//                                                            RFC 27's 32767-byte limit (same format as the valid file)
 //
 // Output is deterministic: all "random" bytes come from a SHA-256 counter-mode stream with a fixed seed,
 // and all timestamps are fixed. Running the script twice yields byte-identical files.
@@ -21,6 +23,7 @@ const Ildcp = require('ilp-protocol-ildcp')
 const OUT_DIR = path.resolve(__dirname, '..', 'M2M.Core.Tests', 'Fixtures')
 const VALID_FILE = path.join(OUT_DIR, 'ilp-packet-vectors.json')
 const INVALID_FILE = path.join(OUT_DIR, 'ilp-packet-invalid.json')
+const OVERSIZE_FILE = path.join(OUT_DIR, 'ilp-packet-oversize.json')
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic byte source
@@ -147,17 +150,19 @@ for (const [n, a] of amounts) {
 // --- data lengths at OER length-prefix boundaries ----------------------------------------------
 // 0..127 -> 1-byte prefix; 128..255 -> 0x81 LL; 256..65535 -> 0x82 LLLL. A 65535-byte data field pushes the
 // *envelope* content length past 65535, so the outer length prefix becomes 0x83 LLLLLL.
-const dataLens = [0, 1, 127, 128, 255, 256, 32767, 65535]
+// RFC 27 caps data at 32767 bytes, so 32767 is the largest length in the valid file; 32768 and 65535 (which ilp-packet
+// happily encodes/decodes) go to ilp-packet-oversize.json, see below.
+const dataLens = [0, 1, 127, 128, 255, 256, 32767]
 for (const len of dataLens) {
   addPrepare('prepare-data-len-' + len, {
     amount: '1000', expiresAt: T0, executionCondition: COND_B, destination: 'g.bob.receiver', data: len <= 256 ? detBytes(len) : patternBytes(len)
   }, { preimage: hex(PREIMAGE_B), note: 'executionCondition = sha256(preimage)' })
 }
-for (const len of [0, 1, 127, 128, 255, 256, 65535]) {
+for (const len of [0, 1, 127, 128, 255, 256, 32767]) {
   addFulfill('fulfill-data-len-' + len, { fulfillment: PREIMAGE_B, data: len <= 256 ? detBytes(len) : patternBytes(len) },
     { condition: hex(COND_B) })
 }
-for (const len of [0, 1, 127, 128, 255, 256, 65535]) {
+for (const len of [0, 1, 127, 128, 255, 256, 32767]) {
   addReject('reject-data-len-' + len, { code: 'F99', triggeredBy: 'g.connector', message: 'application error', data: len <= 256 ? detBytes(len) : patternBytes(len) })
 }
 
@@ -293,6 +298,22 @@ addReject('reject-non-standard-code', { code: 'X42', triggeredBy: 'g.c', message
   { note: 'ilp-packet does not validate the code on decode beyond taking 3 bytes' })
 
 // ---------------------------------------------------------------------------------------------
+// Oversize: data longer than RFC 27's 32767 bytes. ilp-packet encodes and decodes these without complaint; an
+// RFC-conforming decoder may reject them. 65535-byte data also pushes the envelope length prefix to 0x83 LLLLLL.
+// ---------------------------------------------------------------------------------------------
+const validVectors = vectors.splice(0) // addPrepare/addFulfill/addReject push into `vectors`
+const RFC27_NOTE = 'data is longer than the 32767 bytes RFC 27 allows; ilp-packet 3.1.3 accepts it anyway'
+for (const len of [32768, 65535]) {
+  addPrepare('oversize-prepare-data-len-' + len, { amount: '1000', expiresAt: T0, executionCondition: COND_B, destination: 'g.bob.receiver', data: patternBytes(len) },
+    { preimage: hex(PREIMAGE_B), note: RFC27_NOTE })
+}
+for (const len of [32768]) { // kept small: the file stores every byte twice as hex
+  addFulfill('oversize-fulfill-data-len-' + len, { fulfillment: PREIMAGE_B, data: patternBytes(len) }, { condition: hex(COND_B), note: RFC27_NOTE })
+  addReject('oversize-reject-data-len-' + len, { code: 'F99', triggeredBy: 'g.connector', message: 'application error', data: patternBytes(len) }, { note: RFC27_NOTE })
+}
+const oversizeVectors = vectors.splice(0)
+
+// ---------------------------------------------------------------------------------------------
 // Invalid inputs: byte strings that IlpPacket.deserializeIlpPacket throws on
 // ---------------------------------------------------------------------------------------------
 const invalid = []
@@ -418,8 +439,10 @@ for (const [k, b] of Object.entries(lenient)) mustAccept(k, b)
 
 // ---------------------------------------------------------------------------------------------
 fs.mkdirSync(OUT_DIR, { recursive: true })
-fs.writeFileSync(VALID_FILE, JSON.stringify(vectors, null, 2) + '\n')
+fs.writeFileSync(VALID_FILE, JSON.stringify(validVectors, null, 2) + '\n')
 fs.writeFileSync(INVALID_FILE, JSON.stringify(invalid, null, 2) + '\n')
-const byType = vectors.reduce((m, v) => { m[v.type] = (m[v.type] || 0) + 1; return m }, {})
-process.stderr.write(`wrote ${vectors.length} valid vectors (${JSON.stringify(byType)}) to ${path.relative(process.cwd(), VALID_FILE)}\n`)
+fs.writeFileSync(OVERSIZE_FILE, JSON.stringify(oversizeVectors, null, 2) + '\n')
+const byType = validVectors.reduce((m, v) => { m[v.type] = (m[v.type] || 0) + 1; return m }, {})
+process.stderr.write(`wrote ${validVectors.length} valid vectors (${JSON.stringify(byType)}) to ${path.relative(process.cwd(), VALID_FILE)}\n`)
 process.stderr.write(`wrote ${invalid.length} invalid vectors to ${path.relative(process.cwd(), INVALID_FILE)}\n`)
+process.stderr.write(`wrote ${oversizeVectors.length} oversize vectors to ${path.relative(process.cwd(), OVERSIZE_FILE)}\n`)

@@ -40,6 +40,8 @@ public sealed class ConnectorMetrics : IPacketObserver
         _lastError = f.CreateGauge("connector_last_error_timestamp", "Unix time of the last error counted in connector_errors_total.");
         f.CreateGauge("settlements_pending", "Settlements created and not yet confirmed or failed (settlement is not implemented yet: always 0).");
         DotNetStats.Register(Registry);
+        // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
+        foreach (var status in new[] { "fulfilled", "rejected" }) _processed.WithLabels("prepare", status);
     }
 
     public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed)

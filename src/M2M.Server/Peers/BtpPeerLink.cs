@@ -27,7 +27,7 @@ internal sealed class BtpPeerLink(BtpSession session) : IPeerLink
         }
         catch (BtpRemoteException e)
         {
-            throw new PeerUnavailableException(PeerId, $"peer answered with BTP error {e.Code} {e.Name}", e);
+            throw new PeerUnavailableException(PeerId, $"peer answered with BTP error {e.Code} {e.ErrorName}", e);
         }
         if (IlpCodec.TryDecode(replyBytes, out var packet, out string? error) != OperationStatus.Done || packet is not IlpReply reply)
             throw new PeerUnavailableException(PeerId, $"peer sent an invalid ILP reply ({error ?? "not a Fulfill or Reject"})");

@@ -56,19 +56,36 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     public PeerDescriptor? Describe(string peerId) => _peers.TryGetValue(peerId, out var p) ? p.ToDescriptor() : null;
 
     /// <summary>BTP auth: auth_username names the peer, auth_token must equal its secret (constant-time).</summary>
+    /// <remarks>ilp-plugin-btp sends the URL's userinfo still percent-encoded, so both forms are accepted.</remarks>
     public string? Authenticate(string username, string token)
     {
+        username = Unescape(username);
         if (!_inboundSecrets.TryGetValue(username, out var expected))
         {
             LogAuthRefused(Shorten(username), "unknown peer or no secret configured");
             return null;
         }
-        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token)))
+        bool matches = CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token))
+            || (token.Contains('%') && CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(Unescape(token))));
+        if (!matches)
         {
             LogAuthRefused(Shorten(username), "wrong token");
             return null;
         }
         return username;
+    }
+
+    private static string Unescape(string s)
+    {
+        if (!s.Contains('%')) return s;
+        try
+        {
+            return Uri.UnescapeDataString(s);
+        }
+        catch (UriFormatException)
+        {
+            return s;
+        }
     }
 
     // Usernames come from unauthenticated clients: keep the log line bounded.

@@ -1,0 +1,224 @@
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace M2M.Btp.Tests;
+
+/// <summary>Sessions over real WebSockets: Kestrel on 127.0.0.1 and a <see cref="BtpClient"/>.</summary>
+public class BtpSessionTests
+{
+    private const int TestTimeoutMs = 30_000;
+
+    internal static BtpClient NewClient(Uri url, IBtpMessageHandler? handler = null, string token = BtpTestServer.Token) =>
+        new("server", url, BtpTestServer.User, token, handler ?? new DelegateHandler(), BtpLimits.Default, NullLogger.Instance);
+
+    internal static async Task<BtpSession> StartAndWaitConnectedAsync(BtpClient client)
+    {
+        var connected = new TaskCompletionSource<BtpSession>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Connected += s => connected.TrySetResult(s);
+        client.Start();
+        return await connected.Task.WaitAsync(TestTimeouts.Step);
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Ilp_round_trips_in_both_directions()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        var clientHandler = new DelegateHandler((_, ilp, _) => ValueTask.FromResult<ReadOnlyMemory<byte>>((byte[])[0xCC, .. ilp.Span]));
+        await using var client = NewClient(server.Url, clientHandler);
+
+        var clientSession = await StartAndWaitConnectedAsync(client);
+        var serverSession = await server.NextSessionAsync();
+
+        Assert.Equal(BtpTestServer.PeerId, serverSession.PeerId);
+        Assert.Equal("server", clientSession.PeerId);
+        Assert.Same(clientSession, client.Current);
+        Assert.True(clientSession.IsOpen && serverSession.IsOpen);
+        var fromServer = await clientSession.SendIlpAsync(new byte[] { 1, 2, 3 }).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(new byte[] { 0xEE, 1, 2, 3 }, fromServer.ToArray());
+        var fromClient = await serverSession.SendIlpAsync(new byte[] { 4 }).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(new byte[] { 0xCC, 4 }, fromClient.ToArray());
+        Assert.DoesNotContain(server.Logger.Lines, line => line.Contains(BtpTestServer.Token, StringComparison.Ordinal));
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Thousand_concurrent_requests_each_get_their_own_response()
+    {
+        var handler = new DelegateHandler(async (_, ilp, ct) =>
+        {
+            byte[] copy = ilp.ToArray(); // input is only valid until we return
+            await Task.Delay(Random.Shared.Next(0, 5), ct); // shuffle completion order
+            return DelegateHandler.Echo(copy);
+        });
+        await using var server = await BtpTestServer.StartAsync(handler);
+        await using var client = NewClient(server.Url);
+        var session = await StartAndWaitConnectedAsync(client);
+
+        var requests = Enumerable.Range(0, 1_000).Select(async i =>
+        {
+            byte[] payload = BitConverter.GetBytes(i);
+            var reply = await session.SendIlpAsync(payload);
+            Assert.Equal(DelegateHandler.Echo(payload).ToArray(), reply.ToArray());
+        });
+        await Task.WhenAll(requests).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(0, session.PendingRequestCount);
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Handler_failure_becomes_T00_error_and_session_survives()
+    {
+        var handler = new DelegateHandler((_, ilp, _) => ilp.Span[0] == 0xFF
+            ? throw new InvalidOperationException("boom")
+            : ValueTask.FromResult(DelegateHandler.Echo(ilp)));
+        await using var server = await BtpTestServer.StartAsync(handler);
+        await using var client = NewClient(server.Url);
+        var session = await StartAndWaitConnectedAsync(client);
+
+        var error = await Assert.ThrowsAsync<BtpRemoteException>(() => session.SendIlpAsync(new byte[] { 0xFF }).WaitAsync(TestTimeouts.Step));
+        Assert.Equal(BtpErrorCodes.Unreachable, error.Code);
+        Assert.Equal(BtpErrorCodes.UnreachableName, error.ErrorName);
+        Assert.DoesNotContain("boom", error.DataText, StringComparison.Ordinal); // no internals leak to peers
+        var ok = await session.SendIlpAsync(new byte[] { 7 }).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(new byte[] { 0xEE, 7 }, ok.ToArray());
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Cancellation_abandons_the_wait_and_removes_the_pending_entry()
+    {
+        var handler = new DelegateHandler(async (_, ilp, ct) =>
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, ct); // never answers until the session dies
+            return ilp;
+        });
+        await using var server = await BtpTestServer.StartAsync(handler);
+        await using var client = NewClient(server.Url);
+        var session = await StartAndWaitConnectedAsync(client);
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => session.SendIlpAsync(new byte[] { 1 }, cts.Token).WaitAsync(TestTimeouts.Step));
+        Assert.Equal(0, session.PendingRequestCount);
+        Assert.True(session.IsOpen);
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Closing_fails_pending_requests_with_session_closed()
+    {
+        var handlerEntered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handler = new DelegateHandler(async (_, ilp, ct) =>
+        {
+            handlerEntered.TrySetResult();
+            await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+            return ilp;
+        });
+        await using var server = await BtpTestServer.StartAsync(handler);
+        await using var client = NewClient(server.Url);
+        var session = await StartAndWaitConnectedAsync(client);
+        var serverSession = await server.NextSessionAsync();
+
+        var pending = session.SendIlpAsync(new byte[] { 1 });
+        await handlerEntered.Task.WaitAsync(TestTimeouts.Step);
+        await serverSession.CloseAsync().AsTask().WaitAsync(TestTimeouts.Step);
+
+        await Assert.ThrowsAsync<BtpSessionClosedException>(() => pending.WaitAsync(TestTimeouts.Step));
+        await session.Completion.WaitAsync(TestTimeouts.Step);
+        Assert.False(session.IsOpen);
+        await Assert.ThrowsAsync<BtpSessionClosedException>(() => session.SendIlpAsync(new byte[] { 2 }));
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Disposing_the_client_closes_both_ends_cleanly()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        var client = NewClient(server.Url);
+        var disconnected = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Disconnected += peer => disconnected.TrySetResult(peer);
+        var session = await StartAndWaitConnectedAsync(client);
+        var serverSession = await server.NextSessionAsync();
+
+        await client.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Step);
+
+        await serverSession.Completion.WaitAsync(TestTimeouts.Step);
+        Assert.True(session.Completion.IsCompleted);
+        Assert.Equal("server", await disconnected.Task.WaitAsync(TestTimeouts.Step));
+        Assert.Null(client.Current);
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Message_without_ilp_and_transfer_get_empty_responses()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.AuthenticateAsync();
+        var serverSession = await server.NextSessionAsync();
+        var transfer = new TaskCompletionSource<(ulong, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        serverSession.OnTransfer = (_, amount, pd) =>
+        {
+            transfer.TrySetResult((amount, pd[0].ProtocolName));
+            return ValueTask.CompletedTask;
+        };
+
+        await raw.SendAsync(BtpPacket.Message(40, [new("custom", BtpContentType.ApplicationJson, "{}"u8.ToArray())]));
+        var reply = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Response, 40u, 0), (reply.Type, reply.RequestId, reply.ProtocolData.Count));
+
+        await raw.SendAsync(BtpPacket.Transfer(41, 1234, [new("claim", BtpContentType.ApplicationJson, "{}"u8.ToArray())]));
+        reply = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Response, 41u, 0), (reply.Type, reply.RequestId, reply.ProtocolData.Count));
+        Assert.Equal((1234ul, "claim"), await transfer.Task.WaitAsync(TestTimeouts.Step));
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Client_reconnects_and_reauthenticates_after_server_drops_session()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        await using var client = NewClient(server.Url);
+        var sessions = new List<BtpSession>();
+        var second = new TaskCompletionSource<BtpSession>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var disconnects = 0;
+        client.Connected += s =>
+        {
+            lock (sessions) sessions.Add(s);
+            if (sessions.Count == 2) second.TrySetResult(s);
+        };
+        client.Disconnected += _ => Interlocked.Increment(ref disconnects);
+        client.Start();
+        var first = await server.NextSessionAsync();
+
+        first.Abort(); // kill the server side without a close handshake
+        var reconnected = await second.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        await server.NextSessionAsync();
+
+        Assert.Equal(1, Volatile.Read(ref disconnects));
+        Assert.NotSame(sessions[0], reconnected);
+        var reply = await reconnected.SendIlpAsync(new byte[] { 9 }).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(new byte[] { 0xEE, 9 }, reply.ToArray());
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Credentials_from_btp_url_userinfo_are_used()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        var url = new Uri($"btp+ws://{BtpTestServer.User}:{Uri.EscapeDataString(BtpTestServer.Token)}@{server.Url.Authority}{server.Url.AbsolutePath}");
+        await using var client = new BtpClient("server", url, "", "", new DelegateHandler(), BtpLimits.Default, NullLogger.Instance);
+
+        Assert.Equal(server.Url, client.Url);
+        var session = await StartAndWaitConnectedAsync(client);
+        var reply = await session.SendIlpAsync(Encoding.ASCII.GetBytes("hi")).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(DelegateHandler.Echo("hi"u8.ToArray()).ToArray(), reply.ToArray());
+    }
+
+    [Theory]
+    [InlineData("btp+wss://u:t%3Ax@example.com/path", "wss://example.com/path", "u", "t:x")]
+    [InlineData("btp+ws://example.com:7768", "ws://example.com:7768/", "", "")]
+    [InlineData("wss://example.com", "wss://example.com/", "", "")]
+    [InlineData("ws://user@127.0.0.1:80/x", "ws://127.0.0.1/x", "user", "")]
+    public void Url_schemes_and_userinfo_are_mapped(string input, string expected, string user, string token)
+    {
+        var (url, parsedUser, parsedToken) = BtpClient.ParseUrl(new Uri(input));
+        Assert.Equal(new Uri(expected), url);
+        Assert.Equal((user, token), (parsedUser, parsedToken));
+    }
+
+    [Fact]
+    public void Unsupported_url_scheme_is_rejected() =>
+        Assert.Throws<ArgumentException>(() => BtpClient.ParseUrl(new Uri("http://example.com")));
+}
