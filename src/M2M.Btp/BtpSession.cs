@@ -29,6 +29,7 @@ public sealed class BtpSession : IAsyncDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _nextRequestId = RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
     private int _incomingInFlight;
+    private int _outgoingInFlight;
     private int _closeSent;
     private volatile bool _closed;
 
@@ -65,7 +66,13 @@ public sealed class BtpSession : IAsyncDisposable
     public async Task<ReadOnlyMemory<byte>> SendIlpAsync(ReadOnlyMemory<byte> ilpPacket, CancellationToken ct = default)
     {
         ThrowIfClosed();
-        if (_pending.Count >= _limits.MaxInFlightRequests) throw new BtpException(TooBusyText);
+        var message = BtpPacket.IlpMessage(0, ilpPacket);
+        if (!FitsInFrame(message)) throw new ArgumentException("ILP packet does not fit in one BTP frame.", nameof(ilpPacket));
+        if (Interlocked.Increment(ref _outgoingInFlight) > _limits.MaxInFlightRequests)
+        {
+            Interlocked.Decrement(ref _outgoingInFlight);
+            throw new BtpException(TooBusyText);
+        }
         var reply = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
         uint requestId = ReserveRequestId(reply);
         try
@@ -78,6 +85,7 @@ public sealed class BtpSession : IAsyncDisposable
         finally
         {
             _pending.TryRemove(KeyValuePair.Create(requestId, reply));
+            Interlocked.Decrement(ref _outgoingInFlight);
         }
     }
 
@@ -236,7 +244,10 @@ public sealed class BtpSession : IAsyncDisposable
         try
         {
             var reply = await _handler.HandleIlpAsync(this, ilp.AsMemory(0, length), _lifetime.Token).ConfigureAwait(false);
-            await SendQuietlyAsync(BtpPacket.IlpResponse(requestId, reply)).ConfigureAwait(false);
+            var response = BtpPacket.IlpResponse(requestId, reply);
+            // An oversize reply would make the peer drop the whole session.
+            if (!FitsInFrame(response)) throw new BtpException("handler reply does not fit in one BTP frame");
+            await SendQuietlyAsync(response).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -355,6 +366,8 @@ public sealed class BtpSession : IAsyncDisposable
             _writeLock.Release();
         }
     }
+
+    private bool FitsInFrame(BtpPacket packet) => BtpCodec.GetEncodedLength(packet) <= _limits.MaxFrameBytes;
 
     private BtpPacket ErrorPacket(uint requestId, string code, string name, string text) =>
         BtpPacket.Error(requestId, code, name, _time.GetUtcNow(), text);

@@ -68,8 +68,8 @@ public class BtpServerHandshakeTests
     {
         var limits = BtpLimits.Default with { AuthTimeout = TimeSpan.FromMilliseconds(300) };
         await using var server = await BtpTestServer.StartAsync(new DelegateHandler(), limits);
+        var clock = Stopwatch.StartNew(); // before connecting: the server's timer starts after this
         await using var raw = await RawBtpClient.ConnectAsync(server.Url);
-        var clock = Stopwatch.StartNew();
 
         var error = await raw.ReceivePacketAsync();
         Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(250), $"rejected after {clock.Elapsed}");

@@ -8,8 +8,15 @@ public class BtpSessionTests
 {
     private const int TestTimeoutMs = 30_000;
 
-    internal static BtpClient NewClient(Uri url, IBtpMessageHandler? handler = null, string token = BtpTestServer.Token) =>
-        new("server", url, BtpTestServer.User, token, handler ?? new DelegateHandler(), BtpLimits.Default, NullLogger.Instance);
+    internal static BtpClient NewClient(Uri url, IBtpMessageHandler? handler = null, string token = BtpTestServer.Token, BtpLimits? limits = null) =>
+        new("server", url, BtpTestServer.User, token, handler ?? new DelegateHandler(), limits ?? BtpLimits.Default, NullLogger.Instance);
+
+    private static DelegateHandler HangingHandler(TaskCompletionSource? entered = null) => new(async (_, ilp, ct) =>
+    {
+        entered?.TrySetResult();
+        await Task.Delay(Timeout.InfiniteTimeSpan, ct); // answers only when the session dies
+        return ilp;
+    });
 
     internal static async Task<BtpSession> StartAndWaitConnectedAsync(BtpClient client)
     {
@@ -84,12 +91,7 @@ public class BtpSessionTests
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Cancellation_abandons_the_wait_and_removes_the_pending_entry()
     {
-        var handler = new DelegateHandler(async (_, ilp, ct) =>
-        {
-            await Task.Delay(Timeout.InfiniteTimeSpan, ct); // never answers until the session dies
-            return ilp;
-        });
-        await using var server = await BtpTestServer.StartAsync(handler);
+        await using var server = await BtpTestServer.StartAsync(HangingHandler());
         await using var client = NewClient(server.Url);
         var session = await StartAndWaitConnectedAsync(client);
 
@@ -103,13 +105,7 @@ public class BtpSessionTests
     public async Task Closing_fails_pending_requests_with_session_closed()
     {
         var handlerEntered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var handler = new DelegateHandler(async (_, ilp, ct) =>
-        {
-            handlerEntered.TrySetResult();
-            await Task.Delay(Timeout.InfiniteTimeSpan, ct);
-            return ilp;
-        });
-        await using var server = await BtpTestServer.StartAsync(handler);
+        await using var server = await BtpTestServer.StartAsync(HangingHandler(handlerEntered));
         await using var client = NewClient(server.Url);
         var session = await StartAndWaitConnectedAsync(client);
         var serverSession = await server.NextSessionAsync();
@@ -204,6 +200,53 @@ public class BtpSessionTests
         var session = await StartAndWaitConnectedAsync(client);
         var reply = await session.SendIlpAsync(Encoding.ASCII.GetBytes("hi")).WaitAsync(TestTimeouts.Step);
         Assert.Equal(DelegateHandler.Echo("hi"u8.ToArray()).ToArray(), reply.ToArray());
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task In_flight_limits_are_enforced_in_both_directions()
+    {
+        var serverLimits = BtpLimits.Default with { MaxInFlightRequests = 1 };
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await BtpTestServer.StartAsync(HangingHandler(entered), serverLimits);
+        await using var client = NewClient(server.Url, limits: BtpLimits.Default with { MaxInFlightRequests = 2 });
+        var session = await StartAndWaitConnectedAsync(client);
+
+        var first = session.SendIlpAsync(new byte[] { 1 });
+        await entered.Task.WaitAsync(TestTimeouts.Step);
+        // The server runs one handler at a time, so it turns the second request away with T00.
+        var busy = await Assert.ThrowsAsync<BtpRemoteException>(() => session.SendIlpAsync(new byte[] { 2 }).WaitAsync(TestTimeouts.Step));
+        Assert.Equal(BtpErrorCodes.Unreachable, busy.Code);
+
+        var second = session.SendIlpAsync(new byte[] { 3 }); // rejected by the server too, but only later
+        await Assert.ThrowsAnyAsync<Exception>(() => second.WaitAsync(TestTimeouts.Step));
+        Assert.False(first.IsCompleted);
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Local_in_flight_limit_and_frame_size_are_checked_before_sending()
+    {
+        await using var server = await BtpTestServer.StartAsync(HangingHandler());
+        await using var client = NewClient(server.Url, limits: BtpLimits.Default with { MaxInFlightRequests = 2 });
+        var session = await StartAndWaitConnectedAsync(client);
+
+        var a = session.SendIlpAsync(new byte[] { 1 });
+        var b = session.SendIlpAsync(new byte[] { 2 });
+        await Assert.ThrowsAsync<BtpException>(() => session.SendIlpAsync(new byte[] { 3 }));
+        await Assert.ThrowsAsync<ArgumentException>(() => session.SendIlpAsync(new byte[BtpLimits.Default.MaxFrameBytes]));
+        Assert.False(a.IsCompleted || b.IsCompleted);
+        Assert.True(session.IsOpen);
+    }
+
+    [Fact]
+    public void Limits_have_documented_defaults_and_reject_nonsense()
+    {
+        var d = BtpLimits.Default;
+        Assert.Equal((65_536, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20), 10_000),
+            (d.MaxFrameBytes, d.AuthTimeout, d.KeepAliveInterval, d.MaxInFlightRequests));
+        Assert.Throws<ArgumentOutOfRangeException>(() => d with { MaxFrameBytes = 0 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => d with { MaxFrameBytes = int.MaxValue });
+        Assert.Throws<ArgumentOutOfRangeException>(() => d with { MaxInFlightRequests = 0 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => d with { AuthTimeout = TimeSpan.Zero });
     }
 
     [Theory]

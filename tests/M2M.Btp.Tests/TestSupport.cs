@@ -153,13 +153,16 @@ internal sealed class RawBtpClient : IAsyncDisposable
         return packet!;
     }
 
-    /// <summary>Reads until the server's close frame and returns its status.</summary>
+    /// <summary>Reads until the server's close frame, completes the close handshake, returns the status.</summary>
     public async Task<WebSocketCloseStatus?> ReceiveCloseAsync()
     {
         while (true)
         {
             var (type, _) = await ReceiveMessageAsync();
-            if (type == WebSocketMessageType.Close) return _socket.CloseStatus;
+            if (type != WebSocketMessageType.Close) continue;
+            using var cts = new CancellationTokenSource(TestTimeouts.Step);
+            await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", cts.Token);
+            return _socket.CloseStatus;
         }
     }
 

@@ -90,9 +90,12 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     private ConnectorSettings? Build(ConfigFile f, string source)
     {
         string nodeId = Env("NODE_ID") ?? f.NodeId ?? "";
-        if (!IsPeerId(nodeId)) Error("nodeId", nodeId, "a name of letters, digits, '_', '~' or '-' (set nodeId in the file or NODE_ID)");
+        bool validId = IsPeerId(nodeId);
+        if (!validId) Error("nodeId", nodeId, "a name of letters, digits, '_', '~' or '-' (set nodeId in the file or NODE_ID)");
         string ilpAddress = f.IlpAddress ?? $"g.{nodeId}";
-        if (IlpAddress.Validate(ilpAddress) is { } why) Error("ilpAddress", ilpAddress, $"an ILP address ({why})");
+        // A derived address is only worth a second error when the operator wrote it.
+        if ((validId || f.IlpAddress is not null) && IlpAddress.Validate(ilpAddress) is { } why)
+            Error("ilpAddress", ilpAddress, $"an ILP address ({why})");
 
         var settings = new ConnectorSettings
         {

@@ -1,0 +1,184 @@
+using M2M.Core.Switch;
+using M2M.Server.Configuration;
+
+namespace M2M.Server.Tests;
+
+public sealed class ConfigLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("m2m-config-").FullName;
+    private readonly Dictionary<string, string> _env = [];
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private ConfigLoader Loader() => new(name => _env.GetValueOrDefault(name));
+
+    private string Write(string yaml)
+    {
+        string path = Path.Combine(_dir, $"c{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    private IReadOnlyList<string> Errors(string yaml) =>
+        Assert.Throws<ConfigException>(() => Loader().Load(Write(yaml))).Errors;
+
+    private const string OneXFile = """
+        nodeId: connector-a
+        btpServerPort: 3001
+        healthCheckPort: 8081
+        logLevel: debug
+        peers:
+          - id: connector-b
+            url: ws://connector-b:3000
+            authToken: secret-b
+        routes:
+          - prefix: g.connector-b
+            nextHop: connector-b
+            priority: 0
+          - prefix: g.connector-a
+            nextHop: connector-a
+            priority: 1
+        """;
+
+    [Fact]
+    public void A_1x_file_loads_unchanged()
+    {
+        var s = Loader().Load(Write(OneXFile));
+
+        Assert.Equal(("connector-a", "g.connector-a", 3001, 8081, "debug"), (s.NodeId, s.IlpAddress, s.BtpServerPort, s.HealthCheckPort, s.LogLevel));
+        var peer = Assert.Single(s.Peers);
+        Assert.Equal(new Uri("ws://connector-b:3000"), peer.Url);
+        Assert.Equal("secret-b", peer.AuthToken);
+        Assert.Equal(PeerRelation.Peer, peer.Relation);
+        Assert.Equal(2, s.Routes.Count);
+    }
+
+    [Fact]
+    public void Environment_overrides_the_file_and_old_names_warn()
+    {
+        _env["NODE_ID"] = "from-env";
+        _env["BTP_PORT"] = "4000";
+        _env["HEALTH_CHECK_PORT"] = "9090";
+        _env["SETTLEMENT_METHOD"] = "evm";
+        var loader = Loader();
+
+        var s = loader.Load(Write(OneXFile.Replace("nextHop: connector-a", "nextHop: from-env")));
+
+        Assert.Equal(("from-env", 4000, 9090, "evm"), (s.NodeId, s.BtpServerPort, s.HealthCheckPort, s.SettlementPreference));
+        Assert.Contains(loader.Warnings, w => w.Contains("BTP_PORT is deprecated") && w.Contains("BTP_SERVER_PORT"));
+        Assert.Contains(loader.Warnings, w => w.Contains("SETTLEMENT_METHOD is deprecated"));
+    }
+
+    [Fact]
+    public void New_names_win_over_the_deprecated_ones()
+    {
+        _env["BTP_PORT"] = "4000";
+        _env["BTP_SERVER_PORT"] = "5000";
+        var loader = Loader();
+        Assert.Equal(5000, loader.Load(null).BtpServerPort);
+        Assert.Empty(loader.Warnings);
+    }
+
+    [Fact]
+    public void Variables_in_values_are_expanded_and_a_missing_one_is_named()
+    {
+        _env["B_TOKEN"] = "expanded-token";
+        var s = Loader().Load(Write(OneXFile.Replace("secret-b", "${B_TOKEN}").Replace("3001", "${PORT:-3999}")));
+        Assert.Equal("expanded-token", s.Peers[0].AuthToken);
+        Assert.Equal(3999, s.BtpServerPort);
+
+        var error = Assert.Single(Errors(OneXFile.Replace("secret-b", "${NOT_SET_ANYWHERE}")));
+        Assert.Contains("NOT_SET_ANYWHERE", error);
+        Assert.Contains(":8:", error);
+    }
+
+    [Fact]
+    public void Inbound_secret_comes_from_BTP_PEER_ID_SECRET_first()
+    {
+        _env["BTP_PEER_AGENT_7_SECRET"] = "env-secret";
+        var s = Loader().Load(Write("nodeId: n\npeers:\n  - id: agent-7\n    authToken: file-secret\n"));
+        Assert.Equal("env-secret", s.Peers[0].AuthToken);
+    }
+
+    [Theory]
+    [InlineData("nodeId: n\nbtpServerPort: 70000\n", "btpServerPort", "70000")]
+    [InlineData("nodeId: n\nhealthCheckPort: http\n", "healthCheckPort", "http")]
+    [InlineData("nodeId: n\nlogLevel: chatty\n", "logLevel", "chatty")]
+    [InlineData("nodeId: 'bad id'\n", "nodeId", "bad id")]
+    [InlineData("nodeId: n\nilpAddress: nope\n", "ilpAddress", "nope")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    url: http://x:1\n", "peers[0].url", "http://x:1")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    relation: cousin\n", "peers[0].relation", "cousin")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    maxPacketAmount: -5\n", "peers[0].maxPacketAmount", "-5")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    asset: { code: USD, scale: 300 }\n", "peers[0].asset.scale", "300")]
+    [InlineData("nodeId: n\nroutes:\n  - { prefix: g.x, nextHop: ghost }\n", "routes[0].nextHop", "ghost")]
+    [InlineData("nodeId: n\nroutes:\n  - { prefix: 'g..x', nextHop: n }\n", "routes[0].prefix", "g..x")]
+    [InlineData("nodeId: n\nledger: { backend: oracle }\n", "ledger.backend", "oracle")]
+    [InlineData("nodeId: n\nlimits: { maxHoldTimeMs: 0 }\n", "limits.maxHoldTimeMs", "0")]
+    public void Each_bad_value_is_reported_with_its_key_and_value(string yaml, string key, string value)
+    {
+        var error = Assert.Single(Errors(yaml));
+        Assert.StartsWith(key, error);
+        Assert.Contains($"'{value}'", error);
+        Assert.Contains("expected", error);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once()
+    {
+        var errors = Errors("nodeId: n\nbtpServerPort: x\nhealthCheckPort: y\nlogLevel: z\n");
+        Assert.Equal(3, errors.Count);
+    }
+
+    [Fact]
+    public void Unknown_keys_are_an_error_naming_the_key_and_line()
+    {
+        var error = Assert.Single(Errors("nodeId: n\npeers:\n  - id: p\n    authTokn: x\n"));
+        Assert.Contains("unknown key 'authTokn' in a peer", error);
+        Assert.Contains(":4:", error);
+    }
+
+    [Fact]
+    public void Duplicate_peers_and_missing_files_are_errors()
+    {
+        Assert.Contains("used twice", Assert.Single(Errors("nodeId: n\npeers:\n  - id: p\n  - id: p\n")));
+        var missing = Assert.Throws<ConfigException>(() => Loader().Load(Path.Combine(_dir, "absent.yaml")));
+        Assert.Contains("does not exist", missing.Message);
+    }
+
+    [Fact]
+    public void Production_refuses_unencrypted_peers()
+    {
+        _env["ENVIRONMENT"] = "production";
+        var error = Assert.Single(Errors("nodeId: n\npeers:\n  - id: p\n    url: ws://user:pw@host:1\n    authToken: t\n"));
+        Assert.Contains("wss://", error);
+        Assert.DoesNotContain("pw", error);
+    }
+
+    [Fact]
+    public void Without_a_file_the_built_in_single_node_default_is_used()
+    {
+        var s = Loader().Load(null);
+        Assert.Equal(("m2m-connector", 3000, 8080, "sqlite", "./data/ledger.db"), (s.NodeId, s.BtpServerPort, s.HealthCheckPort, s.Ledger.Backend, s.Ledger.Path));
+        Assert.Empty(s.Peers);
+    }
+
+    [Fact]
+    public void The_shipped_examples_are_valid()
+    {
+        string root = RepoRoot();
+        foreach (var file in Directory.GetFiles(Path.Combine(root, "examples"), "*.yaml"))
+        {
+            _env["BTP_PEER_ALICE_SECRET"] = "a";
+            _env["BOB_TOKEN"] = "b";
+            var s = Loader().Load(file);
+            Assert.False(string.IsNullOrEmpty(s.NodeId), file);
+        }
+    }
+
+    internal static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "M2M.Connector.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
+    }
+}
