@@ -216,10 +216,8 @@ public class BtpSessionTests
         // The server runs one handler at a time, so it turns the second request away with T00.
         var busy = await Assert.ThrowsAsync<BtpRemoteException>(() => session.SendIlpAsync(new byte[] { 2 }).WaitAsync(TestTimeouts.Step));
         Assert.Equal(BtpErrorCodes.Unreachable, busy.Code);
-
-        var second = session.SendIlpAsync(new byte[] { 3 }); // rejected by the server too, but only later
-        await Assert.ThrowsAnyAsync<Exception>(() => second.WaitAsync(TestTimeouts.Step));
         Assert.False(first.IsCompleted);
+        Assert.True(session.IsOpen);
     }
 
     [Fact(Timeout = TestTimeoutMs)]

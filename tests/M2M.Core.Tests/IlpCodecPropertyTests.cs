@@ -183,3 +183,21 @@ internal static class RandomPackets
         return b;
     }
 }
+
+public class OerEdgeTests
+{
+    [Fact]
+    public void A_length_near_int_max_is_need_more_data_not_an_overflow()
+    {
+        byte[] input = [0x84, 0x7f, 0xff, 0xff, 0xff, 0x00];
+        Assert.Equal(OperationStatus.NeedMoreData, Oer.Oer.TryReadVarOctetString(input, int.MaxValue, out _, out _));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x80 })]
+    [InlineData(new byte[] { 0x81, 0x05 })]
+    [InlineData(new byte[] { 0x82, 0x00, 0xff })]
+    [InlineData(new byte[] { 0x85, 1, 1, 1, 1, 1 })]
+    public void Non_canonical_or_oversized_length_prefixes_are_invalid(byte[] input) =>
+        Assert.Equal(OperationStatus.InvalidData, Oer.Oer.TryReadLength(input, out _, out _));
+}

@@ -22,6 +22,8 @@ internal static class Logging
         {
             b.SetMinimumLevel(min);
             b.AddFilter("Microsoft", LogLevel.Warning);
+            // A failed bind is reported by us in one line; the host's own stack trace is noise.
+            b.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
             if (json)
             {
                 b.AddJsonConsole(o =>

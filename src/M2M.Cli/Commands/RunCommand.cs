@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using M2M.Server;
 using M2M.Server.Configuration;
@@ -43,7 +42,7 @@ internal static class RunCommand
         {
             await host.StartAsync(stop.Token);
         }
-        catch (IOException e) when (e.InnerException is SocketException or null)
+        catch (IOException e)
         {
             Console.Error.WriteLine($"error: cannot listen (BTP port {settings.BtpServerPort}, HTTP port {settings.HealthCheckPort}): {e.Message}");
             return 1;

@@ -47,7 +47,8 @@ public static class Oer
         var status = TryReadLength(source, out int length, out int prefix);
         if (status != OperationStatus.Done) return status;
         if (length > maxLength) return OperationStatus.InvalidData;
-        if (source.Length < prefix + length) return OperationStatus.NeedMoreData;
+        // Compare without adding: prefix + length can overflow for lengths near int.MaxValue.
+        if (length > source.Length - prefix) return OperationStatus.NeedMoreData;
         value = new Range(prefix, prefix + length);
         consumed = prefix + length;
         return OperationStatus.Done;

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace M2M.Cli.Tests;
+
+/// <summary>The m2m-connector executable started as a child process; killed on dispose if still running.</summary>
+internal sealed class CliProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    private CliProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+    public int Id => _process.Id;
+
+    public static CliProcess Start(IDictionary<string, string>? env, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2m-connector.dll"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        // A clean slate: nothing from the developer's shell leaks into the connector under test.
+        foreach (var name in new[] { "CONFIG_FILE", "NODE_ID", "BTP_SERVER_PORT", "BTP_PORT", "HEALTH_CHECK_PORT", "LOG_LEVEL", "LOG_FORMAT", "ENVIRONMENT" })
+            info.Environment.Remove(name);
+        if (env is not null) foreach (var (k, v) in env) info.Environment[k] = v;
+        return new CliProcess(Process.Start(info)!);
+    }
+
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(IDictionary<string, string>? env, params string[] args)
+    {
+        using var p = Start(env, args);
+        int code = await p.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        return (code, p.Stdout, p.Stderr);
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        _process.WaitForExit(); // flush the async output readers
+        return _process.ExitCode;
+    }
+
+    public void Signal(int signal) => Assert.Equal(0, SysKill(_process.Id, signal));
+
+    public const int SIGTERM = 15;
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SysKill(int pid, int sig);
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "M2M.Connector.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
+    }
+}

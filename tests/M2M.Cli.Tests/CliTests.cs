@@ -1,0 +1,123 @@
+using System.Text.Json;
+
+namespace M2M.Cli.Tests;
+
+public class CliTests
+{
+    [Fact]
+    public async Task Version_prints_the_version()
+    {
+        var (code, stdout, _) = await CliProcess.RunAsync(null, "version");
+        Assert.Equal(0, code);
+        Assert.Matches(@"^m2m-connector \d+\.\d+\.\d+", stdout);
+    }
+
+    [Fact]
+    public async Task Config_validate_accepts_the_shipped_example()
+    {
+        var (code, stdout, stderr) = await CliProcess.RunAsync(null, "config", "validate", Path.Combine(CliProcess.RepoRoot(), "examples", "single-node.yaml"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("valid", stdout);
+        Assert.Contains("2 peers", stdout);
+    }
+
+    [Fact]
+    public async Task Config_validate_lists_each_error_on_one_line_and_exits_1_without_a_stack_trace()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, "nodeId: n\nbtpServerPort: lots\nlogLevel: loud\n");
+        try
+        {
+            var (code, _, stderr) = await CliProcess.RunAsync(null, "config", "validate", file);
+            Assert.Equal(1, code);
+            var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(2, lines.Length);
+            Assert.All(lines, l => Assert.StartsWith("config error: ", l));
+            Assert.Contains(lines, l => l.Contains("btpServerPort") && l.Contains("'lots'"));
+            Assert.DoesNotContain("   at ", stderr);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Run_refuses_a_bad_environment_value_with_exit_1()
+    {
+        var env = new Dictionary<string, string> { ["HEALTH_CHECK_PORT"] = "eighty" };
+        var (code, _, stderr) = await CliProcess.RunAsync(env, "run");
+        Assert.Equal(1, code);
+        Assert.Contains("HEALTH_CHECK_PORT", stderr);
+        Assert.Contains("'eighty'", stderr);
+    }
+
+    [Fact]
+    public async Task Run_serves_health_then_stops_gracefully_on_SIGTERM_with_json_logs()
+    {
+        int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
+        var env = new Dictionary<string, string>
+        {
+            ["BTP_SERVER_PORT"] = btp.ToString(),
+            ["HEALTH_CHECK_PORT"] = http.ToString(),
+            ["BIND_ADDRESS"] = "127.0.0.1",
+            ["NODE_ID"] = "cli-test",
+        };
+        using var connector = CliProcess.Start(env, "run", "--log-format", "json");
+        string url = $"http://127.0.0.1:{http}/health";
+        await WaitForHealth(url, connector);
+
+        var (healthCode, healthOut, _) = await CliProcess.RunAsync(null, "health", "--url", url);
+        Assert.Equal(0, healthCode);
+        Assert.Equal("healthy", JsonDocument.Parse(healthOut).RootElement.GetProperty("status").GetString());
+
+        connector.Signal(CliProcess.SIGTERM);
+        Assert.Equal(0, await connector.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        var logLines = connector.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(logLines, l => JsonDocument.Parse(l));
+        Assert.Contains(logLines, l => l.Contains("\"EventId\":1001") && l.Contains("cli-test"));
+        Assert.Contains(logLines, l => l.Contains("\"EventId\":1004"));
+
+        var (downCode, _, downErr) = await CliProcess.RunAsync(null, "health", "--url", url);
+        Assert.Equal(1, downCode);
+        Assert.Contains("unhealthy", downErr);
+    }
+
+    [Fact]
+    public async Task Run_reports_a_port_in_use_in_one_line()
+    {
+        using var blocker = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        blocker.Start();
+        int taken = ((System.Net.IPEndPoint)blocker.LocalEndpoint).Port;
+        var env = new Dictionary<string, string>
+        {
+            ["BTP_SERVER_PORT"] = taken.ToString(),
+            ["HEALTH_CHECK_PORT"] = CliProcess.FreePort().ToString(),
+            ["BIND_ADDRESS"] = "127.0.0.1",
+        };
+        var (code, _, stderr) = await CliProcess.RunAsync(env, "run");
+        Assert.Equal(1, code);
+        Assert.Contains("cannot listen", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    private static async Task WaitForHealth(string url, CliProcess connector)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var response = await http.GetAsync(url);
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"connector did not answer {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
+    }
+}
