@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test tier: unit, integration (real WebSockets on 127.0.0.1), CLI processes, and
+# interop with the npm ilp-plugin-btp peers. Prints a closing "N passed, N failed" line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d tests/interop/node_modules/ilp-plugin-btp ]; then
+  echo "installing npm interop peers (tests/interop, from package-lock.json)"
+  (cd tests/interop && npm ci --no-audit --no-fund)
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test M2M.Connector.slnx --nologo "$@" 2>&1 | tee "$log" || status=$?
+
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+  exit 1
+fi
