@@ -12,7 +12,7 @@ public abstract class LedgerContractTests : IAsyncLifetime
     protected static readonly DateTimeOffset Later = DateTimeOffset.UtcNow.AddMinutes(10);
     private long _nextId = 1000;
 
-    protected ILedger Ledger { get; private set; } = null!;
+    protected ILedger Ledger { get; set; } = null!;
 
     /// <summary>A new, empty ledger.</summary>
     protected abstract Task<ILedger> OpenAsync();
