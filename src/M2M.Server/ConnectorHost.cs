@@ -1,8 +1,10 @@
 using System.Net;
 using System.Reflection;
 using M2M.Btp;
+using M2M.Core.Ledger;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
+using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Server.Observability;
 using M2M.Server.Peers;
@@ -41,13 +43,17 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     private WebApplication? _httpApp;
     private long _startedAt;
 
-    public ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, TimeProvider? time = null)
+    /// <summary>Opens the configured ledger (or the one <paramref name="openLedger"/> returns); throws LedgerUnavailableException if it cannot.</summary>
+    public ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, TimeProvider? time = null, Func<ConnectorSettings, ILedger>? openLedger = null)
     {
         _settings = settings;
         _loggers = loggers;
         _log = loggers.CreateLogger("M2M.Connector");
         _time = time ?? TimeProvider.System;
+        var ledger = openLedger?.Invoke(settings) ?? ConnectorLedger.OpenConfigured(settings.Ledger, _time);
+        Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
+        Metrics.TrackLedger(Accounting, settings);
         Peers = new PeerManager(settings, loggers);
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
@@ -57,6 +63,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new RoutingStep(options, () => Routes, settings.NodeId),
+            new LedgerStep(options, ledger, Peers.Describe, _time, Metrics),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Metrics);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics);
@@ -67,6 +74,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
 
     public ConnectorSettings Settings => _settings;
     public ConnectorMetrics Metrics { get; }
+    public ConnectorLedger Accounting { get; }
     public PeerManager Peers { get; }
     public PacketSwitch Switch { get; }
     public RoutingTable Routes { get; private set; }
@@ -87,8 +95,14 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _startedAt = _time.GetTimestamp();
+        // Accounts exist and crash leftovers are voided before any packet is accepted.
+        await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
-        _httpApp = BuildApp(_settings.HealthCheckPort, app => app.MapOperationsEndpoints(this));
+        _httpApp = BuildApp(_settings.HealthCheckPort, app =>
+        {
+            app.MapOperationsEndpoints(this);
+            app.MapAdminEndpoints(this);
+        });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         BtpPort = BoundPort(_btpApp);
@@ -123,6 +137,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await Accounting.DisposeAsync().ConfigureAwait(false);
         State = ConnectorState.Stopped;
         LogStopped();
     }

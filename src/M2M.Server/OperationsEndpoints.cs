@@ -10,16 +10,18 @@ internal static class OperationsEndpoints
 {
     public static void MapOperationsEndpoints(this IEndpointRouteBuilder app, ConnectorHost host)
     {
-        app.MapGet("/health", () =>
+        app.MapGet("/health", async () =>
         {
-            var report = HealthReport.Create(host);
+            var report = HealthReport.Create(host, await host.Accounting.ProbeAsync().ConfigureAwait(false));
             return Results.Json(report, statusCode: report.IsServing ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         app.MapGet("/health/live", () => Results.Json(new { status = "alive", timestamp = DateTimeOffset.UtcNow }));
-        app.MapGet("/health/ready", () =>
+        app.MapGet("/health/ready", async () =>
         {
+            var (ledgerUp, _) = await host.Accounting.ProbeAsync().ConfigureAwait(false);
             string? reason = host.State switch
             {
+                ConnectorState.Running when !ledgerUp => "ledger unavailable",
                 ConnectorState.Running => null,
                 ConnectorState.Starting => "starting",
                 ConnectorState.Draining => "draining",
@@ -54,10 +56,10 @@ internal sealed record HealthReport(
     public bool IsServing => Status is "healthy" or "degraded";
 
     /// <summary>
-    /// starting before the listeners are up; unhealthy while draining or stopped; degraded when a
+    /// starting before the listeners are up; unhealthy while draining, stopped or the ledger is down; degraded when a
     /// configured peer is not connected; healthy otherwise. Recomputed on every call.
     /// </summary>
-    public static HealthReport Create(ConnectorHost host)
+    public static HealthReport Create(ConnectorHost host, (bool Up, TimeSpan Latency) ledger)
     {
         var peers = host.Peers.Configured
             .Select(p => new PeerHealth(p.Id, host.Peers.IsConnected(p.Id), p.Relation.ToString().ToLowerInvariant()))
@@ -66,18 +68,22 @@ internal sealed record HealthReport(
         string status = host.State switch
         {
             ConnectorState.Starting => "starting",
+            ConnectorState.Running when !ledger.Up => "unhealthy",
             ConnectorState.Running => connected == peers.Count ? "healthy" : "degraded",
             _ => "unhealthy",
         };
         var sla = new SlaReport(Math.Round(host.Metrics.PacketSuccessRate, 6), null, Math.Round(host.Metrics.P99LatencyMs, 3));
         return new HealthReport(status, (long)host.Uptime.TotalSeconds, connected, peers.Count, peers, DateTimeOffset.UtcNow,
-            host.Settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>(), sla);
+            host.Settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>
+            {
+                ["ledger"] = new(ledger.Up ? "up" : "down", Math.Round(ledger.Latency.TotalMilliseconds, 3), host.Accounting.Ledger.Backend),
+            }, sla);
     }
 }
 
 internal sealed record PeerHealth(string Id, bool Connected, string Relation);
 
-internal sealed record DependencyHealth(string Status, double LatencyMs);
+internal sealed record DependencyHealth(string Status, double LatencyMs, string? Backend = null);
 
 /// <summary>settlementSuccessRate is null until settlement exists (a later release).</summary>
 internal sealed record SlaReport(double PacketSuccessRate, double? SettlementSuccessRate, double P99LatencyMs);

@@ -39,8 +39,10 @@ internal sealed class CliProcess : IDisposable
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2m-connector.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         // A clean slate: nothing from the developer's shell leaks into the connector under test.
-        foreach (var name in new[] { "CONFIG_FILE", "NODE_ID", "BTP_SERVER_PORT", "BTP_PORT", "HEALTH_CHECK_PORT", "LOG_LEVEL", "LOG_FORMAT", "ENVIRONMENT" })
+        foreach (var name in new[] { "CONFIG_FILE", "NODE_ID", "BTP_SERVER_PORT", "BTP_PORT", "HEALTH_CHECK_PORT", "LOG_LEVEL", "LOG_FORMAT", "ENVIRONMENT", "LEDGER_BACKEND", "LEDGER_PATH", "ADMIN_API_TOKEN" })
             info.Environment.Remove(name);
+        // Each process gets its own ledger file unless the test names one.
+        info.Environment["LEDGER_PATH"] = Path.Combine(Path.GetTempPath(), "m2m-cli-tests", Guid.NewGuid().ToString("N"), "ledger.db");
         if (env is not null) foreach (var (k, v) in env) info.Environment[k] = v;
         return new CliProcess(Process.Start(info)!);
     }

@@ -10,7 +10,9 @@ internal static class InteropConnector
 {
     public static async Task<ConnectorHost> StartAsync(ConnectorSettings settings)
     {
-        var host = new ConnectorHost(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance);
+        // Each connector gets its own real SQLite ledger file.
+        var ledger = settings.Ledger with { Path = Path.Combine(Path.GetTempPath(), "m2m-interop", Guid.NewGuid().ToString("N"), "ledger.db") };
+        var host = new ConnectorHost(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0, Ledger = ledger }, NullLoggerFactory.Instance);
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));

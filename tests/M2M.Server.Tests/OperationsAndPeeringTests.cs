@@ -98,7 +98,7 @@ public class OperationsAndPeeringTests
     [Fact]
     public async Task Outgoing_peer_reconnects_after_the_other_side_restarts()
     {
-        var edge = TestConnector.TwoPeers() with { NodeId = "edge", Peers = [new PeerSettings { Id = "core", AuthToken = "t" }], Routes = [] };
+        var edge = TestConnector.WithTempLedger(TestConnector.TwoPeers() with { NodeId = "edge", Peers = [new PeerSettings { Id = "core", AuthToken = "t" }], Routes = [] });
         var edgeHost = await TestConnector.StartAsync(edge);
         int port = edgeHost.BtpPort;
         var core = TestConnector.TwoPeers() with { NodeId = "core", Peers = [new PeerSettings { Id = "edge", Url = new Uri($"ws://127.0.0.1:{port}/"), AuthToken = "t" }], Routes = [] };

@@ -13,10 +13,15 @@ internal static class TestConnector
 {
     public static async Task<ConnectorHost> StartAsync(ConnectorSettings settings)
     {
-        var host = new ConnectorHost(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance);
+        var host = new ConnectorHost(WithTempLedger(settings) with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance);
         await host.StartAsync(CancellationToken.None);
         return host;
     }
+
+    /// <summary>A real SQLite ledger file of its own, unless the test chose a path.</summary>
+    public static ConnectorSettings WithTempLedger(ConnectorSettings settings) =>
+        settings.Ledger.Path != new LedgerSettings().Path ? settings
+            : settings with { Ledger = settings.Ledger with { Path = Path.Combine(Path.GetTempPath(), "m2m-tests", Guid.NewGuid().ToString("N"), "ledger.db") } };
 
     /// <summary>Alice and Bob connect in; each has a route to its own prefix.</summary>
     public static ConnectorSettings TwoPeers(ulong? aliceMax = null) => new()

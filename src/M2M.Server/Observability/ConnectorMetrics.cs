@@ -1,5 +1,9 @@
 using M2M.Core.Ilp;
+using M2M.Core.Ledger;
 using M2M.Core.Switch;
+using M2M.Ledger.Sqlite;
+using M2M.Server.Accounting;
+using M2M.Server.Configuration;
 using Prometheus;
 
 namespace M2M.Server.Observability;
@@ -9,7 +13,7 @@ namespace M2M.Server.Observability;
 /// process do not share counters). Labels are bounded: packet type and status, error type and
 /// severity, configured peer ids; never an ILP address.
 /// </summary>
-public sealed class ConnectorMetrics : IPacketObserver
+public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver
 {
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
 
@@ -19,6 +23,10 @@ public sealed class ConnectorMetrics : IPacketObserver
     private readonly Counter _errors;
     private readonly Gauge _lastError;
     private readonly LatencyWindow _window = new(4096);
+    private readonly Histogram _ledgerLatency;
+    private readonly Histogram _ledgerBatch;
+    private readonly Counter _fulfillPostFailed;
+    private readonly Gauge _balance;
     private long _fulfilled;
     private long _rejected;
 
@@ -39,6 +47,13 @@ public sealed class ConnectorMetrics : IPacketObserver
             new CounterConfiguration { LabelNames = ["type", "severity"] });
         _lastError = f.CreateGauge("connector_last_error_timestamp", "Unix time of the last error counted in connector_errors_total.");
         f.CreateGauge("settlements_pending", "Settlements created and not yet confirmed or failed (settlement is not implemented yet: always 0).");
+        _ledgerLatency = f.CreateHistogram("ledger_operation_latency_seconds", "Ledger calls made while handling packets, by operation (reserve, post, void).",
+            new HistogramConfiguration { LabelNames = ["operation", "result"], Buckets = Histogram.ExponentialBuckets(0.00005, 2, 18) });
+        _ledgerBatch = f.CreateHistogram("ledger_batch_size", "Work items committed together in one ledger transaction (group commit).",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 10) });
+        _fulfillPostFailed = f.CreateCounter("ledger_fulfill_post_failed_total", "Fulfills answered T00 because their post did not commit. Should be 0: alert if not.");
+        _balance = f.CreateGauge("account_balance_units", "Posted balance of each peer account (credits − debits, in the asset's units; positive: we owe the peer).",
+            new GaugeConfiguration { LabelNames = ["peer_id", "token_id"] });
         DotNetStats.Register(Registry);
         // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
         foreach (var status in new[] { "fulfilled", "rejected" }) _processed.WithLabels("prepare", status);
@@ -54,6 +69,37 @@ public sealed class ConnectorMetrics : IPacketObserver
     }
 
     public void InFlightChanged(long inFlight) => _inFlight.Set(inFlight);
+
+    public void Operation(string operation, TimeSpan elapsed, bool ok) =>
+        _ledgerLatency.WithLabels(operation, ok ? "ok" : "failed").Observe(elapsed.TotalSeconds);
+
+    public void FulfillPostFailed()
+    {
+        _fulfillPostFailed.Inc();
+        Error("fulfill_post_failed", "critical");
+    }
+
+    /// <summary>Batch sizes from the backend, and peer balances read fresh from the ledger at each scrape.</summary>
+    public void TrackLedger(ConnectorLedger ledger, ConnectorSettings settings)
+    {
+        if (ledger.Ledger is SqliteLedger sqlite) sqlite.BatchCommitted += (items, _) => _ledgerBatch.Observe(items);
+        var peers = settings.Peers.Select(p => (p.Id, Token: $"{p.AssetCode}/{p.AssetScale}", AccountId: PeerAccounts.PeerAccountId(p.Id, PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale)))).ToList();
+        Registry.AddBeforeCollectCallback(async ct =>
+        {
+            foreach (var (id, token, accountId) in peers)
+            {
+                try
+                {
+                    var account = await ledger.Ledger.LookupAccountAsync(accountId, ct).ConfigureAwait(false);
+                    if (account is not null) _balance.WithLabels(id, token).Set((double)account.PostedBalance);
+                }
+                catch (LedgerUnavailableException)
+                {
+                    // The scrape still answers; /health reports the ledger as down.
+                }
+            }
+        });
+    }
 
     /// <summary>A Prepare we could not even decode: counted as rejected and as an error.</summary>
     public void InvalidPacket()

@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace M2M.Core.Ledger;
+
+/// <summary>
+/// How peers map onto ledger accounts. Each asset (code + scale) is one ledger; each peer has one
+/// account on its asset's ledger, and the connector has one clearing account per ledger. A packet
+/// from A to B is two linked transfers, A → clearing and clearing → B, so with no fees the
+/// clearing account nets to zero and A's loss is B's gain. Ids are derived from names, so every
+/// node sharing a ledger computes the same ids.
+/// </summary>
+public static class PeerAccounts
+{
+    public const ushort PeerAccountCode = 1;
+    public const ushort ClearingAccountCode = 2;
+    public const ushort PacketTransferCode = 1;
+
+    public static uint LedgerFor(string assetCode, byte assetScale)
+    {
+        // FNV-1a: small, stable across processes and releases; 0 is reserved by the model.
+        uint hash = 2166136261;
+        foreach (byte b in Encoding.UTF8.GetBytes($"{assetCode}/{assetScale}")) hash = (hash ^ b) * 16777619;
+        return hash == 0 ? 1 : hash;
+    }
+
+    public static UInt128 PeerAccountId(string peerId, uint ledger) => IdFrom($"m2m:peer:{peerId}:{ledger}");
+
+    public static UInt128 ClearingAccountId(uint ledger) => IdFrom($"m2m:clearing:{ledger}");
+
+    public static Account PeerAccount(string peerId, string assetCode, byte assetScale, ulong? creditLimit)
+    {
+        uint ledger = LedgerFor(assetCode, assetScale);
+        return new Account
+        {
+            Id = PeerAccountId(peerId, ledger),
+            Ledger = ledger,
+            Code = PeerAccountCode,
+            // Without a configured limit the peer may owe without bound (the 1.x behaviour).
+            Flags = creditLimit is null ? AccountFlags.None : AccountFlags.DebitsMustNotExceedCredits,
+            DebitLimit = creditLimit ?? 0,
+            Name = $"peer:{peerId}:{assetCode}/{assetScale}",
+        };
+    }
+
+    public static Account ClearingAccount(string assetCode, byte assetScale)
+    {
+        uint ledger = LedgerFor(assetCode, assetScale);
+        return new Account { Id = ClearingAccountId(ledger), Ledger = ledger, Code = ClearingAccountCode, Name = $"clearing:{assetCode}/{assetScale}" };
+    }
+
+    /// <summary>A fresh random transfer id (the idempotency key of one ledger change).</summary>
+    public static UInt128 NewTransferId()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        RandomNumberGenerator.Fill(bytes);
+        var id = new UInt128(BitConverter.ToUInt64(bytes), BitConverter.ToUInt64(bytes[8..]));
+        return id == UInt128.Zero ? 1 : id;
+    }
+
+    private static UInt128 IdFrom(string name)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(name), hash);
+        return new UInt128(BitConverter.ToUInt64(hash), BitConverter.ToUInt64(hash[8..]));
+    }
+}

@@ -1,0 +1,94 @@
+using M2M.Core.Ilp;
+using M2M.Core.Ledger;
+
+namespace M2M.Core.Switch;
+
+/// <summary>Ledger outcomes the host counts and alerts on.</summary>
+public interface ILedgerObserver
+{
+    void Operation(string operation, TimeSpan elapsed, bool ok);
+    /// <summary>A Fulfill arrived but its post did not commit: we answered T00 instead. Should never happen.</summary>
+    void FulfillPostFailed();
+}
+
+/// <summary>
+/// Two-phase accounting around forwarding (RELIABILITY.md, the ordering rule for a hop):
+/// reserve pending transfers durably before forwarding (T04 past the source's credit limit,
+/// T00 when the ledger is down, so nothing is forwarded that could not be accounted); on a valid
+/// Fulfill post them durably and only then pass the Fulfill upstream (T00 if the post fails);
+/// on a Reject or timeout void them. Pending transfers time out at the outgoing expiry + 1 s,
+/// after which the sweeper voids whatever was left.
+/// </summary>
+public sealed class LedgerStep(SwitchOptions options, ILedger ledger, Func<string, PeerDescriptor?> peers, TimeProvider time, ILedgerObserver? observer = null) : IPacketStep
+{
+    /// <summary>Grace after the outgoing expiry before a pending transfer times out (one clock, design rule 3).</summary>
+    public static readonly TimeSpan PendingGrace = TimeSpan.FromSeconds(1);
+
+    public async ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
+    {
+        ulong amount = context.Prepare.Amount;
+        if (amount == 0) return await next(context).ConfigureAwait(false);
+        var source = context.Source;
+        var destination = peers(context.NextHop!);
+        if (destination is null) return Reject(IlpErrorCode.F02_Unreachable, $"next hop '{context.NextHop}' is not a configured peer");
+        uint ledgerId = PeerAccounts.LedgerFor(source.AssetCode, source.AssetScale);
+        if (ledgerId != PeerAccounts.LedgerFor(destination.AssetCode, destination.AssetScale))
+            return Reject(IlpErrorCode.F02_Unreachable, $"no exchange rate from {source.AssetCode}/{source.AssetScale} to {destination.AssetCode}/{destination.AssetScale}");
+
+        var incoming = PendingTransfer(PeerAccounts.PeerAccountId(source.Id, ledgerId), PeerAccounts.ClearingAccountId(ledgerId), amount, ledgerId, context, TransferFlags.Linked);
+        var outgoing = PendingTransfer(PeerAccounts.ClearingAccountId(ledgerId), PeerAccounts.PeerAccountId(destination.Id, ledgerId), amount, ledgerId, context, TransferFlags.None);
+        var reserve = await Run("reserve", [incoming, outgoing], context.CancellationToken).ConfigureAwait(false);
+        if (reserve is null) return Reject(IlpErrorCode.T00_InternalError, "ledger unavailable: packet not forwarded");
+        if (!reserve[0].IsApplied())
+        {
+            return reserve[0] == CreateTransferResult.ExceedsCredits || reserve[1] == CreateTransferResult.ExceedsCredits
+                ? Reject(IlpErrorCode.T04_InsufficientLiquidity, $"peer '{source.Id}' would exceed its credit limit")
+                : Reject(IlpErrorCode.T00_InternalError, $"ledger refused the reservation ({reserve[0]}, {reserve[1]})");
+        }
+
+        var reply = await next(context).ConfigureAwait(false);
+        if (reply is IlpFulfill)
+        {
+            var posted = await Run("post", [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)], CancellationToken.None).ConfigureAwait(false);
+            if (posted is not null && posted.All(r => r.IsApplied())) return reply;
+            observer?.FulfillPostFailed();
+            return Reject(IlpErrorCode.T00_InternalError, "fulfilled downstream but the ledger could not record it");
+        }
+        // Reject or timeout: release the reservation; if this fails, the sweeper voids it at its timeout.
+        await Run("void", [Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)], CancellationToken.None).ConfigureAwait(false);
+        return reply;
+    }
+
+    private Transfer PendingTransfer(UInt128 debit, UInt128 credit, ulong amount, uint ledgerId, PacketContext context, TransferFlags extra) => new()
+    {
+        Id = PeerAccounts.NewTransferId(),
+        DebitAccountId = debit,
+        CreditAccountId = credit,
+        Amount = amount,
+        Ledger = ledgerId,
+        Code = PeerAccounts.PacketTransferCode,
+        Flags = TransferFlags.Pending | extra,
+        TimeoutAt = context.OutgoingExpiresAt + PendingGrace,
+    };
+
+    private static Transfer Resolve(Transfer pending, TransferFlags flags) =>
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = pending.Id, Flags = flags, Code = PeerAccounts.PacketTransferCode };
+
+    private async Task<IReadOnlyList<CreateTransferResult>?> Run(string operation, Transfer[] transfers, CancellationToken ct)
+    {
+        long started = time.GetTimestamp();
+        try
+        {
+            var results = await ledger.CreateTransfersAsync(transfers, ct).ConfigureAwait(false);
+            observer?.Operation(operation, time.GetElapsedTime(started), results.All(r => r.IsApplied()));
+            return results;
+        }
+        catch (Exception e) when (e is LedgerUnavailableException or OperationCanceledException)
+        {
+            observer?.Operation(operation, time.GetElapsedTime(started), ok: false);
+            return null;
+        }
+    }
+
+    private IlpReject Reject(string code, string message) => IlpRejects.Create(code, options.IlpAddress, message);
+}

@@ -1,0 +1,128 @@
+using M2M.Core.Ledger;
+using M2M.Ledger.Sqlite;
+using M2M.Server.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Server.Accounting;
+
+/// <summary>
+/// The connector's use of its ledger: opens the configured backend, makes sure every peer has
+/// its account (and the configured credit limit), voids pending transfers left behind by a
+/// crash before traffic is accepted, then sweeps expired ones every second.
+/// </summary>
+public sealed partial class ConnectorLedger : IAsyncDisposable
+{
+    /// <summary>How often expired pending transfers are voided.</summary>
+    public static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(1);
+
+    private readonly ConnectorSettings _settings;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _sweeper;
+
+    public ConnectorLedger(ILedger ledger, ConnectorSettings settings, TimeProvider time, ILogger log)
+    {
+        Ledger = ledger;
+        _settings = settings;
+        _time = time;
+        _log = log;
+    }
+
+    public ILedger Ledger { get; }
+
+    /// <summary>Opens the backend named in the settings.</summary>
+    public static ILedger OpenConfigured(LedgerSettings settings, TimeProvider time) => settings.Backend switch
+    {
+        "sqlite" => SqliteLedger.Open(settings.Path, time),
+        "postgres" => PostgresBackend.Open(settings.PostgresUrl!, time),
+        _ => throw new LedgerUnavailableException($"unknown ledger backend '{settings.Backend}'"),
+    };
+
+    /// <summary>Creates missing accounts, applies credit limits, voids orphans; then starts the sweeper.</summary>
+    public async Task PrepareAsync(CancellationToken ct)
+    {
+        var accounts = _settings.Peers.Select(p => PeerAccounts.PeerAccount(p.Id, p.AssetCode, p.AssetScale, p.CreditLimit))
+            .Concat(_settings.Peers.Select(p => PeerAccounts.ClearingAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id))
+            .ToList();
+        var results = await Ledger.CreateAccountsAsync(accounts, ct).ConfigureAwait(false);
+        for (int i = 0; i < accounts.Count; i++)
+        {
+            if (results[i] == CreateAccountResult.ExistsWithDifferentFields)
+            {
+                // The operator changed a credit limit (or set/removed one): the limit follows the config.
+                await Ledger.SetDebitLimitAsync(accounts[i].Id, accounts[i].DebitLimit, ct).ConfigureAwait(false);
+                LogLimitChanged(accounts[i].Name, accounts[i].DebitLimit.ToString());
+            }
+        }
+        int voided = await Ledger.ExpirePendingAsync(_time.GetUtcNow(), ct).ConfigureAwait(false);
+        LogReady(Ledger.Backend, accounts.Count, voided);
+        _sweeper = Task.Run(() => SweepAsync(_stop.Token), CancellationToken.None);
+    }
+
+    private async Task SweepAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(SweepInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                try
+                {
+                    int n = await Ledger.ExpirePendingAsync(_time.GetUtcNow(), ct).ConfigureAwait(false);
+                    if (n > 0) LogExpired(n);
+                }
+                catch (LedgerUnavailableException e)
+                {
+                    LogSweepFailed(e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+    }
+
+    /// <summary>Round trip to the store, for /health: (up, latency).</summary>
+    public async Task<(bool Up, TimeSpan Latency)> ProbeAsync()
+    {
+        long started = _time.GetTimestamp();
+        try
+        {
+            await Ledger.PingAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            return (true, _time.GetElapsedTime(started));
+        }
+        catch (Exception e) when (e is LedgerUnavailableException or TimeoutException)
+        {
+            return (false, _time.GetElapsedTime(started));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_sweeper is not null) await _sweeper.ConfigureAwait(false);
+        await Ledger.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Ledger ready: backend {Backend}, {Accounts} accounts, {Voided} expired pending transfers voided at start")]
+    private partial void LogReady(string backend, int accounts, int voided);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Credit limit of {Account} set to {Limit} from the config")]
+    private partial void LogLimitChanged(string account, string limit);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Voided {Count} expired pending transfers")]
+    private partial void LogExpired(int count);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Sweeping expired pending transfers failed: {Reason}")]
+    private partial void LogSweepFailed(string reason);
+}
+
+/// <summary>Until the PostgreSQL backend is linked in, selecting it is a clear error.</summary>
+internal static class PostgresBackend
+{
+    public static ILedger Open(string connectionString, TimeProvider time) =>
+        throw new LedgerUnavailableException("the postgres ledger backend is not available in this build");
+}
