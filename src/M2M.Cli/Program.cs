@@ -6,5 +6,6 @@ var root = new RootCommand("M2M Connector: an Interledger (ILPv4) connector for 
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(HealthCommand.Create());
+root.Subcommands.Add(LedgerCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -63,13 +63,8 @@ public sealed partial class SqliteLedger
     public async IAsyncEnumerable<(Transfer Transfer, PendingState? State)> ReadJournalAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
         // A separate read connection: WAL gives it a consistent snapshot without blocking the writer.
-        using var reader = Connect(_path, readOnly: true);
-        using var tx = reader.BeginTransaction();
-        using var cmd = reader.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = $"SELECT {TransferColumns} FROM transfers ORDER BY seq";
-        using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false)) yield return ReadTransfer(r);
+        await using var snapshot = SqliteSnapshot.Open(_path);
+        await foreach (var item in snapshot.Journal(ct).ConfigureAwait(false)) yield return item;
     }
 
     public async ValueTask PingAsync(CancellationToken ct = default) =>

@@ -37,7 +37,17 @@ internal static class RunCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
 
-        await using var host = new ConnectorHost(settings, loggers);
+        ConnectorHost? created = null;
+        try
+        {
+            created = new ConnectorHost(settings, loggers);
+        }
+        catch (M2M.Core.Ledger.LedgerUnavailableException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        await using var host = created;
         try
         {
             await host.StartAsync(stop.Token);

@@ -16,10 +16,16 @@ public static class LedgerVerifier
     public static async Task<LedgerReport> VerifyAsync(ILedger ledger, DateTimeOffset now, TimeSpan orphanGrace, CancellationToken ct = default)
     {
         var accounts = await ledger.ListAccountsAsync(ct).ConfigureAwait(false);
+        return await VerifyAsync(accounts, ledger.ReadJournalAsync(ct), now, orphanGrace).ConfigureAwait(false);
+    }
+
+    /// <summary>Checks accounts against a journal read from the same snapshot.</summary>
+    public static async Task<LedgerReport> VerifyAsync(IReadOnlyList<Account> accounts, IAsyncEnumerable<(Transfer Transfer, PendingState? State)> journal, DateTimeOffset now, TimeSpan orphanGrace)
+    {
         var recomputed = accounts.ToDictionary(a => a.Id, a => new Totals());
         var violations = new List<string>();
         long transfers = 0, open = 0;
-        await foreach (var (t, state) in ledger.ReadJournalAsync(ct).ConfigureAwait(false))
+        await foreach (var (t, state) in journal.ConfigureAwait(false))
         {
             transfers++;
             if (!recomputed.TryGetValue(t.DebitAccountId, out var debit) || !recomputed.TryGetValue(t.CreditAccountId, out var credit))
