@@ -65,6 +65,7 @@ internal sealed class CliProcess : IDisposable
     public void Signal(int signal) => Assert.Equal(0, SysKill(_process.Id, signal));
 
     public const int SIGTERM = 15;
+    public const int SIGKILL = 9;
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SysKill(int pid, int sig);

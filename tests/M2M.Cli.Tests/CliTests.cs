@@ -101,7 +101,7 @@ public class CliTests
         Assert.DoesNotContain("   at ", stderr);
     }
 
-    private static async Task WaitForHealth(string url, CliProcess connector)
+    internal static async Task WaitForHealth(string url, CliProcess connector)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -119,5 +119,47 @@ public class CliTests
             await Task.Delay(100);
         }
         throw new TimeoutException($"connector did not answer {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
+    }
+}
+
+public class LedgerCommandTests
+{
+    [Fact]
+    public async Task Verify_passes_on_good_books_and_names_each_violation_on_tampered_ones()
+    {
+        string dir = Directory.CreateTempSubdirectory("m2m-verify-").FullName;
+        string path = Path.Combine(dir, "ledger.db");
+        await using (var ledger = M2M.Ledger.Sqlite.SqliteLedger.Open(path))
+        {
+            var alice = M2M.Core.Ledger.PeerAccounts.PeerAccount("alice", "USD", 9, 100);
+            var clearing = M2M.Core.Ledger.PeerAccounts.ClearingAccount("USD", 9);
+            await ledger.CreateAccountsAsync([alice, clearing]);
+            await ledger.CreateTransfersAsync([new M2M.Core.Ledger.Transfer { Id = 1, DebitAccountId = alice.Id, CreditAccountId = clearing.Id, Amount = 60, Ledger = alice.Ledger, Code = 1 }]);
+        }
+        var env = new Dictionary<string, string> { ["LEDGER_PATH"] = path };
+
+        var (okCode, okOut, _) = await CliProcess.RunAsync(env, "ledger", "verify");
+        Assert.Equal(0, okCode);
+        Assert.Contains("2 accounts, 1 transfers, 0 open pending, 0 violations: consistent", okOut);
+        var (_, balances, _) = await CliProcess.RunAsync(env, "ledger", "balances");
+        Assert.Matches(@"peer:alice:USD/9\s+-60\s", balances);
+
+        using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=false"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "UPDATE accounts SET credits_posted = '59' WHERE name LIKE 'clearing%'";
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        var (badCode, badOut, _) = await CliProcess.RunAsync(env, "ledger", "verify");
+        Assert.Equal(1, badCode);
+        Assert.Contains("VIOLATION: account clearing:USD/9: stored totals", badOut);
+        Assert.Contains("VIOLATION: ledger", badOut);
+        Assert.Contains("INCONSISTENT", badOut);
+
+        var (missingCode, _, missingErr) = await CliProcess.RunAsync(new Dictionary<string, string> { ["LEDGER_PATH"] = Path.Combine(dir, "nope.db") }, "ledger", "verify");
+        Assert.Equal(2, missingCode);
+        Assert.Contains("does not exist", missingErr);
+        Directory.Delete(dir, recursive: true);
     }
 }

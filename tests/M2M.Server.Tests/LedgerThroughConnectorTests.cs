@@ -1,3 +1,4 @@
+using M2M.TestKit;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;

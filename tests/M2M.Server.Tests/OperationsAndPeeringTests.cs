@@ -1,3 +1,4 @@
+using M2M.TestKit;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;

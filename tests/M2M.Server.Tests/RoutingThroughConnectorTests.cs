@@ -1,3 +1,4 @@
+using M2M.TestKit;
 using M2M.Core.Ilp;
 
 namespace M2M.Server.Tests;

@@ -1,0 +1,73 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using M2M.Btp;
+using M2M.Core.Ilp;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace M2M.TestKit;
+
+/// <summary>
+/// A BTP peer built on our BtpClient that fulfills Prepares whose data is a 32-byte preimage
+/// (condition = sha256(data)), or behaves as the test scripts it.
+/// </summary>
+public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
+{
+    private readonly BtpClient _client;
+    private readonly TaskCompletionSource<BtpSession> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TestPeer(int port, string id, string token)
+    {
+        _client = new BtpClient("connector", new Uri($"ws://127.0.0.1:{port}/"), id, token, this, BtpLimits.Default, NullLogger.Instance);
+        _client.Connected += s => _connected.TrySetResult(s);
+    }
+
+    public List<IlpPrepare> Received { get; } = [];
+
+    /// <summary>What the peer does with a Prepare; default: fulfill with the preimage in the data.</summary>
+    public Func<IlpPrepare, Task<IlpReply>> OnPrepare { get; set; } = p => Task.FromResult<IlpReply>(new IlpFulfill { Fulfillment = p.Data.ToArray() });
+
+    public static async Task<TestPeer> ConnectAsync(int port, string id, string token)
+    {
+        var peer = new TestPeer(port, id, token);
+        peer._client.Start();
+        await peer._connected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return peer;
+    }
+
+    public async Task<IlpReply> SendAsync(IlpPrepare prepare)
+    {
+        var session = await _connected.Task;
+        var reply = await session.SendIlpAsync(IlpEncoder.ToArray(prepare)).WaitAsync(TimeSpan.FromSeconds(40));
+        if (IlpCodec.TryDecode(reply, out var packet, out string? error) != OperationStatus.Done || packet is not IlpReply ilpReply)
+            throw new InvalidOperationException($"the connector sent an invalid ILP reply: {error}");
+        return ilpReply;
+    }
+
+    public async Task<ReadOnlyMemory<byte>> SendRawAsync(byte[] ilpBytes) => await (await _connected.Task).SendIlpAsync(ilpBytes).WaitAsync(TimeSpan.FromSeconds(10));
+
+    public async ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct)
+    {
+        IlpCodec.TryDecode(ilpPacket, out var packet, out _);
+        var prepare = (IlpPrepare)packet!;
+        lock (Received) Received.Add(prepare);
+        return IlpEncoder.ToArray(await OnPrepare(prepare));
+    }
+
+    public static IlpPrepare Payment(string destination, ulong amount = 100, double expiresInSeconds = 10)
+    {
+        var preimage = RandomNumberGenerator.GetBytes(32);
+        return new IlpPrepare
+        {
+            Amount = amount,
+            ExpiresAt = TruncateToMilliseconds(DateTimeOffset.UtcNow.AddSeconds(expiresInSeconds)),
+            ExecutionCondition = SHA256.HashData(preimage),
+            Destination = destination,
+            Data = preimage,
+        };
+    }
+
+    /// <summary>The wire format carries milliseconds; compare like with like.</summary>
+    public static DateTimeOffset TruncateToMilliseconds(DateTimeOffset t) => new(t.Ticks - t.Ticks % TimeSpan.TicksPerMillisecond, TimeSpan.Zero);
+
+    public ValueTask DisposeAsync() => _client.DisposeAsync();
+}
