@@ -1,4 +1,5 @@
 using M2M.Core.Ledger;
+using M2M.Ledger.Postgres;
 using M2M.Ledger.Sqlite;
 using M2M.Server.Configuration;
 using Microsoft.Extensions.Logging;
@@ -35,7 +36,8 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     public static ILedger OpenConfigured(LedgerSettings settings, TimeProvider time) => settings.Backend switch
     {
         "sqlite" => SqliteLedger.Open(settings.Path, time),
-        "postgres" => PostgresBackend.Open(settings.PostgresUrl!, time),
+        // Startup only, no synchronization context: blocking once on the async open is fine here.
+        "postgres" => PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).GetAwaiter().GetResult(),
         _ => throw new LedgerUnavailableException($"unknown ledger backend '{settings.Backend}'"),
     };
 
@@ -118,11 +120,4 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Sweeping expired pending transfers failed: {Reason}")]
     private partial void LogSweepFailed(string reason);
-}
-
-/// <summary>Until the PostgreSQL backend is linked in, selecting it is a clear error.</summary>
-internal static class PostgresBackend
-{
-    public static ILedger Open(string connectionString, TimeProvider time) =>
-        throw new LedgerUnavailableException("the postgres ledger backend is not available in this build");
 }

@@ -83,6 +83,7 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver
     public void TrackLedger(ConnectorLedger ledger, ConnectorSettings settings)
     {
         if (ledger.Ledger is SqliteLedger sqlite) sqlite.BatchCommitted += (items, _) => _ledgerBatch.Observe(items);
+        if (ledger.Ledger is M2M.Ledger.Postgres.PostgresLedger postgres) postgres.BatchCommitted += items => _ledgerBatch.Observe(items);
         var peers = settings.Peers.Select(p => (p.Id, Token: $"{p.AssetCode}/{p.AssetScale}", AccountId: PeerAccounts.PeerAccountId(p.Id, PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale)))).ToList();
         Registry.AddBeforeCollectCallback(async ct =>
         {
