@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using M2M.Core.Ledger;
+using M2M.Ledger.Postgres;
 using M2M.Ledger.Sqlite;
 
 namespace M2M.Benchmarks;
@@ -21,7 +22,14 @@ internal static class LedgerThroughput
         foreach (int concurrency in new[] { 1, 16, 256 })
         {
             string dir = Directory.CreateTempSubdirectory("m2m-bench-").FullName;
-            await using ILedger ledger = backend == "memory" ? new MemoryLedger() : SqliteLedger.Open(Path.Combine(dir, "ledger.db"));
+            await using ILedger ledger = backend switch
+            {
+                "memory" => new MemoryLedger(),
+                // A fresh schema per level keeps levels independent: pass a URL to an empty database.
+                "postgres" => await PostgresLedger.OpenAsync(Environment.GetEnvironmentVariable("LEDGER_POSTGRES_URL")
+                    ?? throw new InvalidOperationException("set LEDGER_POSTGRES_URL for the postgres backend")),
+                _ => SqliteLedger.Open(Path.Combine(dir, "ledger.db")),
+            };
             var (packets, elapsed, latencies) = await Level(ledger, concurrency, TimeSpan.FromSeconds(seconds), maxPackets);
             latencies.Sort();
             Console.WriteLine($"| {concurrency} | {packets / elapsed.TotalSeconds:N0} | {4 * packets / elapsed.TotalSeconds:N0} | {Pct(latencies, 0.5):F2} | {Pct(latencies, 0.99):F2} |");

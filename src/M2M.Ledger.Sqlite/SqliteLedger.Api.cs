@@ -33,7 +33,7 @@ public sealed partial class SqliteLedger
         {
             var (results, changes) = LedgerEngine.Apply(transfers, view, now);
             return (results, changes);
-        }, ct).ConfigureAwait(false);
+        }, ct, transfers).ConfigureAwait(false);
 
     public async ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) =>
         await Enqueue((view, _) =>

@@ -14,6 +14,9 @@ public sealed partial class SqliteLedger
         public abstract LedgerChangeSet? Apply(BatchView view, DateTimeOffset now);
         public abstract void Complete();
         public abstract void Fail(Exception e);
+
+        /// <summary>Transfer ids the item will look up, fetched for the whole batch in a few queries.</summary>
+        public IReadOnlyList<Transfer>? Transfers { get; init; }
     }
 
     private sealed class WorkItem<T>(Func<BatchView, DateTimeOffset, (T Result, LedgerChangeSet? Changes)> apply) : WorkItem
@@ -35,9 +38,9 @@ public sealed partial class SqliteLedger
         public override void Fail(Exception e) => _done.TrySetException(e);
     }
 
-    private async Task<T> Enqueue<T>(Func<BatchView, DateTimeOffset, (T, LedgerChangeSet?)> apply, CancellationToken ct)
+    private async Task<T> Enqueue<T>(Func<BatchView, DateTimeOffset, (T, LedgerChangeSet?)> apply, CancellationToken ct, IReadOnlyList<Transfer>? transfers = null)
     {
-        var item = new WorkItem<T>(apply);
+        var item = new WorkItem<T>(apply) { Transfers = transfers };
         if (!_queue.Writer.TryWrite(item)) throw new LedgerUnavailableException("ledger is closed");
         return await item.Task.WaitAsync(ct).ConfigureAwait(false);
     }
@@ -62,6 +65,7 @@ public sealed partial class SqliteLedger
         {
             using var tx = _writer.BeginTransaction(deferred: false);
             view.Transaction = tx;
+            Prefetch(items, view);
             var now = _time.GetUtcNow();
             foreach (var item in items)
             {
@@ -195,17 +199,60 @@ public sealed partial class SqliteLedger
         public Account? GetAccount(UInt128 id) =>
             Changes.Accounts.TryGetValue(id, out var a) ? a : owner._accounts.GetValueOrDefault(id);
 
+        /// <summary>Committed rows (or their absence) fetched up front for this batch.</summary>
+        public Dictionary<UInt128, (Transfer? Transfer, PendingState? State)> Known { get; } = [];
+
         public Transfer? GetTransfer(UInt128 id)
         {
             if (_batchTransfers.TryGetValue(id, out var t) || owner._openPending.TryGetValue(id, out t)) return t;
-            return owner.QueryTransfer(id, Transaction).Transfer;
+            return Known.TryGetValue(id, out var known) ? known.Transfer : owner.QueryTransfer(id, Transaction).Transfer;
         }
 
         public PendingState? GetPendingState(UInt128 id)
         {
             if (Changes.PendingStates.TryGetValue(id, out var s)) return s;
             if (owner._openPending.ContainsKey(id)) return PendingState.Open;
-            return owner.QueryTransfer(id, Transaction).State;
+            return Known.TryGetValue(id, out var known) ? known.State : owner.QueryTransfer(id, Transaction).State;
+        }
+    }
+
+    /// <summary>Chunk size of the prefetch's IN list (SQLite allows 32766 parameters; small chunks keep statements cacheable).</summary>
+    private const int PrefetchChunk = 200;
+
+    /// <summary>
+    /// Looks up every transfer id the batch mentions (new ids for idempotency, pending ids for
+    /// post/void) in a few IN queries instead of one query per id; absent ids are remembered too.
+    /// </summary>
+    private void Prefetch(List<WorkItem> items, BatchView view)
+    {
+        var ids = new HashSet<UInt128>();
+        foreach (var item in items)
+        {
+            if (item.Transfers is null) continue;
+            foreach (var t in item.Transfers)
+            {
+                if (!_openPending.ContainsKey(t.Id)) ids.Add(t.Id);
+                if (t.PendingId != UInt128.Zero && !_openPending.ContainsKey(t.PendingId)) ids.Add(t.PendingId);
+            }
+        }
+        foreach (var id in ids) view.Known[id] = (null, null);
+        foreach (var chunk in ids.Chunk(PrefetchChunk))
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.Transaction = view.Transaction;
+            var names = new string[chunk.Length];
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                names[i] = "$p" + i;
+                cmd.Parameters.AddWithValue(names[i], Id(chunk[i]));
+            }
+            cmd.CommandText = $"SELECT {TransferColumns} FROM transfers WHERE id IN ({string.Join(',', names)})";
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                var row = ReadTransfer(r);
+                view.Known[row.Transfer.Id] = row;
+            }
         }
     }
 
