@@ -153,8 +153,8 @@ public sealed partial class SqliteLedger
         cmd.Transaction = tx;
         cmd.CommandText = $"INSERT INTO transfers ({TransferColumns}) VALUES ($id, $d, $c, $a, $p, $l, $code, $f, $timeout, $state, $created)";
         var p = new Dictionary<string, SqliteParameter>();
-        foreach (var name in new[] { "$id", "$d", "$c", "$a", "$p", "$l", "$code", "$f", "$timeout", "$state", "$created" })
-            p[name] = cmd.Parameters.Add(name, SqliteType.Text);
+        foreach (var name in new[] { "$id", "$d", "$c", "$a", "$p" }) p[name] = cmd.Parameters.Add(name, SqliteType.Text);
+        foreach (var name in new[] { "$l", "$code", "$f", "$timeout", "$state", "$created" }) p[name] = cmd.Parameters.Add(name, SqliteType.Integer);
         foreach (var t in changes.Transfers)
         {
             p["$id"].Value = Id(t.Id);

@@ -16,7 +16,7 @@ namespace M2M.Server.Peers;
 public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
 {
     private readonly ConnectorSettings _settings;
-    private readonly IReadOnlyDictionary<string, PeerSettings> _peers;
+    private readonly Dictionary<string, PeerDescriptor> _descriptors;
     private readonly IReadOnlyDictionary<string, byte[]> _inboundSecrets;
     private readonly ConcurrentDictionary<string, BtpPeerLink> _links = new(StringComparer.Ordinal);
     private readonly List<BtpClient> _clients = [];
@@ -28,7 +28,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         _settings = settings;
         _loggers = loggers;
         _log = loggers.CreateLogger("M2M.Peers");
-        _peers = settings.Peers.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        _descriptors = settings.Peers.ToDictionary(p => p.Id, p => p.ToDescriptor(), StringComparer.Ordinal);
         _inboundSecrets = settings.Peers
             .Where(p => !p.IsOutgoing && !string.IsNullOrEmpty(p.AuthToken))
             .ToDictionary(p => p.Id, p => Encoding.UTF8.GetBytes(p.AuthToken!), StringComparer.Ordinal);
@@ -53,7 +53,8 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         return false;
     }
 
-    public PeerDescriptor? Describe(string peerId) => _peers.TryGetValue(peerId, out var p) ? p.ToDescriptor() : null;
+    /// <summary>The switch's view of a configured peer (built once: this is on every packet's path).</summary>
+    public PeerDescriptor? Describe(string peerId) => _descriptors.GetValueOrDefault(peerId);
 
     /// <summary>BTP auth: auth_username names the peer, auth_token must equal its secret (constant-time).</summary>
     /// <remarks>ilp-plugin-btp sends the URL's userinfo still percent-encoded, so both forms are accepted.</remarks>
