@@ -1,0 +1,152 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace M2M.Settlement.Coordination;
+
+/// <summary>
+/// Durable settlement records in their own SQLite file (WAL, synchronous=FULL). Every state
+/// change is committed before the coordinator acts on it, so a restart resumes from here.
+/// At most one open settlement per peer is enforced by a partial unique index.
+/// </summary>
+public sealed class SettlementStore : IDisposable
+{
+    public const int SchemaVersion = 1;
+
+    private readonly SqliteConnection _db;
+    private readonly Lock _lock = new();
+
+    private SettlementStore(SqliteConnection db) => _db = db;
+
+    public static SettlementStore Open(string path)
+    {
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = full, Pooling = false }.ToString());
+        db.Open();
+        Exec(db, """
+            PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
+            CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS settlements (
+                id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, method TEXT NOT NULL, amount INTEGER NOT NULL,
+                token TEXT NOT NULL, state INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,
+                reference TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL);
+            CREATE UNIQUE INDEX IF NOT EXISTS settlements_one_open_per_peer ON settlements (peer_id) WHERE state IN (0, 1);
+            INSERT INTO schema_version (version, applied_at) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version);
+            """);
+        using var check = db.CreateCommand();
+        check.CommandText = "SELECT MAX(version) FROM schema_version";
+        long version = (long)check.ExecuteScalar()!;
+        if (version > SchemaVersion)
+        {
+            db.Dispose();
+            throw new InvalidOperationException($"settlement store {full} has schema version {version}, newer than this connector's {SchemaVersion}: restore the pre-upgrade backup or run the newer release");
+        }
+        return new SettlementStore(db);
+    }
+
+    /// <summary>Inserts a new open settlement; returns the existing open one for the peer instead, if any.</summary>
+    public SettlementRecord CreateOrGetOpen(SettlementRecord record)
+    {
+        lock (_lock)
+        {
+            var open = OpenFor(record.PeerId);
+            if (open is not null) return open;
+            Write(record, insert: true);
+            return record;
+        }
+    }
+
+    public void Update(SettlementRecord record)
+    {
+        lock (_lock) Write(record, insert: false);
+    }
+
+    public SettlementRecord? Get(Guid id)
+    {
+        lock (_lock) return Query("WHERE id = $id", ("$id", id.ToString())).FirstOrDefault();
+    }
+
+    public SettlementRecord? OpenFor(string peerId)
+    {
+        lock (_lock) return Query("WHERE peer_id = $p AND state IN (0, 1)", ("$p", peerId)).FirstOrDefault();
+    }
+
+    public IReadOnlyList<SettlementRecord> List(SettlementState? state = null, string? peerId = null)
+    {
+        lock (_lock)
+        {
+            var where = new List<string>();
+            var args = new List<(string, object)>();
+            if (state is { } s)
+            {
+                where.Add("state = $s");
+                args.Add(("$s", (long)s));
+            }
+            if (peerId is not null)
+            {
+                where.Add("peer_id = $p");
+                args.Add(("$p", peerId));
+            }
+            return Query((where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "") + " ORDER BY created_at", [.. args]);
+        }
+    }
+
+    private void Write(SettlementRecord r, bool insert)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = insert
+            ? "INSERT INTO settlements VALUES ($id, $peer, $method, $amount, $token, $state, $attempts, $error, $ref, $created, $updated, $next)"
+            : "UPDATE settlements SET state = $state, attempts = $attempts, last_error = $error, reference = $ref, updated_at = $updated, next_attempt_at = $next WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", r.Id.ToString());
+        cmd.Parameters.AddWithValue("$peer", r.PeerId);
+        cmd.Parameters.AddWithValue("$method", r.Method);
+        // Amounts are ulong; stored as the same 64 bits (SQLite INTEGER is signed 64-bit).
+        cmd.Parameters.AddWithValue("$amount", unchecked((long)r.Amount));
+        cmd.Parameters.AddWithValue("$token", r.Token);
+        cmd.Parameters.AddWithValue("$state", (long)r.State);
+        cmd.Parameters.AddWithValue("$attempts", (long)r.Attempts);
+        cmd.Parameters.AddWithValue("$error", (object?)r.LastError ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$ref", (object?)r.Reference ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$created", r.CreatedAt.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$updated", r.UpdatedAt.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$next", r.NextAttemptAt.ToUnixTimeMilliseconds());
+        if (cmd.ExecuteNonQuery() != 1) throw new InvalidOperationException($"settlement {r.Id} was not {(insert ? "inserted" : "found")}");
+    }
+
+    private List<SettlementRecord> Query(string tail, params (string Name, object Value)[] args)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT id, peer_id, method, amount, token, state, attempts, last_error, reference, created_at, updated_at, next_attempt_at FROM settlements " + tail;
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value);
+        using var r = cmd.ExecuteReader();
+        var list = new List<SettlementRecord>();
+        while (r.Read())
+        {
+            list.Add(new SettlementRecord
+            {
+                Id = Guid.Parse(r.GetString(0)),
+                PeerId = r.GetString(1),
+                Method = r.GetString(2),
+                Amount = unchecked((ulong)r.GetInt64(3)),
+                Token = r.GetString(4),
+                State = (SettlementState)r.GetInt64(5),
+                Attempts = (int)r.GetInt64(6),
+                LastError = r.IsDBNull(7) ? null : r.GetString(7),
+                Reference = r.IsDBNull(8) ? null : r.GetString(8),
+                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(9)),
+                UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(10)),
+                NextAttemptAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(11)),
+            });
+        }
+        return list;
+    }
+
+    private static void Exec(SqliteConnection db, string sql)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _db.Dispose();
+}
