@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using M2M.Core.Ledger;
+using M2M.Settlement.Coordination;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -17,7 +19,92 @@ internal static class AdminEndpoints
             if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             return Results.Json(await BalancesAsync(host, context.RequestAborted).ConfigureAwait(false));
         });
+        app.MapPost("/settlement/execute", async (HttpContext context) =>
+        {
+            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            return await ExecuteSettlementAsync(host, context).ConfigureAwait(false);
+        });
+        app.MapGet("/settlement/{id:guid}", (HttpContext context, Guid id) =>
+        {
+            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            var record = host.Settlement.Store.Get(id);
+            return record is null ? Results.Json(new { error = $"no settlement {id}" }, statusCode: 404) : Results.Json(View(record));
+        });
+        app.MapGet("/settlement/status/{peerId}", (HttpContext context, string peerId) =>
+        {
+            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            var records = host.Settlement.Store.List(peerId: peerId);
+            return Results.Json(new { peerId, open = records.Where(r => r.IsOpen).Select(View).FirstOrDefault(), last = records.Select(View).LastOrDefault(), count = records.Count });
+        });
+        app.MapGet("/settlements", (HttpContext context, string? state) =>
+        {
+            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            if (state is not null && !Enum.TryParse<SettlementState>(state, ignoreCase: true, out _))
+                return BadRequest($"state '{state}' is not one of pending, submitted, confirmed, failed");
+            SettlementState? filter = state is null ? null : Enum.Parse<SettlementState>(state, ignoreCase: true);
+            return Results.Json(host.Settlement.Store.List(filter).Select(View));
+        });
     }
+
+    /// <summary>POST /settlement/execute: 2.0 body {peerId, amount?, method?, tokenId?}; the 1.x body {peerId, tokenId?} too.</summary>
+    private static async Task<IResult> ExecuteSettlementAsync(ConnectorHost host, HttpContext context)
+    {
+        JsonElement body;
+        try
+        {
+            using var doc = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            body = doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            return BadRequest($"body is not JSON: {e.Message}");
+        }
+        if (body.ValueKind != JsonValueKind.Object) return BadRequest("body must be a JSON object {peerId, amount?, method?, tokenId?}");
+        if (!body.TryGetProperty("peerId", out var peer) || peer.ValueKind != JsonValueKind.String || peer.GetString() is not { Length: > 0 } peerId)
+            return BadRequest("peerId is required (a string)");
+        ulong? amount = null;
+        if (body.TryGetProperty("amount", out var a) && a.ValueKind != JsonValueKind.Null)
+        {
+            bool ok = a.ValueKind switch
+            {
+                JsonValueKind.Number => a.TryGetUInt64(out ulong n) && (amount = n) > 0,
+                JsonValueKind.String => ulong.TryParse(a.GetString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ulong n2) && (amount = n2) > 0,
+                _ => false,
+            };
+            if (!ok) return BadRequest("amount must be a positive whole number of the peer's asset units (number or decimal string)");
+        }
+        string? method = body.TryGetProperty("method", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+        var settings = host.Settings.Peers.FirstOrDefault(p => p.Id == peerId);
+        if (body.TryGetProperty("tokenId", out var t) && t.ValueKind == JsonValueKind.String && settings is not null
+            && t.GetString() != $"{settings.AssetCode}/{settings.AssetScale}" && t.GetString() != settings.AssetCode)
+            return BadRequest($"tokenId '{t.GetString()}' is not peer '{peerId}''s asset {settings.AssetCode}/{settings.AssetScale}");
+        try
+        {
+            var record = await host.Settlement.RequestAsync(peerId, amount, method, context.RequestAborted).ConfigureAwait(false);
+            return Results.Json(View(record), statusCode: StatusCodes.Status202Accepted);
+        }
+        catch (SettlementRequestException e)
+        {
+            return BadRequest(e.Message);
+        }
+    }
+
+    private static IResult BadRequest(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
+
+    private static object View(SettlementRecord r) => new
+    {
+        settlementId = r.Id,
+        peerId = r.PeerId,
+        method = r.Method,
+        amount = r.Amount.ToString(),
+        token = r.Token,
+        state = r.State.ToString().ToLowerInvariant(),
+        attempts = r.Attempts,
+        lastError = r.LastError,
+        reference = r.Reference,
+        createdAt = r.CreatedAt,
+        updatedAt = r.UpdatedAt,
+    };
 
     /// <summary>Each configured peer's account; amounts are decimal strings (UInt128 does not fit a JSON number).</summary>
     public static async Task<IReadOnlyList<PeerBalance>> BalancesAsync(ConnectorHost host, CancellationToken ct)

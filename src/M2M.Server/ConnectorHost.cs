@@ -54,6 +54,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Metrics);
+        Metrics.TrackSettlement(Settlement);
         Peers = new PeerManager(settings, loggers);
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
@@ -75,6 +77,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public ConnectorSettings Settings => _settings;
     public ConnectorMetrics Metrics { get; }
     public ConnectorLedger Accounting { get; }
+    public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
     public PacketSwitch Switch { get; }
     public RoutingTable Routes { get; private set; }
@@ -97,6 +100,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _startedAt = _time.GetTimestamp();
         // Accounts exist and crash leftovers are voided before any packet is accepted.
         await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
@@ -137,6 +141,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await Settlement.DisposeAsync().ConfigureAwait(false);
+        Settlement.Store.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         State = ConnectorState.Stopped;
         LogStopped();

@@ -72,7 +72,7 @@ internal sealed record HealthReport(
             ConnectorState.Running => connected == peers.Count ? "healthy" : "degraded",
             _ => "unhealthy",
         };
-        var sla = new SlaReport(Math.Round(host.Metrics.PacketSuccessRate, 6), null, Math.Round(host.Metrics.P99LatencyMs, 3));
+        var sla = new SlaReport(Math.Round(host.Metrics.PacketSuccessRate, 6), Math.Round(host.Settlement.SuccessRate, 6), Math.Round(host.Metrics.P99LatencyMs, 3));
         return new HealthReport(status, (long)host.Uptime.TotalSeconds, connected, peers.Count, peers, DateTimeOffset.UtcNow,
             host.Settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>
             {
@@ -85,5 +85,5 @@ internal sealed record PeerHealth(string Id, bool Connected, string Relation);
 
 internal sealed record DependencyHealth(string Status, double LatencyMs, string? Backend = null);
 
-/// <summary>settlementSuccessRate is null until settlement exists (a later release).</summary>
-internal sealed record SlaReport(double PacketSuccessRate, double? SettlementSuccessRate, double P99LatencyMs);
+/// <summary>Rates are 1 until something was attempted; settlementSuccessRate counts confirmed / finished settlements.</summary>
+internal sealed record SlaReport(double PacketSuccessRate, double SettlementSuccessRate, double P99LatencyMs);

@@ -173,7 +173,7 @@ public sealed class CoordinatorTests : IAsyncLifetime
         await engine.StartAsync();
         var url = new Uri(engine.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
         using var http = new HttpClient();
-        var method = new Rfc38SettlementMethod(http, url, _ => 9);
+        var method = new Rfc38SettlementMethod(http, _ => url, _ => 9);
         await using var c = new SettlementCoordinator(SettlementStore.Open(Path.Combine(_dir, "s.db")), _ledger, [method], [Bob with { Method = "rfc38" }], TimeProvider.System, NullLogger.Instance, Fast);
         await c.StartAsync(default);
         await Owe(700);

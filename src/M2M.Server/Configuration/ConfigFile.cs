@@ -42,6 +42,7 @@ public sealed class SettlementSection
     public string? Threshold { get; set; }
     public string? SettleTo { get; set; }
     public string? Method { get; set; }
+    public string? EngineUrl { get; set; }
 }
 
 public sealed class RouteSection

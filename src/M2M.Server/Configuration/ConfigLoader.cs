@@ -182,11 +182,24 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             AssetScale = (byte)UInt($"{key}.asset.scale", p.Asset?.Scale, 9, 0, 255),
             MaxPacketAmount = OptionalUInt($"{key}.maxPacketAmount", p.MaxPacketAmount),
             CreditLimit = OptionalUInt($"{key}.creditLimit", p.CreditLimit),
-            Settlement = p.Settlement is null ? null : new SettlementSettings(
-                OptionalUInt($"{key}.settlement.threshold", p.Settlement.Threshold),
-                OptionalUInt($"{key}.settlement.settleTo", p.Settlement.SettleTo),
-                p.Settlement.Method is null ? null : OneOf($"{key}.settlement.method", p.Settlement.Method, "none", "evm", "xrp", "both", "none")),
+            Settlement = p.Settlement is null ? null : BuildSettlement(p.Settlement, $"{key}.settlement", s.SettlementPreference),
         };
+    }
+
+    private SettlementSettings? BuildSettlement(SettlementSection s, string key, string preference)
+    {
+        ulong threshold = UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
+        ulong settleTo = UInt($"{key}.settleTo", s.SettleTo, 0, 0, ulong.MaxValue);
+        if (s.Threshold is not null && settleTo >= threshold && threshold > 0)
+            Error($"{key}.settleTo", s.SettleTo ?? "", $"an amount below the threshold {threshold}");
+        // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
+        string method = OneOf($"{key}.method", s.Method, preference == "both" ? "evm" : preference, "evm", "xrp", "rfc38", "none");
+        Uri? engine = null;
+        if (s.EngineUrl is not null && (!Uri.TryCreate(s.EngineUrl.EndsWith('/') ? s.EngineUrl : s.EngineUrl + "/", UriKind.Absolute, out engine) || engine.Scheme is not ("http" or "https")))
+            Error($"{key}.engineUrl", s.EngineUrl, "an http:// or https:// URL of an RFC 38 settlement engine");
+        if (method == "rfc38" && s.EngineUrl is null)
+            Error($"{key}.engineUrl", "", "the settlement engine URL when the method is rfc38");
+        return new SettlementSettings(threshold, settleTo, method, engine);
     }
 
     /// <summary>BTP_PEER_&lt;ID&gt;_SECRET with the id upper-cased and '-' turned into '_'.</summary>

@@ -39,7 +39,7 @@ public sealed record PeerSettings
     public string AssetCode { get; init; } = "USD";
     public byte AssetScale { get; init; } = 9;
     public ulong? MaxPacketAmount { get; init; }
-    /// <summary>Parsed and validated now; enforced by the ledger (not implemented yet).</summary>
+    /// <summary>How far the peer may owe us; the ledger refuses (T04) beyond it. Null: unlimited.</summary>
     public ulong? CreditLimit { get; init; }
     public SettlementSettings? Settlement { get; init; }
 
@@ -48,7 +48,8 @@ public sealed record PeerSettings
     public PeerDescriptor ToDescriptor() => new(Id, Relation, AssetCode, AssetScale, MaxPacketAmount);
 }
 
-public sealed record SettlementSettings(ulong? Threshold, ulong? SettleTo, string? Method);
+/// <summary>Settle once what we owe the peer reaches Threshold, down to SettleTo, by Method (evm, xrp, rfc38; default SETTLEMENT_PREFERENCE).</summary>
+public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, string Method, Uri? EngineUrl);
 
 public sealed record LedgerSettings
 {

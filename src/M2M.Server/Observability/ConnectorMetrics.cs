@@ -13,7 +13,7 @@ namespace M2M.Server.Observability;
 /// process do not share counters). Labels are bounded: packet type and status, error type and
 /// severity, configured peer ids; never an ILP address.
 /// </summary>
-public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver
+public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Settlement.Coordination.ISettlementObserver
 {
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
 
@@ -27,6 +27,22 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver
     private readonly Histogram _ledgerBatch;
     private readonly Counter _fulfillPostFailed;
     private readonly Gauge _balance;
+    private readonly Gauge _settlementsPending;
+    private readonly Counter _settlementsExecuted;
+    private readonly Histogram _settlementLatency;
+    private readonly Counter _settlementAmount;
+
+    public void Executed(M2M.Settlement.Coordination.SettlementRecord settlement, bool success, TimeSpan latency)
+    {
+        _settlementsExecuted.WithLabels(settlement.Method, success ? "success" : "failed").Inc();
+        _settlementLatency.WithLabels(settlement.Method).Observe(latency.TotalSeconds);
+        if (success) _settlementAmount.WithLabels(settlement.Method, settlement.Token).Inc(settlement.Amount);
+        else Error("settlement_failed", "error");
+    }
+
+    /// <summary>settlements_pending is read from the durable store at each scrape.</summary>
+    public void TrackSettlement(M2M.Settlement.Coordination.SettlementCoordinator coordinator) =>
+        Registry.AddBeforeCollectCallback(() => _settlementsPending.Set(coordinator.OpenCount));
     private long _fulfilled;
     private long _rejected;
 
@@ -46,7 +62,13 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver
         _errors = f.CreateCounter("connector_errors_total", "Errors by type and severity.",
             new CounterConfiguration { LabelNames = ["type", "severity"] });
         _lastError = f.CreateGauge("connector_last_error_timestamp", "Unix time of the last error counted in connector_errors_total.");
-        f.CreateGauge("settlements_pending", "Settlements created and not yet confirmed or failed (settlement is not implemented yet: always 0).");
+        _settlementsPending = f.CreateGauge("settlements_pending", "Settlements created and not yet confirmed or failed.");
+        _settlementsExecuted = f.CreateCounter("settlements_executed_total", "Settlements finished, by method and status (success, failed).",
+            new CounterConfiguration { LabelNames = ["method", "status"] });
+        _settlementLatency = f.CreateHistogram("settlement_latency_seconds", "Time of the successful or final attempt of a settlement.",
+            new HistogramConfiguration { LabelNames = ["method"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 20) });
+        _settlementAmount = f.CreateCounter("settlement_amount_total", "Units settled, by method and token (asset code/scale).",
+            new CounterConfiguration { LabelNames = ["method", "token"] });
         _ledgerLatency = f.CreateHistogram("ledger_operation_latency_seconds", "Ledger calls made while handling packets, by operation (reserve, post, void).",
             new HistogramConfiguration { LabelNames = ["operation", "result"], Buckets = Histogram.ExponentialBuckets(0.00005, 2, 18) });
         _ledgerBatch = f.CreateHistogram("ledger_batch_size", "Work items committed together in one ledger transaction (group commit).",

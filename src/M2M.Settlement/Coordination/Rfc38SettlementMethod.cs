@@ -7,12 +7,13 @@ namespace M2M.Settlement.Coordination;
 /// {engine}/accounts/{peerId}/settlements with body {amount, scale} and the settlement id as
 /// Idempotency-Key, so a resend after a crash is answered once by the engine.
 /// </summary>
-public sealed class Rfc38SettlementMethod(HttpClient http, Uri engine, Func<string, byte> scaleOf) : ISettlementMethod
+public sealed class Rfc38SettlementMethod(HttpClient http, Func<string, Uri?> engineOf, Func<string, byte> scaleOf) : ISettlementMethod
 {
     public string Name => "rfc38";
 
     public async Task<SettlementReceipt> SettleAsync(SettlementRecord settlement, CancellationToken ct)
     {
+        var engine = engineOf(settlement.PeerId) ?? throw new SettlementFailedException($"no settlement engine URL for peer '{settlement.PeerId}' (peers[].settlement.engineUrl)");
         var uri = new Uri(engine, $"accounts/{Uri.EscapeDataString(settlement.PeerId)}/settlements");
         using var request = new HttpRequestMessage(HttpMethod.Post, uri)
         {
