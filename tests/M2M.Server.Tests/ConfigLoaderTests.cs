@@ -114,12 +114,25 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("nodeId: n\nroutes:\n  - { prefix: 'g..x', nextHop: n }\n", "routes[0].prefix", "g..x")]
     [InlineData("nodeId: n\nledger: { backend: oracle }\n", "ledger.backend", "oracle")]
     [InlineData("nodeId: n\nlimits: { maxHoldTimeMs: 0 }\n", "limits.maxHoldTimeMs", "0")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    settlement: { settleTo: 5 }\n", "peers[0].settlement.threshold", "")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    settlement: { threshold: 10, settleTo: 10 }\n", "peers[0].settlement.settleTo", "10")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    settlement: { threshold: 10, method: rfc38 }\n", "peers[0].settlement.engineUrl", "")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n    settlement: { threshold: 10, method: wire }\n", "peers[0].settlement.method", "wire")]
     public void Each_bad_value_is_reported_with_its_key_and_value(string yaml, string key, string value)
     {
         var error = Assert.Single(Errors(yaml));
         Assert.StartsWith(key, error);
         Assert.Contains($"'{value}'", error);
         Assert.Contains("expected", error);
+    }
+
+    [Fact]
+    public void Settlement_method_defaults_to_SETTLEMENT_PREFERENCE()
+    {
+        _env["SETTLEMENT_PREFERENCE"] = "both";
+        var s = Loader().Load(Write("nodeId: n\npeers:\n  - id: p\n    settlement: { threshold: 1000 }\n  - id: q\n    settlement: { threshold: 9, settleTo: 2, method: rfc38, engineUrl: 'http://127.0.0.1:7000' }\n"));
+        Assert.Equal(new SettlementSettings(1000, 0, "evm", null), s.Peers[0].Settlement);
+        Assert.Equal(new Uri("http://127.0.0.1:7000/"), s.Peers[1].Settlement!.EngineUrl);
     }
 
     [Fact]
