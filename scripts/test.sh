@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d tests/interop/node_modules/ilp-plugin-btp ]; then
-  echo "installing npm interop peers (tests/interop, from package-lock.json)"
-  (cd tests/interop && npm ci --no-audit --no-fund)
-fi
+for dir in tests/*/; do
+  if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
+    echo "installing npm test peers in $dir (from package-lock.json)"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+done
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
