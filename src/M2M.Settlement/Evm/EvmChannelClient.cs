@@ -1,0 +1,249 @@
+using System.Numerics;
+using System.Text.RegularExpressions;
+using Nethereum.ABI.FunctionEncoding;
+using Nethereum.Contracts;
+using Nethereum.JsonRpc.Client;
+using Nethereum.RPC.Eth.DTOs;
+using Nethereum.Web3;
+using Nethereum.Web3.Accounts;
+
+namespace M2M.Settlement.Evm;
+
+/// <summary>Gas accounting of one mined transaction. All amounts in wei.</summary>
+public sealed record EvmTransactionResult(string TransactionHash, BigInteger BlockNumber, BigInteger GasUsed, BigInteger EffectiveGasPrice)
+{
+    /// <summary>What the sender paid for gas: gasUsed × effectiveGasPrice.</summary>
+    public BigInteger GasCostWei => GasUsed * EffectiveGasPrice;
+}
+
+public sealed record EvmDeployResult(string ContractAddress, EvmTransactionResult Transaction);
+
+public sealed record EvmOpenResult(string ChannelId, BigInteger Deposit, EvmTransactionResult Transaction);
+
+/// <summary>A redeemed claim: <paramref name="Paid"/> is what this call transferred (cumulative − previously claimed).</summary>
+public sealed record EvmClaimResult(BigInteger Paid, BigInteger CumulativeClaimed, EvmTransactionResult Transaction);
+
+public sealed record EvmFinalizeResult(BigInteger Refunded, BigInteger TotalClaimed, EvmTransactionResult Transaction);
+
+/// <summary>On-chain state of one channel. <see cref="ClosesAt"/> is 0 while the channel is open (unix seconds otherwise).</summary>
+public sealed record EvmChannelState(
+    string ChannelId,
+    string Sender,
+    string Recipient,
+    BigInteger Deposit,
+    BigInteger Claimed,
+    BigInteger DisputePeriodSeconds,
+    BigInteger ClosesAt,
+    bool Finalized)
+{
+    public bool IsClosing => ClosesAt > 0 && !Finalized;
+    public BigInteger Unclaimed => Deposit - Claimed;
+}
+
+/// <summary>A channel transaction was rejected by the contract (at gas estimation or on chain) or the node.</summary>
+public sealed class EvmChannelException : Exception
+{
+    public EvmChannelException(string message, string? revertReason, string? transactionHash = null, Exception? inner = null)
+        : base(message, inner)
+    {
+        RevertReason = revertReason;
+        TransactionHash = transactionHash;
+    }
+
+    /// <summary>The contract's require() message when the node reported it (e.g. "claim exceeds deposit").</summary>
+    public string? RevertReason { get; }
+
+    /// <summary>Set when the transaction was mined and failed (status 0).</summary>
+    public string? TransactionHash { get; }
+}
+
+/// <summary>
+/// Talks to a deployed UnidirectionalChannel contract (contracts/UnidirectionalChannel.sol) as one account:
+/// deploy, open/deposit (sender), claim (recipient), startClose (sender), finalize (anyone), and reads.
+/// Transactions are signed locally with the account's key (EIP-155 with <see cref="ChainId"/>).
+/// </summary>
+public sealed class EvmChannelClient
+{
+    private readonly Web3 _web3;
+
+    /// <param name="rpcUrl">JSON-RPC endpoint, e.g. http://127.0.0.1:8545.</param>
+    /// <param name="privateKeyHex">This account's private key.</param>
+    /// <param name="chainId">The chain id used to sign transactions and in the EIP-712 domain.</param>
+    /// <param name="contractAddress">The channel contract, or null until <see cref="DeployContractAsync"/>.</param>
+    /// <param name="useLegacyTransactions">Send type-0 (gasPrice) instead of EIP-1559 transactions.</param>
+    public EvmChannelClient(string rpcUrl, string privateKeyHex, BigInteger chainId, string? contractAddress = null, bool useLegacyTransactions = false)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(rpcUrl);
+        ArgumentException.ThrowIfNullOrWhiteSpace(privateKeyHex);
+        if (chainId <= 0) throw new ArgumentOutOfRangeException(nameof(chainId));
+        if (contractAddress is not null && !EvmClaimEncoding.IsValidAddress(contractAddress))
+            throw new ArgumentException("contract address must be a 20-byte 0x address", nameof(contractAddress));
+        var account = new Account(privateKeyHex, chainId);
+        _web3 = new Web3(account, rpcUrl);
+        _web3.TransactionManager.UseLegacyAsDefault = useLegacyTransactions;
+        ChainId = chainId;
+        AccountAddress = account.Address;
+        ContractAddress = contractAddress;
+    }
+
+    /// <summary>This client's account (EIP-55 checksummed).</summary>
+    public string AccountAddress { get; }
+
+    public BigInteger ChainId { get; }
+
+    /// <summary>The channel contract, set by the constructor or <see cref="DeployContractAsync"/>.</summary>
+    public string? ContractAddress { get; private set; }
+
+    /// <summary>
+    /// When set, transactions are sent with this gas limit and no eth_estimateGas, so a rejected call is mined
+    /// and fails on chain (status 0) instead of being refused at estimation.
+    /// </summary>
+    public BigInteger? FixedGasLimit { get; set; }
+
+    /// <summary>The EIP-712 domain claims for this contract must be signed under.</summary>
+    public EvmClaimDomain Domain => new(ChainId, RequireContract());
+
+    /// <summary>Binds this client to an already deployed contract.</summary>
+    public void UseContract(string contractAddress)
+    {
+        if (!EvmClaimEncoding.IsValidAddress(contractAddress))
+            throw new ArgumentException("contract address must be a 20-byte 0x address", nameof(contractAddress));
+        ContractAddress = contractAddress;
+    }
+
+    /// <summary>Deploys a new channel contract from this account and binds this client to it.</summary>
+    public async Task<EvmDeployResult> DeployContractAsync(CancellationToken cancellationToken = default)
+    {
+        var message = new ChannelDeployment { Gas = FixedGasLimit };
+        var receipt = await Execute(
+            () => _web3.Eth.GetContractDeploymentHandler<ChannelDeployment>().SendRequestAndWaitForReceiptAsync(message, cancellationToken),
+            "deploy").ConfigureAwait(false);
+        ContractAddress = receipt.ContractAddress
+            ?? throw new EvmChannelException("deployment receipt has no contract address", null, receipt.TransactionHash);
+        return new EvmDeployResult(ContractAddress, ToResult(receipt));
+    }
+
+    /// <summary>Opens a channel from this account (the sender) to <paramref name="recipient"/> with a deposit.</summary>
+    public async Task<EvmOpenResult> OpenChannelAsync(string recipient, BigInteger depositWei, BigInteger disputePeriodSeconds, CancellationToken cancellationToken = default)
+    {
+        if (!EvmClaimEncoding.IsValidAddress(recipient)) throw new ArgumentException("recipient must be a 20-byte 0x address", nameof(recipient));
+        if (depositWei <= 0) throw new ArgumentOutOfRangeException(nameof(depositWei), "deposit must be positive");
+        if (disputePeriodSeconds <= 0) throw new ArgumentOutOfRangeException(nameof(disputePeriodSeconds));
+        var message = new OpenFunction { Recipient = recipient, DisputePeriod = disputePeriodSeconds, AmountToSend = depositWei, Gas = FixedGasLimit };
+        var receipt = await Send(message, "open", cancellationToken).ConfigureAwait(false);
+        var opened = receipt.DecodeAllEvents<ChannelOpenedEvent>().FirstOrDefault()
+            ?? throw new EvmChannelException("open receipt has no ChannelOpened event", null, receipt.TransactionHash);
+        return new EvmOpenResult(EvmClaimEncoding.ToHex(opened.Event.ChannelId), opened.Event.Deposit, ToResult(receipt));
+    }
+
+    /// <summary>Adds to the deposit of a channel this account sends on.</summary>
+    public Task<EvmTransactionResult> DepositAsync(string channelId, BigInteger amountWei, CancellationToken cancellationToken = default)
+    {
+        if (amountWei <= 0) throw new ArgumentOutOfRangeException(nameof(amountWei));
+        return SendSimple(new DepositFunction { Id = ParseId(channelId), AmountToSend = amountWei, Gas = FixedGasLimit }, "deposit", cancellationToken);
+    }
+
+    /// <summary>Redeems a sender-signed cumulative claim as the channel's recipient.</summary>
+    public async Task<EvmClaimResult> ClaimAsync(string channelId, BigInteger cumulativeAmount, string signatureHex, CancellationToken cancellationToken = default)
+    {
+        if (cumulativeAmount < 0 || cumulativeAmount > EvmClaimEncoding.MaxUint256) throw new ArgumentOutOfRangeException(nameof(cumulativeAmount));
+        if (!EvmClaimEncoding.TryParseHex(signatureHex, out var signature)) throw new ArgumentException("signature must be hex", nameof(signatureHex));
+        var message = new ClaimFunction { Id = ParseId(channelId), CumulativeAmount = cumulativeAmount, Signature = signature, Gas = FixedGasLimit };
+        var receipt = await Send(message, "claim", cancellationToken).ConfigureAwait(false);
+        var claimed = receipt.DecodeAllEvents<ClaimedEvent>().FirstOrDefault()
+            ?? throw new EvmChannelException("claim receipt has no Claimed event", null, receipt.TransactionHash);
+        return new EvmClaimResult(claimed.Event.Paid, claimed.Event.CumulativeClaimed, ToResult(receipt));
+    }
+
+    /// <summary>Starts the dispute period (sender only).</summary>
+    public Task<EvmTransactionResult> StartCloseAsync(string channelId, CancellationToken cancellationToken = default) =>
+        SendSimple(new StartCloseFunction { Id = ParseId(channelId), Gas = FixedGasLimit }, "startClose", cancellationToken);
+
+    /// <summary>After the dispute period, refunds the unclaimed deposit to the sender (anyone may call).</summary>
+    public async Task<EvmFinalizeResult> FinalizeAsync(string channelId, CancellationToken cancellationToken = default)
+    {
+        var receipt = await Send(new FinalizeFunction { Id = ParseId(channelId), Gas = FixedGasLimit }, "finalize", cancellationToken).ConfigureAwait(false);
+        var finalized = receipt.DecodeAllEvents<FinalizedEvent>().FirstOrDefault()
+            ?? throw new EvmChannelException("finalize receipt has no Finalized event", null, receipt.TransactionHash);
+        return new EvmFinalizeResult(finalized.Event.Refunded, finalized.Event.TotalClaimed, ToResult(receipt));
+    }
+
+    /// <summary>Reads a channel; null when no channel has this id.</summary>
+    public async Task<EvmChannelState?> GetChannelAsync(string channelId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var id = ParseId(channelId);
+        var output = await _web3.Eth.GetContractQueryHandler<ChannelsFunction>()
+            .QueryDeserializingToObjectAsync<ChannelsOutput>(new ChannelsFunction { Id = id }, RequireContract(), BlockParameter.CreateLatest())
+            .ConfigureAwait(false);
+        if (output.Sender is null || new BigInteger(Convert.FromHexString(output.Sender[2..]), isUnsigned: true, isBigEndian: true).IsZero)
+            return null;
+        return new EvmChannelState(EvmClaimEncoding.ToHex(id), output.Sender, output.Recipient, output.Deposit, output.Claimed,
+            output.DisputePeriod, output.ClosesAt, output.Finalized);
+    }
+
+    /// <summary>The contract's own EIP-712 digest for a claim (for interop checks against <see cref="EvmClaimSigner.Digest"/>).</summary>
+    public Task<byte[]> GetClaimDigestAsync(string channelId, BigInteger cumulativeAmount) =>
+        _web3.Eth.GetContractQueryHandler<ClaimDigestFunction>()
+            .QueryAsync<byte[]>(RequireContract(), new ClaimDigestFunction { Id = ParseId(channelId), CumulativeAmount = cumulativeAmount }, BlockParameter.CreateLatest());
+
+    /// <summary>The wei balance of any address.</summary>
+    public async Task<BigInteger> GetBalanceAsync(string address, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return (await _web3.Eth.GetBalance.SendRequestAsync(address, BlockParameter.CreateLatest()).ConfigureAwait(false)).Value;
+    }
+
+    /// <summary>The chain id the node reports.</summary>
+    public async Task<BigInteger> GetNodeChainIdAsync() => (await _web3.Eth.ChainId.SendRequestAsync().ConfigureAwait(false)).Value;
+
+    private async Task<EvmTransactionResult> SendSimple<T>(T message, string what, CancellationToken cancellationToken) where T : FunctionMessage, new() =>
+        ToResult(await Send(message, what, cancellationToken).ConfigureAwait(false));
+
+    private Task<TransactionReceipt> Send<T>(T message, string what, CancellationToken cancellationToken) where T : FunctionMessage, new()
+    {
+        var contract = RequireContract();
+        return Execute(() => _web3.Eth.GetContractTransactionHandler<T>().SendRequestAndWaitForReceiptAsync(contract, message, cancellationToken), what);
+    }
+
+    private static async Task<TransactionReceipt> Execute(Func<Task<TransactionReceipt>> send, string what)
+    {
+        TransactionReceipt receipt;
+        try
+        {
+            receipt = await send().ConfigureAwait(false);
+        }
+        catch (SmartContractRevertException ex)
+        {
+            throw new EvmChannelException($"{what} reverted: {ex.RevertMessage}", ex.RevertMessage, null, ex);
+        }
+        catch (RpcResponseException ex)
+        {
+            var reason = RevertReasonFrom(ex.RpcError);
+            throw new EvmChannelException($"{what} rejected by the node: {ex.RpcError?.Message}", reason, null, ex);
+        }
+        if (receipt.Status is not null && receipt.Status.Value != 1)
+            throw new EvmChannelException($"{what} reverted on chain (tx {receipt.TransactionHash})", null, receipt.TransactionHash);
+        return receipt;
+    }
+
+    /// <summary>Pulls the require() message out of a node error ("... revert claim exceeds deposit").</summary>
+    internal static string? RevertReasonFrom(RpcError? error)
+    {
+        if (error is null) return null;
+        var match = Regex.Match(error.Message ?? "", @"revert(?:ed)?:?\s+(.+)$");
+        return match.Success ? match.Groups[1].Value.Trim() : null;
+    }
+
+    private static EvmTransactionResult ToResult(TransactionReceipt r) => new(
+        r.TransactionHash,
+        r.BlockNumber?.Value ?? 0,
+        r.GasUsed?.Value ?? 0,
+        r.EffectiveGasPrice?.Value ?? 0);
+
+    private string RequireContract() =>
+        ContractAddress ?? throw new InvalidOperationException("no channel contract: deploy one or pass its address");
+
+    private static byte[] ParseId(string channelId) =>
+        EvmClaimEncoding.TryParseChannelId(channelId, out var id) ? id : throw new ArgumentException("channel id must be 32 bytes of hex", nameof(channelId));
+}
