@@ -14,6 +14,7 @@ public static class PeerAccounts
 {
     public const ushort PeerAccountCode = 1;
     public const ushort ClearingAccountCode = 2;
+    public const ushort SettlementAccountCode = 3;
     public const ushort PacketTransferCode = 1;
 
     public static uint LedgerFor(string assetCode, byte assetScale)
@@ -47,6 +48,13 @@ public static class PeerAccounts
     {
         uint ledger = LedgerFor(assetCode, assetScale);
         return new Account { Id = ClearingAccountId(ledger), Ledger = ledger, Code = ClearingAccountCode, Name = $"clearing:{assetCode}/{assetScale}" };
+    }
+
+    /// <summary>The account that records value paid out to peers by settlement, one per asset.</summary>
+    public static Account SettlementAccount(string assetCode, byte assetScale)
+    {
+        uint ledger = LedgerFor(assetCode, assetScale);
+        return new Account { Id = IdFrom($"m2m:settlement:{ledger}"), Ledger = ledger, Code = SettlementAccountCode, Name = $"settlement:{assetCode}/{assetScale}" };
     }
 
     /// <summary>A fresh random transfer id (the idempotency key of one ledger change).</summary>

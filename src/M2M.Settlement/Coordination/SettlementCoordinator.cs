@@ -196,12 +196,7 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
     public const ushort SettlementTransferCode = 2;
 
     /// <summary>The account that records value paid out to peers, one per asset.</summary>
-    public static Account SettlementAccount(string assetCode, byte assetScale)
-    {
-        uint ledger = PeerAccounts.LedgerFor(assetCode, assetScale);
-        var seed = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"m2m:settlement:{ledger}"));
-        return new Account { Id = new UInt128(BitConverter.ToUInt64(seed), BitConverter.ToUInt64(seed, 8)), Ledger = ledger, Code = 3, Name = $"settlement:{assetCode}/{assetScale}" };
-    }
+    public static Account SettlementAccount(string assetCode, byte assetScale) => PeerAccounts.SettlementAccount(assetCode, assetScale);
 
     private async Task LoopAsync(CancellationToken ct)
     {
