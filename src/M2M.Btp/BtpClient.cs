@@ -58,6 +58,9 @@ public sealed class BtpClient : IAsyncDisposable
     /// <summary>Settlement hook installed on every new session.</summary>
     public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
 
+    /// <summary>Copied onto every session this client opens (see <see cref="BtpSession.OnSubProtocol"/>).</summary>
+    public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }
+
     public event Action<BtpSession>? Connected;
     public event Action<string>? Disconnected;
 
@@ -159,7 +162,7 @@ public sealed class BtpClient : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        var session = new BtpSession(socket, PeerId, _handler, _limits, _logger, _time) { OnTransfer = OnTransfer };
+        var session = new BtpSession(socket, PeerId, _handler, _limits, _logger, _time) { OnTransfer = OnTransfer, OnSubProtocol = OnSubProtocol };
         session.Start();
         return session;
     }

@@ -25,6 +25,8 @@ public sealed class BtpSession : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<ReadOnlyMemory<byte>>> _pending = new();
+    // Requests sent with SendMessageAsync: their RESPONSE is returned whole, not just its ilp data.
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource<BtpPacket>> _pendingMessages = new();
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _nextRequestId = RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
@@ -53,8 +55,16 @@ public sealed class BtpSession : IAsyncDisposable
     /// <summary>Settlement hook for incoming TRANSFER; the peer gets an empty RESPONSE after it returns.</summary>
     public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
 
+    /// <summary>
+    /// Hook for incoming MESSAGEs that carry no "ilp" data but a named sub-protocol (e.g. "payment-channel-claim"):
+    /// called with the session and the first protocol-data entry. The peer gets a RESPONSE carrying the
+    /// returned entry (none if null), or a BTP ERROR F00 with the exception's message when the hook throws.
+    /// Without a hook such MESSAGEs get an empty RESPONSE.
+    /// </summary>
+    public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }
+
     /// <summary>Outgoing requests awaiting a reply (for tests and metrics).</summary>
-    internal int PendingRequestCount => _pending.Count;
+    internal int PendingRequestCount => _pending.Count + _pendingMessages.Count;
 
     internal void Start() => _ = Task.Run(ReadLoopAsync);
 
@@ -85,6 +95,42 @@ public sealed class BtpSession : IAsyncDisposable
         finally
         {
             _pending.TryRemove(KeyValuePair.Create(requestId, reply));
+            Interlocked.Decrement(ref _outgoingInFlight);
+        }
+    }
+
+    /// <summary>
+    /// Sends a MESSAGE with <paramref name="protocolData"/> (a sub-protocol other than ilp) and returns the
+    /// peer's RESPONSE (its protocol data copied). Throws <see cref="BtpRemoteException"/> on a BTP ERROR,
+    /// <see cref="BtpSessionClosedException"/> if the session closes, <see cref="OperationCanceledException"/> on <paramref name="ct"/>.
+    /// </summary>
+    public async Task<BtpPacket> SendMessageAsync(IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolData);
+        ThrowIfClosed();
+        if (!FitsInFrame(BtpPacket.Message(0, protocolData))) throw new ArgumentException("message does not fit in one BTP frame.", nameof(protocolData));
+        if (Interlocked.Increment(ref _outgoingInFlight) > _limits.MaxInFlightRequests)
+        {
+            Interlocked.Decrement(ref _outgoingInFlight);
+            throw new BtpException(TooBusyText);
+        }
+        var reply = new TaskCompletionSource<BtpPacket>(TaskCreationOptions.RunContinuationsAsynchronously);
+        uint requestId;
+        while (true)
+        {
+            requestId = (uint)Interlocked.Increment(ref _nextRequestId);
+            if (requestId != 0 && !_pending.ContainsKey(requestId) && _pendingMessages.TryAdd(requestId, reply)) break;
+        }
+        try
+        {
+            ThrowIfClosed();
+            using var cancel = ct.Register(static s => ((TaskCompletionSource<BtpPacket>)s!).TrySetCanceled(), reply);
+            await SendFrameAsync(BtpPacket.Message(requestId, protocolData), ct).ConfigureAwait(false);
+            return await reply.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            _pendingMessages.TryRemove(KeyValuePair.Create(requestId, reply));
             Interlocked.Decrement(ref _outgoingInFlight);
         }
     }
@@ -201,6 +247,11 @@ public sealed class BtpSession : IAsyncDisposable
 
     private void CompleteResponse(BtpPacket packet)
     {
+        if (_pendingMessages.TryRemove(packet.RequestId, out var message))
+        {
+            message.TrySetResult(Copy(packet)); // copy: the receive buffer is reused
+            return;
+        }
         if (!_pending.TryRemove(packet.RequestId, out var reply))
         {
             BtpLog.UnmatchedReply(_logger, PeerId, packet.Type, packet.RequestId);
@@ -214,6 +265,11 @@ public sealed class BtpSession : IAsyncDisposable
 
     private void CompleteError(BtpPacket packet)
     {
+        if (_pendingMessages.TryRemove(packet.RequestId, out var message))
+        {
+            message.TrySetException(new BtpRemoteException(packet.Code, packet.Name, packet.TriggeredAt, packet.ErrorData.ToArray()));
+            return;
+        }
         if (!_pending.TryRemove(packet.RequestId, out var reply))
         {
             BtpLog.UnmatchedReply(_logger, PeerId, packet.Type, packet.RequestId);
@@ -228,6 +284,14 @@ public sealed class BtpSession : IAsyncDisposable
     {
         if (!packet.TryGetProtocolData(BtpProtocolNames.Ilp, out var ilp))
         {
+            if (OnSubProtocol is { } hook && packet.ProtocolData.Count > 0)
+            {
+                if (!TryEnterIncoming(packet.RequestId)) return;
+                var entry = packet.ProtocolData[0];
+                entry = entry with { Data = entry.Data.ToArray() }; // the hook outlives the receive buffer
+                _ = Task.Run(() => HandleSubProtocolAsync(hook, packet.RequestId, entry));
+                return;
+            }
             // Unknown sub-protocol: acknowledge like ilp-plugin-btp does.
             _ = SendQuietlyAsync(BtpPacket.Response(packet.RequestId));
             return;
@@ -259,6 +323,37 @@ public sealed class BtpSession : IAsyncDisposable
             Interlocked.Decrement(ref _incomingInFlight);
         }
     }
+
+    private async Task HandleSubProtocolAsync(Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>> hook, uint requestId, BtpProtocolData entry)
+    {
+        try
+        {
+            BtpPacket response;
+            try
+            {
+                var reply = await hook(this, entry).ConfigureAwait(false);
+                response = BtpPacket.Response(requestId, reply is { } r ? [r] : null);
+                if (!FitsInFrame(response)) throw new BtpException("handler reply does not fit in one BTP frame");
+            }
+            catch (Exception ex) when (!_closed)
+            {
+                BtpLog.HandlerFailed(_logger, PeerId, requestId, ex);
+                response = ErrorPacket(requestId, BtpErrorCodes.NotAccepted, BtpErrorCodes.NotAcceptedName, ex.Message);
+            }
+            await SendQuietlyAsync(response).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _incomingInFlight);
+        }
+    }
+
+    private static BtpPacket Copy(BtpPacket packet) => new()
+    {
+        Type = packet.Type,
+        RequestId = packet.RequestId,
+        ProtocolData = packet.ProtocolData.Select(p => p with { Data = p.Data.ToArray() }).ToArray(),
+    };
 
     private void DispatchTransfer(BtpPacket packet)
     {
@@ -382,6 +477,10 @@ public sealed class BtpSession : IAsyncDisposable
         foreach (var id in _pending.Keys)
         {
             if (_pending.TryRemove(id, out var reply)) reply.TrySetException(closed);
+        }
+        foreach (var id in _pendingMessages.Keys)
+        {
+            if (_pendingMessages.TryRemove(id, out var reply)) reply.TrySetException(closed);
         }
         _socket.Dispose();
         BtpLog.ConnectionLost(_logger, PeerId, reason);

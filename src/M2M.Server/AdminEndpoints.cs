@@ -24,6 +24,28 @@ internal static class AdminEndpoints
             if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             return await ExecuteSettlementAsync(host, context).ConfigureAwait(false);
         });
+        app.MapPost("/settlement/redeem/{peerId}", async (HttpContext context, string peerId) =>
+        {
+            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            if (host.EvmClaims is null) return BadRequest("EVM settlement is not configured (EVM_PRIVATE_KEY and peers[].settlement.evm)");
+            try
+            {
+                var redeemed = await host.EvmClaims.RedeemAsync(peerId, context.RequestAborted).ConfigureAwait(false);
+                return Results.Json(new
+                {
+                    peerId, paidWei = redeemed.Paid.ToString(), cumulativeClaimedWei = redeemed.CumulativeClaimed.ToString(),
+                    transactionHash = redeemed.Transaction.TransactionHash, gasCostWei = redeemed.Transaction.GasCostWei.ToString(),
+                });
+            }
+            catch (InvalidOperationException e)
+            {
+                return BadRequest(e.Message);
+            }
+            catch (M2M.Settlement.Evm.EvmChannelException e)
+            {
+                return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status502BadGateway);
+            }
+        });
         app.MapGet("/settlement/{id:guid}", (HttpContext context, Guid id) =>
         {
             if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;

@@ -54,9 +54,12 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Metrics);
-        Metrics.TrackSettlement(Settlement);
         Peers = new PeerManager(settings, loggers);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Metrics, Peers.SessionOf, out var evmPayer);
+        EvmPayer = evmPayer;
+        Metrics.TrackSettlement(Settlement);
+        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
+        if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
         IPacketStep[] steps =
@@ -79,6 +82,10 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public ConnectorLedger Accounting { get; }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
+    /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
+    public EvmClaimReceiver? EvmClaims { get; }
+    /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
+    public EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
     public RoutingTable Routes { get; private set; }
     public ConnectorState State { get; private set; } = ConnectorState.Starting;
@@ -101,6 +108,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         // Accounts exist and crash leftovers are voided before any packet is accepted.
         await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
@@ -143,6 +151,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await Settlement.DisposeAsync().ConfigureAwait(false);
         Settlement.Store.Dispose();
+        EvmClaims?.Dispose();
+        EvmPayer?.Store.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         State = ConnectorState.Stopped;
         LogStopped();

@@ -163,6 +163,35 @@ public class BtpSessionTests
     }
 
     [Fact(Timeout = TestTimeoutMs)]
+    public async Task Sub_protocol_hook_answers_with_response_data_or_error_and_SendMessageAsync_returns_it()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        await using var client = NewClient(server.Url);
+        var clientSession = await StartAndWaitConnectedAsync(client);
+        var serverSession = await server.NextSessionAsync();
+        serverSession.OnSubProtocol = (_, entry) =>
+        {
+            string text = Encoding.UTF8.GetString(entry.Data.Span);
+            if (text == "bad") throw new InvalidOperationException("claim refused: bad");
+            return ValueTask.FromResult<BtpProtocolData?>(new BtpProtocolData(entry.ProtocolName, BtpContentType.TextPlainUtf8, Encoding.UTF8.GetBytes("ack " + text)));
+        };
+
+        var reply = await clientSession.SendMessageAsync([new("payment-channel-claim", BtpContentType.ApplicationJson, Encoding.UTF8.GetBytes("good"))]).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(BtpPacketType.Response, reply.Type);
+        Assert.True(reply.TryGetProtocolData("payment-channel-claim", out var ack));
+        Assert.Equal("ack good", Encoding.UTF8.GetString(ack.Data.Span));
+
+        var error = await Assert.ThrowsAsync<BtpRemoteException>(() =>
+            clientSession.SendMessageAsync([new("payment-channel-claim", BtpContentType.ApplicationJson, Encoding.UTF8.GetBytes("bad"))]).WaitAsync(TestTimeouts.Step));
+        Assert.Equal(BtpErrorCodes.NotAccepted, error.Code);
+        Assert.Equal("claim refused: bad", Encoding.UTF8.GetString(error.Data.Span));
+
+        // ILP still flows on the same session.
+        var ilp = await clientSession.SendIlpAsync(new byte[] { 7 }).WaitAsync(TestTimeouts.Step);
+        Assert.Equal(new byte[] { 0xEE, 7 }, ilp.ToArray());
+    }
+
+    [Fact(Timeout = TestTimeoutMs)]
     public async Task Client_reconnects_and_reauthenticates_after_server_drops_session()
     {
         await using var server = await BtpTestServer.StartAsync(new DelegateHandler());

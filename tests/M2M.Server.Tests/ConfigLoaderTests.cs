@@ -126,6 +126,46 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("expected", error);
     }
 
+    private const string EvmPeer = "nodeId: n\npeers:\n  - id: p\n    settlement:\n      threshold: 100\n      method: evm\n      evm: { rpcUrl: 'http://127.0.0.1:8545', chainId: 1337, contract: '0x5b1869D9A4C187F2EAa108f3062412ecf0526b24', peerAddress: '0x22d491Bde2303f2f43325b2108D26f1eAbA1e32b', depositWei: '1000000000000000000', disputePeriodSeconds: 600 }\n";
+
+    [Fact]
+    public void Evm_settlement_section_and_EVM_PRIVATE_KEY_are_loaded()
+    {
+        _env["EVM_PRIVATE_KEY"] = "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+        var s = Loader().Load(Write(EvmPeer));
+        var evm = s.Peers[0].Settlement!.Evm!;
+        Assert.Equal((new Uri("http://127.0.0.1:8545"), (System.Numerics.BigInteger)1337, 600ul), (evm.RpcUrl, evm.ChainId, evm.DisputePeriodSeconds));
+        Assert.Equal(System.Numerics.BigInteger.Pow(10, 18), evm.DepositWei);
+        Assert.Equal(_env["EVM_PRIVATE_KEY"], s.EvmPrivateKey);
+    }
+
+    [Theory]
+    [InlineData("rpcUrl: 'http://127.0.0.1:8545'", "rpcUrl: 'ftp://x'", "peers[0].settlement.evm.rpcUrl")]
+    [InlineData("chainId: 1337", "chainId: 0", "peers[0].settlement.evm.chainId")]
+    [InlineData("contract: '0x5b1869D9A4C187F2EAa108f3062412ecf0526b24'", "contract: '0x12'", "peers[0].settlement.evm.contract")]
+    [InlineData("peerAddress: '0x22d491Bde2303f2f43325b2108D26f1eAbA1e32b'", "peerAddress: 'bob'", "peers[0].settlement.evm.peerAddress")]
+    [InlineData("depositWei: '1000000000000000000'", "depositWei: '-1'", "peers[0].settlement.evm.depositWei")]
+    [InlineData("disputePeriodSeconds: 600", "disputePeriodSeconds: 0", "peers[0].settlement.evm.disputePeriodSeconds")]
+    public void Each_bad_evm_value_is_reported_with_its_key(string good, string bad, string key)
+    {
+        _env["EVM_PRIVATE_KEY"] = "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+        var error = Assert.Single(Errors(EvmPeer.Replace(good, bad, StringComparison.Ordinal)));
+        Assert.StartsWith(key, error);
+        Assert.Contains("expected", error);
+    }
+
+    [Fact]
+    public void Evm_needs_a_valid_private_key_which_is_never_echoed_and_a_scale_of_at_most_18()
+    {
+        Assert.StartsWith("EVM_PRIVATE_KEY", Assert.Single(Errors(EvmPeer)));
+        _env["EVM_PRIVATE_KEY"] = "0xnot-a-key-secret";
+        var error = Assert.Single(Errors(EvmPeer));
+        Assert.StartsWith("EVM_PRIVATE_KEY", error);
+        Assert.DoesNotContain("not-a-key-secret", error);
+        _env["EVM_PRIVATE_KEY"] = "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+        Assert.StartsWith("peers[0].asset.scale", Assert.Single(Errors(EvmPeer.Replace("    settlement:", "    asset: { code: WEI, scale: 19 }\n    settlement:", StringComparison.Ordinal))));
+    }
+
     [Fact]
     public void Settlement_method_defaults_to_SETTLEMENT_PREFERENCE()
     {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using M2M.TestKit;
 using M2M.Settlement.Evm;
 
 namespace M2M.Settlement.Tests;

@@ -11,10 +11,15 @@ namespace M2M.Server.Accounting;
 /// </summary>
 public static class ConnectorSettlement
 {
-    /// <summary>Methods this build can execute. EVM and XRP channel settlement are not wired in yet.</summary>
-    public static readonly IReadOnlyList<string> Available = ["rfc38"];
+    /// <summary>Methods this build can execute (evm needs EVM_PRIVATE_KEY). XRP channel settlement is not wired in yet.</summary>
+    public static readonly IReadOnlyList<string> Available = ["rfc38", "evm"];
 
-    public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer)
+    public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
+        Func<string, M2M.Btp.BtpSession?>? sessionOf = null) => Create(settings, ledger, time, loggers, observer, sessionOf, out _);
+
+    /// <summary>As above; <paramref name="evmPayer"/> is the EVM method when one was built (its store is the caller's to dispose).</summary>
+    public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
+        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer)
     {
         var log = loggers.CreateLogger("M2M.Settlement");
         var policies = settings.Peers
@@ -25,12 +30,25 @@ public static class ConnectorSettlement
             log.LogWarning("Peer {PeerId}: settlement method {Method} is not available in this build (available: {Available}); it will not be settled automatically", p.PeerId, p.Method, string.Join(", ", Available));
         var peers = settings.Peers.ToDictionary(p => p.Id);
         var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        ISettlementMethod[] methods = [new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale)];
+        var methods = new List<ISettlementMethod> { new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale) };
+        evmPayer = null;
+        if (settings.EvmPrivateKey is not null && sessionOf is not null)
+            methods.Add(evmPayer = new EvmSettlementMethod(settings, EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), sessionOf));
+        else if (policies.Any(p => p.Method == "evm"))
+            log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
         var store = SettlementStore.Open(StorePath(settings));
         return new SettlementCoordinator(store, ledger, methods, policies, time, log, observer: observer);
     }
 
     /// <summary>settlements.db beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
-    public static string StorePath(ConnectorSettings settings) =>
-        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Ledger.Backend == "sqlite" ? settings.Ledger.Path : "./data/ledger.db"))!, "settlements.db");
+    public static string StorePath(ConnectorSettings settings) => SiblingPath(settings, "settlements.db");
+
+    /// <summary>A file beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
+    public static string SiblingPath(ConnectorSettings settings, string fileName) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Ledger.Backend == "sqlite" ? settings.Ledger.Path : "./data/ledger.db"))!, fileName);
+
+    /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
+    public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers) =>
+        settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
+            : new EvmClaimReceiver(settings, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"));
 }

@@ -43,6 +43,18 @@ public sealed class SettlementSection
     public string? SettleTo { get; set; }
     public string? Method { get; set; }
     public string? EngineUrl { get; set; }
+    public EvmSection? Evm { get; set; }
+}
+
+/// <summary>peers[].settlement.evm: the payment channel to (or from) this peer on an EVM chain.</summary>
+public sealed class EvmSection
+{
+    public string? RpcUrl { get; set; }
+    public string? ChainId { get; set; }
+    public string? Contract { get; set; }
+    public string? PeerAddress { get; set; }
+    public string? DepositWei { get; set; }
+    public string? DisputePeriodSeconds { get; set; }
 }
 
 public sealed class RouteSection

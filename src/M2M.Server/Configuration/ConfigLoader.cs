@@ -78,6 +78,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         "RouteSection" => "a route",
         "AssetSection" => "peers[].asset",
         "SettlementSection" => "peers[].settlement",
+        "EvmSection" => "peers[].settlement.evm",
         "LedgerSection" => "ledger",
         "AdminSection" => "admin",
         "LimitsSection" => "limits",
@@ -109,11 +110,14 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             SettlementPreference = OneOf("SETTLEMENT_PREFERENCE", EnvWithAlias("SETTLEMENT_PREFERENCE", "SETTLEMENT_METHOD"), "none", "evm", "xrp", "both", "none"),
             AdminApiToken = Env("ADMIN_API_TOKEN") ?? Env("SETTLEMENT_AUTH_TOKEN") ?? f.Admin?.ApiToken,
             Ledger = BuildLedger(f.Ledger),
+            EvmPrivateKey = EvmKey(),
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);
         var peers = BuildPeers(f.Peers ?? [], settings);
         var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
+        if (Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))
+            Error("EVM_PRIVATE_KEY", "", "our EVM account's private key (32 bytes of hex) in the environment when a peer has settlement.evm");
         return settings with { Peers = peers, Routes = routes };
     }
 
@@ -172,7 +176,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             _warnings.Add($"peer '{id}' has no url and no secret ({SecretVariable(id)} or {key}.authToken): its connections will be refused");
         string code = p.Asset?.Code ?? "USD";
         if (code.Length is 0 or > 16) Error($"{key}.asset.code", code, "an asset code of 1 to 16 characters");
-        return new PeerSettings
+        var peer = new PeerSettings
         {
             Id = id,
             Relation = relation,
@@ -184,6 +188,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             CreditLimit = OptionalUInt($"{key}.creditLimit", p.CreditLimit),
             Settlement = p.Settlement is null ? null : BuildSettlement(p.Settlement, $"{key}.settlement", s.SettlementPreference),
         };
+        if (peer.Settlement?.Evm is not null && peer.AssetScale > 18)
+            Error($"{key}.asset.scale", peer.AssetScale.ToString(CultureInfo.InvariantCulture), "at most 18 when the peer settles over EVM (1 unit = 10^(18 - scale) wei)");
+        return peer;
     }
 
     private SettlementSettings? BuildSettlement(SettlementSection s, string key, string preference)
@@ -199,7 +206,48 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Error($"{key}.engineUrl", s.EngineUrl, "an http:// or https:// URL of an RFC 38 settlement engine");
         if (method == "rfc38" && s.EngineUrl is null)
             Error($"{key}.engineUrl", "", "the settlement engine URL when the method is rfc38");
-        return new SettlementSettings(threshold, settleTo, method, engine);
+        var evm = s.Evm is null ? null : BuildEvm(s.Evm, $"{key}.evm", method);
+        if (method == "evm" && s.Evm is null)
+            _warnings.Add($"{key}.method is evm but {key}.evm is missing: this peer will not be settled until its channel is configured");
+        return new SettlementSettings(threshold, settleTo, method, engine) { Evm = evm };
+    }
+
+    private EvmPeerSettings? BuildEvm(EvmSection e, string key, string method)
+    {
+        int errors = _errors.Count;
+        Uri? rpc = null;
+        if (e.RpcUrl is null || !Uri.TryCreate(e.RpcUrl, UriKind.Absolute, out rpc) || rpc.Scheme is not ("http" or "https") || string.IsNullOrEmpty(rpc.Host))
+            Error($"{key}.rpcUrl", e.RpcUrl ?? "", "an http:// or https:// JSON-RPC URL of the EVM node");
+        ulong chainId = UInt($"{key}.chainId", e.ChainId ?? "", 0, 1, ulong.MaxValue);
+        if (!IsEvmAddress(e.Contract)) Error($"{key}.contract", e.Contract ?? "", "the channel contract's address: 0x and 40 hex digits");
+        if (!IsEvmAddress(e.PeerAddress)) Error($"{key}.peerAddress", e.PeerAddress ?? "", "the peer's EVM address: 0x and 40 hex digits");
+        var deposit = System.Numerics.BigInteger.Zero;
+        if (e.DepositWei is not null && (!System.Numerics.BigInteger.TryParse(e.DepositWei.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out deposit) || deposit <= 0 || deposit >= System.Numerics.BigInteger.One << 256))
+            Error($"{key}.depositWei", e.DepositWei, "a positive whole number of wei below 2^256");
+        if (method == "evm" && e.DepositWei is null)
+            Error($"{key}.depositWei", "", "the channel deposit in wei when the method is evm (we open the channel)");
+        ulong dispute = UInt($"{key}.disputePeriodSeconds", e.DisputePeriodSeconds, 86_400, 1, 365UL * 86_400);
+        if (_errors.Count > errors) return null;
+        return new EvmPeerSettings { RpcUrl = rpc!, ChainId = chainId, Contract = e.Contract!, PeerAddress = e.PeerAddress!, DepositWei = deposit, DisputePeriodSeconds = dispute };
+    }
+
+    private static bool IsEvmAddress(string? value) =>
+        value is { Length: 42 } && value.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && value.AsSpan(2).ContainsAnyExcept(HexDigits) == false;
+
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
+
+    /// <summary>EVM_PRIVATE_KEY, validated; the value is never echoed in an error.</summary>
+    private string? EvmKey()
+    {
+        string? key = Env("EVM_PRIVATE_KEY")?.Trim();
+        if (key is null) return null;
+        var hex = key.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? key.AsSpan(2) : key.AsSpan();
+        if (hex.Length != 64 || hex.ContainsAnyExcept(HexDigits))
+        {
+            Error("EVM_PRIVATE_KEY", "(hidden)", "a secp256k1 private key: 64 hex digits, 0x optional");
+            return null;
+        }
+        return key;
     }
 
     /// <summary>BTP_PEER_&lt;ID&gt;_SECRET with the id upper-cased and '-' turned into '_'.</summary>

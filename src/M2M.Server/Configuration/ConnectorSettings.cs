@@ -24,6 +24,8 @@ public sealed record ConnectorSettings
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(35);
     public int MaxBtpFrameBytes { get; init; } = 64 * 1024;
     public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
+    public string? EvmPrivateKey { get; init; }
     /// <summary>Where the settings came from, for the startup log line.</summary>
     public string Source { get; init; } = "built-in default";
 }
@@ -49,7 +51,25 @@ public sealed record PeerSettings
 }
 
 /// <summary>Settle once what we owe the peer reaches Threshold, down to SettleTo, by Method (evm, xrp, rfc38; default SETTLEMENT_PREFERENCE).</summary>
-public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, string Method, Uri? EngineUrl);
+public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, string Method, Uri? EngineUrl)
+{
+    /// <summary>The EVM payment channel with this peer: we pay by it (method evm) and accept its claims.</summary>
+    public EvmPeerSettings? Evm { get; init; }
+}
+
+/// <summary>
+/// peers[].settlement.evm. As payer we open a channel on <see cref="Contract"/> to <see cref="PeerAddress"/>
+/// with <see cref="DepositWei"/>; as receiver we accept claims signed by <see cref="PeerAddress"/>.
+/// </summary>
+public sealed record EvmPeerSettings
+{
+    public required Uri RpcUrl { get; init; }
+    public required System.Numerics.BigInteger ChainId { get; init; }
+    public required string Contract { get; init; }
+    public required string PeerAddress { get; init; }
+    public System.Numerics.BigInteger DepositWei { get; init; }
+    public ulong DisputePeriodSeconds { get; init; } = 86_400;
+}
 
 public sealed record LedgerSettings
 {

@@ -4,7 +4,9 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
-namespace M2M.Settlement.Tests;
+using Xunit;
+
+namespace M2M.TestKit;
 
 /// <summary>
 /// Starts a local ganache EVM node (tests/evm, pinned in its package.json) as a child process on a free
@@ -183,10 +185,4 @@ public sealed class EvmNodeFixture : IAsyncLifetime
             throw new InvalidOperationException($"ganache is not installed: run `npm ci` in tests/evm ({evm})");
         return evm;
     }
-}
-
-[CollectionDefinition(Name)]
-public sealed class EvmNodeCollection : ICollectionFixture<EvmNodeFixture>
-{
-    public const string Name = "EVM node";
 }

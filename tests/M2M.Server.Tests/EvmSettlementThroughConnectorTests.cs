@@ -1,0 +1,134 @@
+using System.Globalization;
+using System.Numerics;
+using M2M.Btp;
+using M2M.Core.Ilp;
+using M2M.Core.Ledger;
+using M2M.Core.Routing;
+using M2M.Server.Accounting;
+using M2M.Server.Configuration;
+using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
+using M2M.TestKit;
+
+namespace M2M.Server.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class EvmNodeCollection : ICollectionFixture<EvmNodeFixture>
+{
+    public const string Name = "EVM node";
+}
+
+/// <summary>
+/// Two connectors settle over a real EVM payment channel (ganache): A pays B with cumulative claims sent over
+/// their BTP session, B verifies them against the chain, credits its ledger and can redeem the latest claim.
+/// </summary>
+[Collection(EvmNodeCollection.Name)]
+public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
+{
+    private static readonly BigInteger WeiPerUnit = BigInteger.Pow(10, 9); // USD/9
+    private static readonly BigInteger Deposit = BigInteger.Pow(10, 18);
+    private static readonly uint Ledger = PeerAccounts.LedgerFor("USD", 9);
+
+    [Fact(Timeout = 120_000)]
+    public async Task Connector_settles_its_peer_by_EVM_channel_claims_both_ledgers_agree_and_the_claim_redeems_on_chain()
+    {
+        var deployer = new EvmChannelClient(node.RpcUrl, EvmNodeFixture.Accounts[0].Key, EvmNodeFixture.ChainId);
+        string contract = (await deployer.DeployContractAsync()).ContractAddress;
+        EvmPeerSettings Channel(string peerAddress) => new()
+        {
+            RpcUrl = new Uri(node.RpcUrl), ChainId = EvmNodeFixture.ChainId, Contract = contract, PeerAddress = peerAddress,
+            DepositWei = Deposit, DisputePeriodSeconds = 3600,
+        };
+
+        var b = TestConnector.TwoPeers() with
+        {
+            NodeId = "b",
+            IlpAddress = "g.b",
+            EvmPrivateKey = EvmNodeFixture.Accounts[2].Key,
+            Peers =
+            [
+                new PeerSettings { Id = "bob", AuthToken = "bob-secret" },
+                new PeerSettings { Id = "a", AuthToken = "a-to-b", Settlement = new SettlementSettings(ulong.MaxValue, 0, "none", null) { Evm = Channel(EvmNodeFixture.Accounts[1].Address) } },
+            ],
+            Routes = [new Route("g.bob", "bob"), new Route("g.alice", "a")],
+        };
+        await using var bHost = await TestConnector.StartAsync(b);
+        var a = TestConnector.TwoPeers() with
+        {
+            NodeId = "a",
+            IlpAddress = "g.a",
+            EvmPrivateKey = EvmNodeFixture.Accounts[1].Key,
+            Peers =
+            [
+                new PeerSettings { Id = "alice", AuthToken = "alice-secret" },
+                new PeerSettings
+                {
+                    Id = "b", Url = new Uri($"ws://127.0.0.1:{bHost.BtpPort}/"), AuthToken = "a-to-b",
+                    Settlement = new SettlementSettings(100, 0, "evm", null) { Evm = Channel(EvmNodeFixture.Accounts[2].Address) },
+                },
+            ],
+            Routes = [new Route("g.alice", "alice"), new Route("g.bob", "b")],
+        };
+        await using var aHost = await TestConnector.StartAsync(a);
+        await RoutingThroughConnectorTests.WaitUntil(() => aHost.Peers.IsConnected("b") && bHost.Peers.IsConnected("a"));
+        await using var alice = await TestPeer.ConnectAsync(aHost.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(bHost.BtpPort, "bob", "bob-secret");
+
+        Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.shop", 70)));
+        Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.shop", 50)));
+
+        await RoutingThroughConnectorTests.WaitUntil(() => aHost.Settlement.Store.List(SettlementState.Confirmed).Count == 1, seconds: 60);
+        var settled = Assert.Single(aHost.Settlement.Store.List(SettlementState.Confirmed));
+        Assert.Equal(("b", "evm", 120ul), (settled.PeerId, settled.Method, settled.Amount));
+
+        // Both ledgers moved by exactly the settled amount.
+        var bAtA = (await aHost.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("b", Ledger)))!;
+        var aAtB = (await bHost.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("a", Ledger)))!;
+        Assert.Equal(((UInt128)120, (UInt128)120), (bAtA.CreditsPosted, bAtA.DebitsPosted));
+        Assert.Equal(((UInt128)120, (UInt128)120), (aAtB.DebitsPosted, aAtB.CreditsPosted));
+        Assert.Equal(Int128.Zero, bAtA.PostedBalance);
+        Assert.Equal(Int128.Zero, aAtB.PostedBalance);
+        foreach (var host in new[] { aHost, bHost })
+        {
+            var report = await LedgerVerifier.VerifyAsync(host.Accounting.Ledger, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
+            Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
+        }
+
+        // The claim B keeps verifies against the chain's channel.
+        var claim = bHost.EvmClaims!.Store.Latest("a")!;
+        var expectedWei = 120 * WeiPerUnit;
+        Assert.Equal(expectedWei, claim.CumulativeWei);
+        var domain = new EvmClaimDomain(EvmNodeFixture.ChainId, contract);
+        var onChain = (await deployer.GetChannelAsync(claim.ChannelId))!;
+        Assert.True(EvmClaimVerifier.Verify(domain, claim.ChannelId, claim.CumulativeWei, claim.Signature, EvmNodeFixture.Accounts[1].Address, 0, onChain.Deposit).IsValid);
+        Assert.Equal(Deposit, onChain.Deposit);
+
+        // A resend of the same settlement id re-sends the same claim: nothing grows, nothing is credited twice.
+        var receipt = await aHost.EvmPayer!.SettleAsync(settled, CancellationToken.None);
+        Assert.Equal(settled.Reference, receipt.Reference);
+        Assert.Equal(expectedWei, aHost.EvmPayer.Store.Channel("b")!.Value.CumulativeWei);
+        Assert.Equal(expectedWei, aHost.EvmPayer.Store.ClaimFor(settled.Id)!.CumulativeWei);
+        Assert.Equal(expectedWei, bHost.EvmClaims.Store.Latest("a")!.CumulativeWei);
+        Assert.Equal((UInt128)120, (await bHost.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("a", Ledger)))!.CreditsPosted);
+
+        // A forged claim (signed by another key) is refused with a BTP ERROR and changes no ledger.
+        var forgedWei = expectedWei + 5 * WeiPerUnit;
+        var forged = new EvmClaimMessage(claim.ChannelId, forgedWei.ToString(CultureInfo.InvariantCulture),
+            EvmClaimSigner.Sign(EvmNodeFixture.Accounts[3].Key, domain, claim.ChannelId, forgedWei), Guid.NewGuid().ToString(),
+            EvmNodeFixture.ChainId.ToString(CultureInfo.InvariantCulture), contract);
+        var refused = await Assert.ThrowsAsync<BtpRemoteException>(() => aHost.Peers.SessionOf("b")!.SendMessageAsync([forged.ToProtocolData()]));
+        Assert.Equal(BtpErrorCodes.NotAccepted, refused.Code);
+        Assert.Contains("WrongSigner", refused.DataText, StringComparison.Ordinal);
+        var afterForgery = (await bHost.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("a", Ledger)))!;
+        Assert.Equal(((UInt128)120, (UInt128)120), (afterForgery.DebitsPosted, afterForgery.CreditsPosted));
+        Assert.Equal(expectedWei, bHost.EvmClaims.Store.Latest("a")!.CumulativeWei);
+
+        // Redeeming the stored claim pays account 2 exactly the claimed wei, minus its gas.
+        string recipient = EvmNodeFixture.Accounts[2].Address;
+        var before = await deployer.GetBalanceAsync(recipient);
+        var redeemed = await bHost.EvmClaims.RedeemAsync("a", CancellationToken.None);
+        var after = await deployer.GetBalanceAsync(recipient);
+        Assert.Equal(expectedWei, redeemed.Paid);
+        Assert.Equal(before + expectedWei - redeemed.Transaction.GasCostWei, after);
+    }
+}
