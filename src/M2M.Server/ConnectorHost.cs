@@ -57,9 +57,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Peers = new PeerManager(settings, loggers);
         Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Metrics, Peers.SessionOf, out var evmPayer);
         EvmPayer = evmPayer;
-        Metrics.TrackSettlement(Settlement);
+
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
         if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
+        Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
+            : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
         IPacketStep[] steps =

@@ -13,6 +13,7 @@ internal static class OperationsEndpoints
         app.MapGet("/health", async () =>
         {
             var report = HealthReport.Create(host, await host.Accounting.ProbeAsync().ConfigureAwait(false));
+            if (await EvmProbe.ProbeAsync(host.Settings).ConfigureAwait(false) is { } evm) ((Dictionary<string, DependencyHealth>)report.Dependencies)["evm"] = evm;
             return Results.Json(report, statusCode: report.IsServing ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         app.MapGet("/health/live", () => Results.Json(new { status = "alive", timestamp = DateTimeOffset.UtcNow }));
@@ -78,6 +79,33 @@ internal sealed record HealthReport(
             {
                 ["ledger"] = new(ledger.Up ? "up" : "down", Math.Round(ledger.Latency.TotalMilliseconds, 3), host.Accounting.Ledger.Backend),
             }, sla);
+    }
+}
+
+/// <summary>The EVM JSON-RPC endpoints the settlement config names: eth_chainId answered within 2 s means up.</summary>
+internal static class EvmProbe
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
+
+    public static async Task<DependencyHealth?> ProbeAsync(M2M.Server.Configuration.ConnectorSettings settings)
+    {
+        var urls = settings.Peers.Select(p => p.Settlement?.Evm?.RpcUrl).OfType<Uri>().Distinct().ToList();
+        if (urls.Count == 0) return null;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool up = true;
+        foreach (var url in urls)
+        {
+            try
+            {
+                using var response = await Http.PostAsync(url, new StringContent("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_chainId\",\"params\":[]}", System.Text.Encoding.UTF8, "application/json")).ConfigureAwait(false);
+                up &= response.IsSuccessStatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                up = false;
+            }
+        }
+        return new DependencyHealth(up ? "up" : "down", Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, 3));
     }
 }
 

@@ -94,6 +94,15 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
             Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
         }
 
+        // Operators see the channels and the chain endpoint.
+        using (var http = new HttpClient())
+        {
+            Assert.Contains("payment_channels_active{method=\"evm\",status=\"outgoing\"} 1", await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics"));
+            Assert.Contains("payment_channels_active{method=\"evm\",status=\"incoming\"} 1", await http.GetStringAsync($"http://127.0.0.1:{bHost.HealthPort}/metrics"));
+            var health = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/health")).RootElement;
+            Assert.Equal("up", health.GetProperty("dependencies").GetProperty("evm").GetProperty("status").GetString());
+        }
+
         // The claim B keeps verifies against the chain's channel.
         var claim = bHost.EvmClaims!.Store.Latest("a")!;
         var expectedWei = 120 * WeiPerUnit;

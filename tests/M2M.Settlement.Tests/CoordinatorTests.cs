@@ -85,6 +85,28 @@ public sealed class CoordinatorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Automatic_settlements_respect_the_minimum_interval()
+    {
+        var method = new PayOnce();
+        var store = SettlementStore.Open(Path.Combine(_dir, "settlements.db"));
+        await using var c = new SettlementCoordinator(store, _ledger, [method], [Bob with { MinInterval = TimeSpan.FromHours(1) }], TimeProvider.System, NullLogger.Instance, Fast);
+        await c.StartAsync(CancellationToken.None);
+        await Owe(1000);
+        await UntilSettled(c);
+        await Owe(1000);
+
+        await UntilSettled(c);
+
+        Assert.Single(c.Store.List());
+        Assert.Equal((Int128)1100, await BobBalance());
+        // An operator's request is not limited by the interval.
+        await c.RequestAsync("bob", null, null, default);
+        await UntilSettled(c);
+        Assert.Equal(2, c.Store.List(SettlementState.Confirmed).Count);
+        Assert.Equal((Int128)100, await BobBalance());
+    }
+
+    [Fact]
     public async Task A_failing_payment_is_retried_with_backoff_and_never_settles_twice()
     {
         var method = new PayOnce { FailFirst = 2 };

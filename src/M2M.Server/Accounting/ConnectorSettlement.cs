@@ -24,7 +24,7 @@ public static class ConnectorSettlement
         var log = loggers.CreateLogger("M2M.Settlement");
         var policies = settings.Peers
             .Where(p => p.Settlement is { Method: not "none" })
-            .Select(p => new PeerSettlementPolicy(p.Id, p.Settlement!.Method, p.Settlement.Threshold, p.Settlement.SettleTo, p.AssetCode, p.AssetScale))
+            .Select(p => new PeerSettlementPolicy(p.Id, p.Settlement!.Method, p.Settlement.Threshold, p.Settlement.SettleTo, p.AssetCode, p.AssetScale) { MinInterval = p.Settlement.MinInterval })
             .ToList();
         foreach (var p in policies.Where(p => !Available.Contains(p.Method)))
             log.LogWarning("Peer {PeerId}: settlement method {Method} is not available in this build (available: {Available}); it will not be settled automatically", p.PeerId, p.Method, string.Join(", ", Available));

@@ -32,6 +32,15 @@ public abstract class EvmSqliteStore : IDisposable
         return cmd;
     }
 
+    private protected int CountRows(string table)
+    {
+        lock (Gate)
+        {
+            using var cmd = Command($"SELECT count(*) FROM {table}");
+            return (int)(long)cmd.ExecuteScalar()!;
+        }
+    }
+
     private protected static string Wei(BigInteger value) => value.ToString(CultureInfo.InvariantCulture);
 
     private protected static BigInteger Wei(string value) => BigInteger.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
@@ -59,6 +68,9 @@ public sealed class EvmChannelStore : EvmSqliteStore
     }
 
     public static EvmChannelStore Open(string path) => new(path);
+
+    /// <summary>Channels we opened to pay peers.</summary>
+    public int ChannelCount() => CountRows("channels");
 
     /// <summary>The channel we pay this peer on and its cumulative signed amount, or null when none was opened.</summary>
     public (string ChannelId, BigInteger CumulativeWei)? Channel(string peerId)
@@ -126,6 +138,9 @@ public sealed class EvmClaimStore : EvmSqliteStore
     }
 
     public static EvmClaimStore Open(string path) => new(path);
+
+    /// <summary>Channels peers pay us on (one row per peer and channel with an accepted claim).</summary>
+    public int ChannelCount() => CountRows("claims");
 
     public EvmStoredClaim? Latest(string peerId, string channelId)
     {

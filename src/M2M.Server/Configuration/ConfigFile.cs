@@ -43,6 +43,7 @@ public sealed class SettlementSection
     public string? SettleTo { get; set; }
     public string? Method { get; set; }
     public string? EngineUrl { get; set; }
+    public string? MinIntervalSeconds { get; set; }
     public EvmSection? Evm { get; set; }
 }
 

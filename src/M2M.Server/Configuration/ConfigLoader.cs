@@ -209,7 +209,11 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         var evm = s.Evm is null ? null : BuildEvm(s.Evm, $"{key}.evm", method);
         if (method == "evm" && s.Evm is null)
             _warnings.Add($"{key}.method is evm but {key}.evm is missing: this peer will not be settled until its channel is configured");
-        return new SettlementSettings(threshold, settleTo, method, engine) { Evm = evm };
+        return new SettlementSettings(threshold, settleTo, method, engine)
+        {
+            Evm = evm,
+            MinInterval = TimeSpan.FromSeconds(UInt($"{key}.minIntervalSeconds", s.MinIntervalSeconds, 0, 0, 86_400 * 30)),
+        };
     }
 
     private EvmPeerSettings? BuildEvm(EvmSection e, string key, string method)

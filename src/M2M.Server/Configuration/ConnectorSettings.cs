@@ -55,6 +55,9 @@ public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, string 
 {
     /// <summary>The EVM payment channel with this peer: we pay by it (method evm) and accept its claims.</summary>
     public EvmPeerSettings? Evm { get; init; }
+
+    /// <summary>Automatic settlements of this peer start at least this far apart (fees and rate limits on chain).</summary>
+    public TimeSpan MinInterval { get; init; }
 }
 
 /// <summary>

@@ -40,9 +40,20 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         else Error("settlement_failed", "error");
     }
 
-    /// <summary>settlements_pending is read from the durable store at each scrape.</summary>
-    public void TrackSettlement(M2M.Settlement.Coordination.SettlementCoordinator coordinator) =>
-        Registry.AddBeforeCollectCallback(() => _settlementsPending.Set(coordinator.OpenCount));
+    /// <summary>settlements_pending and payment_channels_active are read from the durable stores at each scrape.</summary>
+    public void TrackSettlement(M2M.Settlement.Coordination.SettlementCoordinator coordinator, Func<(int Outgoing, int Incoming)>? evmChannels)
+    {
+        var channels = Metrics.WithCustomRegistry(Registry).CreateGauge("payment_channels_active", "Payment channels in use, by method and direction (outgoing: we pay; incoming: we are paid).",
+            new GaugeConfiguration { LabelNames = ["method", "status"] });
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            _settlementsPending.Set(coordinator.OpenCount);
+            if (evmChannels is null) return;
+            var (outgoing, incoming) = evmChannels();
+            channels.WithLabels("evm", "outgoing").Set(outgoing);
+            channels.WithLabels("evm", "incoming").Set(incoming);
+        });
+    }
     private long _fulfilled;
     private long _rejected;
 

@@ -103,7 +103,7 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
         {
             foreach (var policy in _policies.Values)
             {
-                if (!_methods.ContainsKey(policy.Method) || _store.OpenFor(policy.PeerId) is not null) continue;
+                if (!_methods.ContainsKey(policy.Method) || _store.OpenFor(policy.PeerId) is not null || TooSoon(policy)) continue;
                 ulong owed = await OwedAsync(policy, ct).ConfigureAwait(false);
                 if (owed >= policy.Threshold && owed > policy.SettleTo) Create(policy, policy.Method, owed - policy.SettleTo);
             }
@@ -118,6 +118,11 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
             _gate.Release();
         }
     }
+
+    private bool TooSoon(PeerSettlementPolicy policy) =>
+        policy.MinInterval > TimeSpan.Zero
+        && _store.List(peerId: policy.PeerId).LastOrDefault() is { } last
+        && _time.GetUtcNow() - last.CreatedAt < policy.MinInterval;
 
     private SettlementRecord Create(PeerSettlementPolicy policy, string method, ulong amount)
     {

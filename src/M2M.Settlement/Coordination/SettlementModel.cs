@@ -49,5 +49,8 @@ public sealed class SettlementFailedException(string message, Exception? inner =
 /// <summary>When to settle a peer: once its posted balance reaches Threshold, bring it down to SettleTo.</summary>
 public sealed record PeerSettlementPolicy(string PeerId, string Method, ulong Threshold, ulong SettleTo, string AssetCode, byte AssetScale)
 {
+    /// <summary>Automatic settlements start at least this far apart (requests by an operator are not limited).</summary>
+    public TimeSpan MinInterval { get; init; }
+
     public string Token => $"{AssetCode}/{AssetScale}";
 }
