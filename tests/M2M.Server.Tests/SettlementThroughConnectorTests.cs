@@ -6,11 +6,7 @@ using M2M.Core.Ilp;
 using M2M.Server.Configuration;
 using M2M.TestKit;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace M2M.Server.Tests;
 
@@ -28,17 +24,12 @@ public sealed class SettlementThroughConnectorTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _engine = builder.Build();
-        _engine.MapPost("/accounts/{id}/settlements", async (HttpContext ctx) =>
+        (_engine, _engineUrl) = await LoopbackWeb.StartAsync(app => app.MapPost("/accounts/{id}/settlements", async (HttpContext ctx) =>
         {
             var body = await JsonDocument.ParseAsync(ctx.Request.Body);
             lock (_engineCalls) _engineCalls.Add((ctx.Request.Headers["Idempotency-Key"].ToString(), body.RootElement.Clone()));
             return Results.Created();
-        });
-        await _engine.StartAsync();
-        _engineUrl = new Uri(_engine.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
+        }));
 
         var settings = TestConnector.TwoPeers() with
         {

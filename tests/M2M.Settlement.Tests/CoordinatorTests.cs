@@ -1,12 +1,9 @@
 using M2M.Core.Ledger;
 using M2M.Ledger.Sqlite;
 using M2M.Settlement.Coordination;
+using M2M.TestKit;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace M2M.Settlement.Tests;
@@ -182,18 +179,14 @@ public sealed class CoordinatorTests : IAsyncLifetime
     public async Task The_rfc38_method_posts_to_the_engine_with_the_settlement_id_as_idempotency_key()
     {
         var seen = new List<(string Path, string? Key, string Body)>();
-        var app = WebApplication.CreateSlimBuilder();
-        app.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var engine = app.Build();
-        engine.MapPost("/accounts/{id}/settlements", async (HttpContext ctx) =>
+        var (engine, url) = await LoopbackWeb.StartAsync(app => app.MapPost("/accounts/{id}/settlements", async (HttpContext ctx) =>
         {
             using var reader = new StreamReader(ctx.Request.Body);
             string body = await reader.ReadToEndAsync();
             lock (seen) seen.Add((ctx.Request.Path, ctx.Request.Headers["Idempotency-Key"], body));
             return Results.Created();
-        });
-        await engine.StartAsync();
-        var url = new Uri(engine.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
+        }));
+        await using var _ = engine;
         using var http = new HttpClient();
         var method = new Rfc38SettlementMethod(http, _ => url, _ => 9);
         await using var c = new SettlementCoordinator(SettlementStore.Open(Path.Combine(_dir, "s.db")), _ledger, [method], [Bob with { Method = "rfc38" }], TimeProvider.System, NullLogger.Instance, Fast);
