@@ -7,5 +7,6 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(HealthCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
+root.Subcommands.Add(MigrateWalletCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 return await root.Parse(args).InvokeAsync();

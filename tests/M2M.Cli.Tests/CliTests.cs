@@ -163,3 +163,40 @@ public class LedgerCommandTests
         Directory.Delete(dir, recursive: true);
     }
 }
+
+public class MigrateWalletCommandTests
+{
+    [Fact]
+    public async Task Migrates_the_1_0_fixture_with_a_backup_then_reports_nothing_to_do()
+    {
+        string dir = Directory.CreateTempSubdirectory("m2m-wallet-").FullName;
+        string db = Path.Combine(dir, "agent-wallets.db");
+        File.Copy(Path.Combine(CliProcess.RepoRoot(), "tests", "fixtures", "wallet-1.0", "agent-wallets-1.0.db"), db);
+        string before = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(db)));
+
+        var dry = await CliProcess.RunAsync(null, "migrate-wallet", "--from=1.0", "--to=2.0", "--dry-run", "--path", db);
+        Assert.True(dry.Code == 0, dry.Stderr);
+        Assert.Contains("agents: 5", dry.Stdout);
+        Assert.Equal(before, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(db))));
+
+        var real = await CliProcess.RunAsync(null, "migrate-wallet", "--from=1.0", "--to=2.0", "--path", db);
+        Assert.True(real.Code == 0, real.Stderr);
+        Assert.Contains("wallet rows written: 10", real.Stdout);
+        Assert.Single(Directory.GetFiles(dir, "agent-wallets.db.backup-1.0-*"));
+        using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=false"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM wallets;";
+            Assert.Equal(10L, cmd.ExecuteScalar());
+        }
+
+        var again = await CliProcess.RunAsync(null, "migrate-wallet", "--from=1.0", "--to=2.0", "--path", db);
+        Assert.Equal(0, again.Code);
+        Assert.Contains("nothing to do", again.Stdout);
+        var wrong = await CliProcess.RunAsync(null, "migrate-wallet", "--from=3.0", "--to=4.0", "--path", db);
+        Assert.Equal(1, wrong.Code);
+        Assert.StartsWith("error: ", wrong.Stderr);
+        Directory.Delete(dir, recursive: true);
+    }
+}
