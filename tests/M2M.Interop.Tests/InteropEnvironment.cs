@@ -20,11 +20,7 @@ internal static class InteropEnvironment
 
     private static string Locate()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "M2M.Connector.slnx"))) dir = dir.Parent;
-        if (dir is null)
-            throw new InvalidOperationException($"M2M.Connector.slnx not found above {AppContext.BaseDirectory}; cannot locate tests/interop");
-        var interop = Path.Combine(dir.FullName, "tests", "interop");
+        var interop = Path.Combine(M2M.TestKit.RepoPaths.Root, "tests", "interop");
         if (!File.Exists(Path.Combine(interop, "package.json")))
             throw new InvalidOperationException($"{interop}/package.json not found");
         if (!File.Exists(Path.Combine(interop, "node_modules", "ilp-plugin-btp", "package.json")))

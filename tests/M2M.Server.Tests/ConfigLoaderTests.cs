@@ -228,10 +228,5 @@ public sealed class ConfigLoaderTests : IDisposable
         }
     }
 
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "M2M.Connector.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
+    internal static string RepoRoot() => M2M.TestKit.RepoPaths.Root;
 }

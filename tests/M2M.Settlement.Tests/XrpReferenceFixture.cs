@@ -28,16 +28,9 @@ public sealed class XrpReferenceFixture : IDisposable
 
     public static string LocateXrpDirectory()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "M2M.Connector.slnx")))
-            {
-                var xrp = Path.Combine(dir.FullName, "tests", "xrp");
-                if (!File.Exists(Path.Combine(xrp, "package.json"))) throw new InvalidOperationException($"{xrp}/package.json is missing");
-                return xrp;
-            }
-        }
-        throw new InvalidOperationException($"no M2M.Connector.slnx above {AppContext.BaseDirectory}");
+        var xrp = Path.Combine(M2M.TestKit.RepoPaths.Root, "tests", "xrp");
+        if (!File.Exists(Path.Combine(xrp, "package.json"))) throw new InvalidOperationException($"{xrp}/package.json is missing");
+        return xrp;
     }
 
     public async Task<(string PublicKey, string Address, string Algorithm)> DeriveAsync(string seed)

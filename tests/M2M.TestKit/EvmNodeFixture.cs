@@ -174,11 +174,7 @@ public sealed class EvmNodeFixture : IAsyncLifetime
 
     private static string LocateEvmDirectory()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "M2M.Connector.slnx"))) dir = dir.Parent;
-        if (dir is null)
-            throw new InvalidOperationException($"M2M.Connector.slnx not found above {AppContext.BaseDirectory}; cannot locate tests/evm");
-        var evm = Path.Combine(dir.FullName, "tests", "evm");
+        var evm = Path.Combine(RepoPaths.Root, "tests", "evm");
         if (!File.Exists(Path.Combine(evm, "package.json")))
             throw new InvalidOperationException($"{evm}/package.json not found");
         if (!File.Exists(Path.Combine(evm, "node_modules", "ganache", "dist", "node", "cli.js")))
