@@ -1,0 +1,28 @@
+namespace M2M.Core.Diagnostics;
+
+/// <summary>
+/// Named crash and pause points for the crash tests (RELIABILITY.md R03/R21). Production never
+/// sets the variables, so each call is one cached string comparison.
+/// <c>M2M_CRASHPOINT=name</c> kills the process (Environment.FailFast) when the point is reached;
+/// <c>M2M_PAUSEPOINT=name</c> prints "paused at name" on stderr and blocks forever, so a test can
+/// SIGKILL the process at exactly that moment.
+/// </summary>
+public static class CrashPoint
+{
+    private static readonly string? Crash = Environment.GetEnvironmentVariable("M2M_CRASHPOINT");
+    private static readonly string? Pause = Environment.GetEnvironmentVariable("M2M_PAUSEPOINT");
+
+    public static void Hit(string name)
+    {
+        if (Crash is not null && string.Equals(Crash, name, StringComparison.Ordinal))
+        {
+            Environment.FailFast($"crash point {name} reached (M2M_CRASHPOINT)");
+        }
+        if (Pause is not null && string.Equals(Pause, name, StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine($"paused at {name}");
+            Console.Error.Flush();
+            Thread.Sleep(Timeout.Infinite);
+        }
+    }
+}
