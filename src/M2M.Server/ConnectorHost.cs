@@ -116,6 +116,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         {
             app.MapOperationsEndpoints(this);
             app.MapAdminEndpoints(this);
+            app.MapWalletEndpoints(this);
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -4,6 +4,7 @@ namespace M2M.Wallets;
 public sealed class WalletPasswordException : Exception
 {
     public WalletPasswordException() : base("wrong wallet password") { }
+    public WalletPasswordException(string message) : base(message) { }
 }
 
 /// <summary>A lifecycle change that the current status does not allow (e.g. archived → active).</summary>
@@ -20,3 +21,6 @@ public sealed class WalletStoreException(string message, Exception? inner = null
 
 /// <summary>A migration was refused or failed; the store is left as it was.</summary>
 public sealed class WalletMigrationException(string message, Exception? inner = null) : InvalidOperationException(message, inner);
+
+/// <summary>A backup file is unreadable, corrupted or inconsistent; nothing was changed.</summary>
+public sealed class WalletBackupException(string message, Exception? inner = null) : InvalidOperationException(message, inner);

@@ -103,6 +103,8 @@ public static class WalletMigrator
                 }
                 written++;
                 options.AfterAgentWritten?.Invoke(written);
+                // Crash tests (M2M_PAUSEPOINT): stop here, half-way, with the transaction open and rows written.
+                if (written == Math.Max(1, agents.Count / 2)) M2M.Core.Diagnostics.CrashPoint.Hit("wallet-migration-mid");
             }
             var rows = Count(db, tx, "wallets");
             if (rows != agents.Count * 2)

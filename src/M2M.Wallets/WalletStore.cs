@@ -26,7 +26,7 @@ public sealed class WalletStoreOptions
 
 /// <summary>The 2.0 agent wallet store (<c>agent-wallets.db</c>): sealed seed, per-agent EVM + XRP wallets,
 /// lifecycle active ⇄ suspended → archived, every change audited in the same transaction.</summary>
-public sealed class WalletStore : IDisposable
+public sealed partial class WalletStore : IDisposable
 {
     private readonly SqliteConnection _db;
     private readonly WalletSeedVault _vault;
@@ -278,17 +278,18 @@ public sealed class WalletStore : IDisposable
         _ => throw new WalletStoreException($"unknown wallet status '{s}'"),
     };
 
-    private static SealedSeed? ReadVault(SqliteConnection c)
+    internal static SealedSeed? ReadVault(SqliteConnection c, SqliteTransaction? tx = null)
     {
-        if (!WalletSchema.TableExists(c, "vault")) return null;
+        if (!WalletSchema.TableExists(c, "vault", tx)) return null;
         using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = "SELECT kdf, iterations, salt, nonce, tag, ciphertext FROM vault WHERE id = 1";
         using var r = cmd.ExecuteReader();
         if (!r.Read()) return null;
         return new SealedSeed(r.GetString(0), r.GetInt32(1), (byte[])r[2], (byte[])r[3], (byte[])r[4], (byte[])r[5]);
     }
 
-    private void WriteVault(SqliteTransaction tx, SealedSeed s)
+    internal void WriteVault(SqliteTransaction tx, SealedSeed s)
     {
         using var cmd = Cmd(tx, "INSERT INTO vault (id, kdf, iterations, salt, nonce, tag, ciphertext, created_at) VALUES (1, $k, $i, $s, $n, $t, $c, $at)");
         cmd.Parameters.AddWithValue("$k", s.Kdf);
@@ -311,7 +312,7 @@ public sealed class WalletStore : IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    private SqliteCommand Cmd(SqliteTransaction? tx, string sql)
+    internal SqliteCommand Cmd(SqliteTransaction? tx, string sql)
     {
         var cmd = _db.CreateCommand();
         cmd.Transaction = tx;
@@ -321,7 +322,7 @@ public sealed class WalletStore : IDisposable
 
     private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private static void CheckAgentId(string agentId)
+    internal static void CheckAgentId(string agentId)
     {
         if (string.IsNullOrWhiteSpace(agentId)) throw new ArgumentException("agent id must not be empty", nameof(agentId));
         if (agentId.Length > 256 || agentId != agentId.Trim()) throw new ArgumentException("agent id must be at most 256 characters with no surrounding whitespace", nameof(agentId));

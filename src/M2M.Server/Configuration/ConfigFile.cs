@@ -17,6 +17,7 @@ public sealed class ConfigFile
     public LedgerSection? Ledger { get; set; }
     public AdminSection? Admin { get; set; }
     public LimitsSection? Limits { get; set; }
+    public WalletSection? Wallet { get; set; }
 }
 
 public sealed class PeerSection
@@ -84,4 +85,12 @@ public sealed class LimitsSection
     public string? DrainTimeoutMs { get; set; }
     public string? MaxBtpFrameBytes { get; set; }
     public string? BtpAuthTimeoutMs { get; set; }
+}
+
+/// <summary>wallet: the agent wallet store. The password is never in YAML: WALLET_PASSWORD or a password file.</summary>
+public sealed class WalletSection
+{
+    public string? Path { get; set; }
+    public string? PasswordFile { get; set; }
+    public string? EvmRpcUrl { get; set; }
 }

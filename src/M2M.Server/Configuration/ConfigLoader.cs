@@ -82,6 +82,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         "LedgerSection" => "ledger",
         "AdminSection" => "admin",
         "LimitsSection" => "limits",
+        "WalletSection" => "wallet",
         var other => other,
     };
 
@@ -114,6 +115,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);
+        settings = settings with { Wallet = BuildWallet(f.Wallet, settings.Environment) };
         var peers = BuildPeers(f.Peers ?? [], settings);
         var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
         if (Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))

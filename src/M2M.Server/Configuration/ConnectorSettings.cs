@@ -18,6 +18,7 @@ public sealed record ConnectorSettings
     public IReadOnlyList<PeerSettings> Peers { get; init; } = [];
     public IReadOnlyList<Route> Routes { get; init; } = [];
     public LedgerSettings Ledger { get; init; } = new();
+    public WalletSettings Wallet { get; init; } = new();
     public TimeSpan ExpiryMargin { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan MaxHoldTime { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>SIGTERM waits this long for in-flight packets: max hold time plus a margin to reply.</summary>
@@ -79,4 +80,17 @@ public sealed record LedgerSettings
     public string Backend { get; init; } = "sqlite";
     public string Path { get; init; } = "./data/ledger.db";
     public string? PostgresUrl { get; init; }
+}
+
+/// <summary>The agent wallet store. Without a password the connector runs and the wallet API answers 503.</summary>
+public sealed record WalletSettings
+{
+    public const string DefaultPath = "./data/wallet/agent-wallets.db";
+    public string Path { get; init; } = DefaultPath;
+    /// <summary>From WALLET_PASSWORD or the password file. Never logged nor reported (see ToString).</summary>
+    public string? Password { get; init; }
+    /// <summary>JSON-RPC URL for agent EVM balances; null: no EVM balances.</summary>
+    public Uri? EvmRpcUrl { get; init; }
+
+    public override string ToString() => $"WalletSettings {{ Path = {Path}, Password = {(Password is null ? "unset" : "***")}, EvmRpcUrl = {EvmRpcUrl?.GetLeftPart(UriPartial.Authority)} }}";
 }
