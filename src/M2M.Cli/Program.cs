@@ -8,5 +8,6 @@ root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(HealthCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
 root.Subcommands.Add(MigrateWalletCommand.Create());
+root.Subcommands.Add(WalletCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 return await root.Parse(args).InvokeAsync();
