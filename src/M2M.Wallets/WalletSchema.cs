@@ -53,6 +53,9 @@ public static class WalletSchema
 
     internal static SqliteConnection OpenConnection(string path, SqliteOpenMode mode)
     {
+        // A process killed mid-transaction leaves a hot journal; only a writable connection rolls it back, so the
+        // read-only checks (version, dry run, password) see and leave the file as it was before that transaction.
+        if (mode == SqliteOpenMode.ReadOnly && File.Exists(path + "-journal")) RollBackHotJournal(path);
         var cs = new SqliteConnectionStringBuilder { DataSource = path, Mode = mode, Pooling = false }.ToString();
         var c = new SqliteConnection(cs);
         c.Open();
@@ -60,6 +63,21 @@ public static class WalletSchema
         cmd.CommandText = "PRAGMA busy_timeout = 5000;";
         cmd.ExecuteNonQuery();
         return c;
+    }
+
+    private static void RollBackHotJournal(string path)
+    {
+        try
+        {
+            using var c = OpenConnection(path, SqliteOpenMode.ReadWrite);
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM sqlite_master";
+            cmd.ExecuteScalar();
+        }
+        catch (SqliteException)
+        {
+            // Not writable here: the read-only open that follows reports the real problem, if any.
+        }
     }
 
     internal static bool TableExists(SqliteConnection c, string table, SqliteTransaction? tx = null)
