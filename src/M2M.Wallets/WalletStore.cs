@@ -111,7 +111,7 @@ public sealed partial class WalletStore : IDisposable
     private void SealMigrated(string password, int iterations, bool imported)
     {
         if (!imported)
-            throw new WalletStoreException("the wallet store has no sealed seed (migrated from 1.0): open it with the 1.x mnemonic (ImportMnemonic) to seal it");
+            throw new WalletStoreException("the wallet store has no sealed seed (migrated from 1.0): seal it once with the 1.x mnemonic: `m2m-connector wallet init --import-mnemonic-file FILE`");
         foreach (var w in List())
         {
             var d = _vault.Derive(w.DerivationIndex);

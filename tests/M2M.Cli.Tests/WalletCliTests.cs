@@ -190,6 +190,13 @@ public sealed partial class WalletCliTests : IDisposable
         Assert.Equal(10L, Scalar(db, "SELECT count(*) FROM wallets"));
         Assert.Equal(5L, Scalar(db, "SELECT count(*) FROM wallets w JOIN agent_wallets a ON a.agent_id = w.agent_id AND a.derivation_index = w.derivation_index " +
                                     "AND w.chain = 'evm' AND a.evm_address = w.address"));
+
+        // The guide's next step: seal the 1.x mnemonic; every migrated address is re-derived and checked.
+        var words = File_("words.txt");
+        File.WriteAllText(words, TestMnemonic + "\n");
+        var seal = await CliProcess.RunAsync(Env(), "wallet", "init", "--path", db, "--import-mnemonic-file", words);
+        Assert.True(seal.Code == 0, seal.Stderr);
+        Assert.Contains("all 5 existing agents' addresses re-derived and matched", seal.Stdout);
     }
 
     /// <summary>Every table's name, columns and rows in order: identical dumps mean identical content.</summary>

@@ -35,7 +35,7 @@ internal static class MigrateWalletCommand
             Console.WriteLine($"agents: {report.Agents}, wallet rows {(dryRun ? "to write" : "written")}: {report.WalletRowsWritten}, by status: {string.Join(", ", report.AgentsByStatus.Select(kv => $"{kv.Key} {kv.Value}"))}");
             if (report.BackupPath is not null) Console.WriteLine($"backup: {report.BackupPath}");
             if (!dryRun && !report.AlreadyAtTarget)
-                Console.WriteLine("next: start the connector with WALLET_PASSWORD set and import the 1.x mnemonic once (the 1.x encrypted seed is not converted)");
+                Console.WriteLine("next: seal the 1.x mnemonic under WALLET_PASSWORD once: m2m-connector wallet init --import-mnemonic-file FILE (the 1.x encrypted seed is not converted)");
             return 0;
         }
         catch (Exception e) when (e is WalletMigrationException or WalletStoreException)
