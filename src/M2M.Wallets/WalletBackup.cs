@@ -98,7 +98,11 @@ public static class WalletBackup
         var tmp = Path.Combine(dir, $".{Path.GetFileName(target)}.restore-{Guid.NewGuid():N}.tmp");
         try
         {
-            try { WalletStore.WriteSnapshot(tmp, new WalletSnapshot(payload.Vault, payload.VaultCreatedAt, payload.Wallets, payload.Audit)); }
+            try
+            {
+                WalletStore.WriteSnapshot(tmp, new WalletSnapshot(payload.Vault, payload.VaultCreatedAt, payload.Wallets, payload.Audit));
+                WalletSchema.RestrictToOwner(tmp);
+            }
             catch (SqliteException e) { throw new WalletBackupException($"backup content is not a valid 2.0 store: {e.Message}", e); }
             int agents;
             using (var store = WalletStore.OpenExisting(tmp, walletPassword, new WalletStoreOptions { TimeProvider = clock }))

@@ -65,6 +65,12 @@ public static class WalletSchema
         return c;
     }
 
+    /// <summary>The store holds the sealed seed: owner read/write only, like a key file (no-op on Windows).</summary>
+    internal static void RestrictToOwner(string path)
+    {
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
     private static void RollBackHotJournal(string path)
     {
         try

@@ -86,7 +86,11 @@ public sealed partial class WalletStore : IDisposable
             }
             db = WalletSchema.OpenConnection(path, SqliteOpenMode.ReadWriteCreate);
             var store = new WalletStore(path, db, vault, options.TimeProvider);
-            if (version == WalletSchema.Empty) store.Initialize(password, options.Iterations);
+            if (version == WalletSchema.Empty)
+            {
+                store.Initialize(password, options.Iterations);
+                WalletSchema.RestrictToOwner(path);
+            }
             else if (sealedSeed is null) store.SealMigrated(password, options.Iterations, imported is not null);
             return store;
         }

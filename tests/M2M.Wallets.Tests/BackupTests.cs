@@ -38,6 +38,11 @@ public class BackupTests
         var report = WalletBackup.Restore(backup, "pw", "pw", target, force: false, dryRun: false);
         Assert.Equal(3, report.Agents);
         Assert.Contains("re-derived", report.Message);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(target));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(backup));
+        }
         using var restored = WalletStore.OpenExisting(target, "pw");
         Assert.Equal(wallets, restored.List());
         Assert.Equal(WalletStatus.Archived, restored.Get("agent-c")!.Status);
