@@ -9,4 +9,6 @@ root.Subcommands.Add(HealthCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
 root.Subcommands.Add(MigrateWalletCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
+root.Subcommands.Add(BackupCommand.Create());
+root.Subcommands.Add(RestoreCommand.Create());
 return await root.Parse(args).InvokeAsync();
