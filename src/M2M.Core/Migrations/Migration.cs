@@ -61,7 +61,7 @@ public sealed class MigrationSet
     /// <summary>The newest schema version this binary writes and understands.</summary>
     public int Latest => All.Count == 0 ? 0 : All[^1].Version;
 
-    public Migration? Get(int version) => version >= 1 && version <= All.Count ? All[version - 1] : null;
+    public Migration? Get(int version) => All.FirstOrDefault(m => m.Version == version);
 
     /// <summary>The embedded resources whose logical name starts with <paramref name="prefix"/> (plus the test-only overrides).</summary>
     public static MigrationSet FromResources(string store, Assembly assembly, string prefix)
@@ -79,13 +79,12 @@ public sealed class MigrationSet
         return Of(store, files, SimulatedVersion());
     }
 
-    /// <summary>Builds a set from (file name, text) pairs; versions must run 1..N without gaps or duplicates.</summary>
+    /// <summary>Builds a set from (file name, text) pairs. A gap (a deleted file) is reported by the planner, not here.</summary>
     public static MigrationSet Of(string store, IEnumerable<(string FileName, string Text)> files, int? upTo = null)
     {
         var all = files.Select(f => Migration.FromFile(f.FileName, f.Text)).OrderBy(m => m.Version).ToList();
-        for (int i = 0; i < all.Count; i++)
-            if (all[i].Version != i + 1)
-                throw new InvalidOperationException($"{store} migrations must be numbered 1..N without gaps; found {all[i].Version} at position {i + 1}");
+        var dup = all.GroupBy(m => m.Version).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) throw new InvalidOperationException($"{store} has two migrations numbered {dup.Key:D4}");
         if (upTo is { } n) all = all.Where(m => m.Version <= n).ToList();
         return new MigrationSet(store, all);
     }

@@ -45,7 +45,11 @@ public static class MigrationPlanner
             if (state.MinCompatible > set.Latest) throw Newer(set, state, location);
             return []; // a newer expand-only schema: this release can still use it unchanged
         }
-        return set.All.Where(m => m.Version > state.Version).ToList();
+        var pending = set.All.Where(m => m.Version > state.Version).ToList();
+        for (int v = state.Version + 1; v <= set.Latest; v++)
+            if (set.Get(v) is null)
+                throw new DataSchemaException($"{set.Store} store {location}: migration {v:D4} is missing from this release (deleted migration); refusing to start");
+        return pending;
     }
 
     public static DataSchemaException Newer(MigrationSet set, SchemaState state, string location) => new(

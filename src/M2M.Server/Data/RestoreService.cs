@@ -23,7 +23,9 @@ public static class RestoreService
         var targets = Targets(settings, manifest);
         using var ledgerLock = LockLedger(settings);
         var existing = targets.Where(t => t.Entry.Kind == "sqlite" && File.Exists(t.Target)).Select(t => t.Target).ToList();
-        if (existing.Count > 0 && !force)
+        if (existing.Count > 0 && !force && dryRun)
+            progress($"dry run: --force will be needed to replace: {string.Join(", ", existing)}");
+        else if (existing.Count > 0 && !force)
             throw new BackupException($"refusing to overwrite existing data without --force: {string.Join(", ", existing)}");
         foreach (var (entry, target) in targets)
         {
