@@ -66,8 +66,10 @@ public static class BackupService
     {
         using var c = SqliteFiles.OpenReadOnly(path);
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT CASE WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'schema_version') THEN (SELECT max(version) FROM schema_version) ELSE 1 END";
-        return Convert.ToInt32(cmd.ExecuteScalar() ?? 0, System.Globalization.CultureInfo.InvariantCulture);
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'";
+        if ((long)cmd.ExecuteScalar()! == 0) return 1;
+        cmd.CommandText = "SELECT max(version) FROM schema_version";
+        return cmd.ExecuteScalar() is long v ? (int)v : 0;
     }
 
     private static async Task<BackupEntry> DumpPostgresAsync(ConnectorSettings settings, string outDir, Action<string> progress, CancellationToken ct)
