@@ -32,7 +32,7 @@ internal static class BackupCommand
             if (LoadSettings(configPath) is not { } settings) return 1;
             string dir = Path.GetFullPath(output ?? Path.Combine(DataStores.BackupsDirectory(settings), $"backup-{DateTimeOffset.UtcNow:yyyyMMdd'T'HHmmss'Z'}"));
             await BackupService.CreateAsync(settings, dir, Progress, ct);
-            if (verify) return Report(await BackupService.VerifyAsync(dir, Progress, ct), dir);
+            if (verify) return Report(await BackupService.VerifyAsync(dir, Progress, ct, settings.Ledger.PostgresUrl), dir);
             Console.WriteLine($"backup: done: {dir}");
             return 0;
         }

@@ -88,7 +88,8 @@ public static class BackupService
     }
 
     /// <summary>Every problem found (empty = the backup is good). Never writes to <paramref name="dir"/>.</summary>
-    public static async Task<IReadOnlyList<string>> VerifyAsync(string dir, Action<string> progress, CancellationToken ct = default)
+    /// <param name="postgresUrl">For a PostgreSQL ledger dump: a server where a scratch database may be created for the invariant check (else only `pg_restore --list`).</param>
+    public static async Task<IReadOnlyList<string>> VerifyAsync(string dir, Action<string> progress, CancellationToken ct = default, string? postgresUrl = null)
     {
         var manifest = BackupManifest.Read(dir);
         var problems = CheckHashes(dir, manifest, progress);
@@ -102,9 +103,7 @@ public static class BackupService
                 File.Copy(Path.Combine(dir, f.File), copy);
                 if (f.Kind == "pg_dump")
                 {
-                    progress($"verify: {f.Store}: pg_restore --list");
-                    try { await PgTools.RunAsync("pg_restore", "Host=localhost", ["--list", copy], ct).ConfigureAwait(false); }
-                    catch (BackupException e) { problems.Add($"{f.File}: {e.Message}"); }
+                    problems.AddRange(await VerifyPgDumpAsync(f, copy, postgresUrl, progress, ct).ConfigureAwait(false));
                     continue;
                 }
                 progress($"verify: {f.Store}: restored into {scratch}, PRAGMA integrity_check");
@@ -135,6 +134,46 @@ public static class BackupService
             else if (sha != f.Sha256) problems.Add($"{f.File}: sha256 {sha} differs from the manifest's {f.Sha256} (the file was changed or corrupted)");
         }
         return problems;
+    }
+
+    /// <summary>`pg_restore --list`, then (given a server) a restore into a scratch database and the ledger invariants there.</summary>
+    private static async Task<IReadOnlyList<string>> VerifyPgDumpAsync(BackupEntry f, string copy, string? postgresUrl, Action<string> progress, CancellationToken ct)
+    {
+        progress($"verify: {f.Store}: pg_restore --list");
+        try
+        {
+            await PgTools.RunAsync("pg_restore", "Host=localhost", ["--list", copy], ct).ConfigureAwait(false);
+        }
+        catch (BackupException e)
+        {
+            return [$"{f.File}: {e.Message}"];
+        }
+        if (postgresUrl is null) return [];
+        string scratch = $"m2m_verify_{Guid.NewGuid():N}";
+        var admin = new Npgsql.NpgsqlConnectionStringBuilder(postgresUrl) { Pooling = false };
+        await using var conn = new Npgsql.NpgsqlConnection(admin.ConnectionString);
+        await conn.OpenAsync(ct).ConfigureAwait(false);
+        await using (var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {scratch}", conn)) await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var target = new Npgsql.NpgsqlConnectionStringBuilder(postgresUrl) { Database = scratch, Pooling = false };
+            progress($"verify: {f.Store}: restored into scratch database {scratch}");
+            await PgTools.RunAsync("pg_restore", target.ConnectionString, ["--no-owner", "--single-transaction", "-d", scratch, copy], ct).ConfigureAwait(false);
+            await using var ledger = await PostgresLedger.OpenAsync(target.ConnectionString, ct: ct).ConfigureAwait(false);
+            var report = await LedgerVerifier.VerifyAsync(await ledger.ListAccountsAsync(ct).ConfigureAwait(false), ledger.ReadJournalAsync(ct), DateTimeOffset.UtcNow, TimeSpan.FromDays(3650)).ConfigureAwait(false);
+            progress($"verify: ledger: {report.Accounts} accounts, {report.Transfers} transfers, {report.OpenPending} open pending, {report.Violations.Count} violations");
+            return report.Violations.Select(v => $"ledger invariant: {v}").ToList();
+        }
+        catch (BackupException e)
+        {
+            return [$"{f.File}: {e.Message}"];
+        }
+        finally
+        {
+            Npgsql.NpgsqlConnection.ClearAllPools();
+            await using var drop = new Npgsql.NpgsqlCommand($"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)", conn);
+            await drop.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     private static async Task<IReadOnlyList<string>> VerifyLedgerAsync(string copy, DateTimeOffset at, Action<string> progress)

@@ -18,7 +18,7 @@ public static class RestoreService
         var manifest = BackupManifest.Read(dir);
         if (manifest.LedgerBackend != settings.Ledger.Backend)
             throw new BackupException($"the backup's ledger is {manifest.LedgerBackend}, the configured ledger is {settings.Ledger.Backend}");
-        var problems = await BackupService.VerifyAsync(dir, progress, ct).ConfigureAwait(false);
+        var problems = await BackupService.VerifyAsync(dir, progress, ct, settings.Ledger.PostgresUrl).ConfigureAwait(false);
         if (problems.Count > 0) throw new BackupException($"the backup in {dir} failed verification, nothing restored: {string.Join("; ", problems)}");
         var targets = Targets(settings, manifest);
         using var ledgerLock = LockLedger(settings);

@@ -64,7 +64,7 @@ public static class StartupGate
         try
         {
             BackupService.CreateAsync(settings, dir, log).GetAwaiter().GetResult();
-            var problems = BackupService.VerifyAsync(dir, log).GetAwaiter().GetResult();
+            var problems = BackupService.VerifyAsync(dir, log, default, settings.Ledger.PostgresUrl).GetAwaiter().GetResult();
             if (problems.Count > 0) throw new BackupException(string.Join("; ", problems));
         }
         catch (BackupException e)
