@@ -65,17 +65,30 @@ internal static class PostgresSchema
         }
     }
 
-    /// <summary>The recorded migrations (empty on a new database); reads only.</summary>
+    /// <summary>The recorded migrations (empty on a new database); reads only. A legacy schema_version above them counts as a newer contract schema.</summary>
     public static async Task<SchemaState> ReadStateAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
     {
+        var state = SchemaState.From(await ReadAppliedAsync(conn, tx, ct).ConfigureAwait(false));
+        int legacy = 0;
+        await using (var exists = new NpgsqlCommand("SELECT to_regclass('schema_version') IS NOT NULL", conn, tx))
+            if ((bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+            {
+                await using var max = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM schema_version", conn, tx);
+                legacy = Convert.ToInt32(await max.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        return legacy > Math.Max(state.Version, 1) ? state with { Version = legacy, MinCompatible = legacy } : state;
+    }
+
+    private static async Task<List<AppliedMigration>> ReadAppliedAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
+    {
         await using (var exists = new NpgsqlCommand("SELECT to_regclass('schema_migrations') IS NOT NULL", conn, tx))
-            if (!(bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!) return SchemaState.From([]);
+            if (!(bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!) return [];
         var list = new List<AppliedMigration>();
         await using var cmd = new NpgsqlCommand("SELECT version, name, sha256, kind FROM schema_migrations ORDER BY version", conn, tx);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
             list.Add(new AppliedMigration(r.GetInt32(0), r.GetString(1), r.GetString(2), r.GetString(3) == "contract" ? MigrationKind.Contract : MigrationKind.Expand));
-        return SchemaState.From(list);
+        return list;
     }
 
     private static async Task Exec(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, CancellationToken ct)

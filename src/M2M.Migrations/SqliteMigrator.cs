@@ -22,10 +22,28 @@ public static class SqliteMigrator
         );
         """;
 
-    /// <summary>The recorded migrations; empty when the table does not exist (a new file or a pre-2.0 layout).</summary>
+    /// <summary>
+    /// The recorded migrations; empty when the table does not exist (a new file or a pre-framework
+    /// layout). A legacy <c>schema_version</c> above them (a release that wrote only that table)
+    /// counts as a newer schema of unknown kind, so it is treated as a contract.
+    /// </summary>
     public static SchemaState ReadState(SqliteConnection c, SqliteTransaction? tx = null)
     {
-        if (!TableExists(c, "schema_migrations", tx)) return SchemaState.From([]);
+        var state = SchemaState.From(ReadApplied(c, tx));
+        long legacy = 0;
+        if (TableExists(c, "schema_version", tx))
+        {
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "SELECT max(version) FROM schema_version";
+            legacy = cmd.ExecuteScalar() is long v ? v : 0;
+        }
+        return legacy > Math.Max(state.Version, 1) ? state with { Version = (int)legacy, MinCompatible = (int)legacy } : state;
+    }
+
+    private static List<AppliedMigration> ReadApplied(SqliteConnection c, SqliteTransaction? tx)
+    {
+        if (!TableExists(c, "schema_migrations", tx)) return [];
         using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = "SELECT version, name, sha256, kind FROM schema_migrations ORDER BY version";
@@ -33,7 +51,7 @@ public static class SqliteMigrator
         var list = new List<AppliedMigration>();
         while (r.Read())
             list.Add(new AppliedMigration((int)r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3) == "contract" ? MigrationKind.Contract : MigrationKind.Expand));
-        return SchemaState.From(list);
+        return list;
     }
 
     /// <summary>Reads the state of a file without writing to it (read-only connection).</summary>
