@@ -23,6 +23,8 @@ public static class RestoreService
         var targets = Targets(settings, manifest);
         using var ledgerLock = LockLedger(settings);
         var existing = targets.Where(t => t.Entry.Kind == "sqlite" && File.Exists(t.Target)).Select(t => t.Target).ToList();
+        if (settings.Ledger.Backend == "postgres" && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct).ConfigureAwait(false)).Version > 0)
+            existing.Add("the configured PostgreSQL ledger database");
         if (existing.Count > 0 && !force && dryRun)
             progress($"dry run: --force will be needed to replace: {string.Join(", ", existing)}");
         else if (existing.Count > 0 && !force)
