@@ -10,4 +10,6 @@ root.Subcommands.Add(LedgerCommand.Create());
 root.Subcommands.Add(MigrateWalletCommand.Create());
 root.Subcommands.Add(WalletCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
+root.Subcommands.Add(BackupCommand.Create());
+root.Subcommands.Add(RestoreCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -63,7 +63,18 @@ public sealed class PostgresLedger : ILedger
     /// <summary>Average caller batches per group commit since open.</summary>
     public double AverageBatchesPerCommit => Commits == 0 ? 0 : (double)Interlocked.Read(ref _committedBatches) / Commits;
 
-    /// <summary>Opens the ledger and runs the embedded migration (schema version 1).</summary>
+    /// <summary>This release's ledger migrations (for backups and the start-up gate).</summary>
+    public static M2M.Core.Migrations.MigrationSet Migrations => PostgresSchema.Migrations;
+
+    /// <summary>The database's recorded schema state, read without writing.</summary>
+    public static async Task<M2M.Core.Migrations.SchemaState> ReadSchemaStateAsync(string connectionString, CancellationToken ct = default)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(ct).ConfigureAwait(false);
+        return await PostgresSchema.ReadStateAsync(conn, null, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens the ledger and applies the embedded migrations (Migrations/*.sql).</summary>
     public static async Task<PostgresLedger> OpenAsync(string connectionString, PostgresLedgerOptions? options = null, CancellationToken ct = default)
     {
         options ??= new PostgresLedgerOptions();

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using M2M.Core.Ledger;
+using M2M.Core.Migrations;
+using M2M.Migrations;
 using Microsoft.Data.Sqlite;
 using static M2M.Ledger.Sqlite.SqliteSchema;
 
@@ -97,24 +99,18 @@ public sealed partial class SqliteLedger : ILedger
 
     private static void Migrate(SqliteConnection c, string full)
     {
-        using var tx = c.BeginTransaction();
-        Exec(c, SqliteSchema.V1, tx);
-        using var cmd = c.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "SELECT MAX(version) FROM schema_version";
-        var found = cmd.ExecuteScalar();
-        long version = found is long v ? v : 0;
-        if (version > CurrentVersion)
-            throw new LedgerUnavailableException($"ledger {full} has schema version {version}, newer than this connector's {CurrentVersion}: it was written by a newer release. Run that release, or restore the pre-upgrade backup (see docs).");
-        if (version < CurrentVersion)
+        try
         {
-            cmd.CommandText = "INSERT INTO schema_version (version, applied_at) VALUES ($v, $t)";
-            cmd.Parameters.AddWithValue("$v", CurrentVersion);
-            cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            cmd.ExecuteNonQuery();
+            SqliteMigrator.Apply(c, SqliteSchema.Migrations, full);
         }
-        tx.Commit();
+        catch (DataSchemaException e)
+        {
+            throw new LedgerUnavailableException(e.Message, e);
+        }
     }
+
+    /// <summary>This release's ledger migrations (for the start-up gate, backups and `ledger` tools).</summary>
+    public static MigrationSet Migrations => SqliteSchema.Migrations;
 
     private void LoadCache()
     {

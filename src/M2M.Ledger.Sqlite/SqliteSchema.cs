@@ -1,5 +1,6 @@
 using System.Globalization;
 using M2M.Core.Ledger;
+using M2M.Core.Migrations;
 using Microsoft.Data.Sqlite;
 
 namespace M2M.Ledger.Sqlite;
@@ -11,43 +12,8 @@ namespace M2M.Ledger.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    /// <summary>The schema version this code writes; a newer file is refused (rollback protection).</summary>
-    public const int CurrentVersion = 1;
-
-    public const string V1 = """
-        CREATE TABLE IF NOT EXISTS schema_version (
-            version    INTEGER NOT NULL,
-            applied_at INTEGER NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS accounts (
-            id              TEXT PRIMARY KEY,
-            ledger          INTEGER NOT NULL,
-            code            INTEGER NOT NULL,
-            flags           INTEGER NOT NULL,
-            debit_limit     TEXT NOT NULL,
-            name            TEXT NOT NULL,
-            debits_pending  TEXT NOT NULL,
-            debits_posted   TEXT NOT NULL,
-            credits_pending TEXT NOT NULL,
-            credits_posted  TEXT NOT NULL,
-            created_at      INTEGER NOT NULL
-        ) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS transfers (
-            seq               INTEGER PRIMARY KEY,
-            id                TEXT NOT NULL UNIQUE,
-            debit_account_id  TEXT NOT NULL,
-            credit_account_id TEXT NOT NULL,
-            amount            TEXT NOT NULL,
-            pending_id        TEXT,
-            ledger            INTEGER NOT NULL,
-            code              INTEGER NOT NULL,
-            flags             INTEGER NOT NULL,
-            timeout_at        INTEGER,
-            pending_state     INTEGER,
-            created_at        INTEGER NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS transfers_open_pending ON transfers (timeout_at) WHERE pending_state = 0;
-        """;
+    /// <summary>The numbered migrations in Migrations/*.sql (embedded); a newer contract schema is refused.</summary>
+    public static readonly MigrationSet Migrations = MigrationSet.FromResources("ledger", typeof(SqliteSchema).Assembly, "m2m.migrations.ledger-sqlite.");
 
     public static string Id(UInt128 id) => id.ToString("x32", CultureInfo.InvariantCulture);
 

@@ -50,6 +50,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _loggers = loggers;
         _log = loggers.CreateLogger("M2M.Connector");
         _time = time ?? TimeProvider.System;
+        if (openLedger is null) Data.StartupGate.Check(settings, m => Data.DataLog.Migration(_log, m));
         var ledger = openLedger?.Invoke(settings) ?? ConnectorLedger.OpenConfigured(settings.Ledger, _time);
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();

@@ -175,12 +175,12 @@ public sealed class PostgresLedgerTests(PostgresServer server, ITestOutputHelper
         {
             await conn.OpenAsync();
             await using var count = new NpgsqlCommand("SELECT count(*) FROM schema_version", conn);
-            Assert.Equal(1L, await count.ExecuteScalarAsync());
-            await using var bump = new NpgsqlCommand("INSERT INTO schema_version (version) VALUES (2)", conn);
+            Assert.Equal((long)PostgresLedger.Migrations.Latest, await count.ExecuteScalarAsync());
+            await using var bump = new NpgsqlCommand($"INSERT INTO schema_version (version) VALUES ({PostgresLedger.Migrations.Latest + 5})", conn);
             await bump.ExecuteNonQueryAsync();
         }
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => PostgresLedger.OpenAsync(cs));
-        Assert.Contains("schema version 2", e.Message);
+        var e = await Assert.ThrowsAsync<LedgerUnavailableException>(() => PostgresLedger.OpenAsync(cs));
+        Assert.Contains($"schema version {PostgresLedger.Migrations.Latest + 5}", e.Message);
     }
 
     [Fact]

@@ -42,7 +42,7 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
         cmd.CommandText = "PRAGMA journal_mode";
         Assert.Equal("wal", cmd.ExecuteScalar());
         cmd.CommandText = "SELECT MAX(version) FROM schema_version";
-        Assert.Equal(1L, cmd.ExecuteScalar());
+        Assert.Equal((long)SqliteLedger.Migrations.Latest, cmd.ExecuteScalar());
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
         }
         var e = Assert.Throws<LedgerUnavailableException>(() => SqliteLedger.Open(DbPath));
         Assert.Contains("schema version 7", e.Message);
-        Assert.Contains("this connector's 1", e.Message);
+        Assert.Contains($"up to {SqliteLedger.Migrations.Latest}", e.Message);
         Ledger = new MemoryLedger();
     }
 

@@ -3,6 +3,7 @@ using M2M.Core.Ledger;
 using M2M.Ledger.Sqlite;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
+using M2M.Server.Data;
 
 namespace M2M.Cli;
 
@@ -21,7 +22,47 @@ internal static class LedgerCommand
         verify.SetAction((parse, ct) => VerifyAsync(parse.GetValue(config), TimeSpan.FromSeconds(parse.GetValue(grace))));
         var balances = new Command("balances", "List every account's balance.") { config };
         balances.SetAction((parse, ct) => BalancesAsync(parse.GetValue(config)));
-        return new Command("ledger", "Ledger tools.") { verify, balances };
+        return new Command("ledger", "Ledger tools.") { verify, balances, ImportCommand() };
+    }
+
+    private static Command ImportCommand()
+    {
+        var config = CommonOptions.Config();
+        var file = new Argument<string>("FILE") { Description = "1.x balances export: JSON (format m2m-balances/1) or CSV (peer_id,asset,scale,balance)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Check the file and print the transfers; write nothing" };
+        var import = new Command("import", "Import 1.x balances from an exported balances file (idempotent; the connector must be stopped).") { file, config, dryRun };
+        import.SetAction((parse, ct) => ImportAsync(parse.GetValue(config), parse.GetValue(file)!, parse.GetValue(dryRun)));
+        return import;
+    }
+
+    private static async Task<int> ImportAsync(string? configPath, string file, bool dryRun)
+    {
+        if (BackupCommand.LoadSettings(configPath) is not { } settings) return 1;
+        try
+        {
+            var rows = LedgerImport.Parse(Path.GetFullPath(file));
+            if (dryRun)
+            {
+                foreach (var r in rows)
+                    Console.WriteLine($"dry run: {r.PeerId} {r.Asset}/{r.Scale} balance {r.Balance}: transfer {LedgerImport.TransferFor(r).Id:x32}");
+                Console.WriteLine($"dry run: {rows.Count} balances checked, nothing written");
+                return 0;
+            }
+            await using var ledger = ConnectorLedger.OpenConfigured(settings.Ledger, TimeProvider.System);
+            var (imported, existing) = await LedgerImport.ApplyAsync(ledger, settings, rows, Console.WriteLine);
+            Console.WriteLine($"ledger import: {rows.Count} balances, {imported} imported, {existing} already present");
+            return 0;
+        }
+        catch (BackupException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (LedgerUnavailableException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
     }
 
     private static async Task<int> VerifyAsync(string? configPath, TimeSpan grace)

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Numerics;
+using M2M.Core.Migrations;
+using M2M.Migrations;
 using Microsoft.Data.Sqlite;
 
 namespace M2M.Server.Accounting;
@@ -13,15 +15,24 @@ public abstract class EvmSqliteStore : IDisposable
     private protected readonly SqliteConnection Db;
     private protected readonly Lock Gate = new();
 
-    private protected EvmSqliteStore(string path, string schema)
+    private protected EvmSqliteStore(string path, MigrationSet migrations)
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         Db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = full, Pooling = false }.ToString());
         Db.Open();
         using var cmd = Db.CreateCommand();
-        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;" + schema;
+        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;";
         cmd.ExecuteNonQuery();
+        try
+        {
+            SqliteMigrator.Apply(Db, migrations, full);
+        }
+        catch
+        {
+            Db.Dispose();
+            throw;
+        }
     }
 
     private protected SqliteCommand Command(string sql, params (string Name, object? Value)[] args)
@@ -58,12 +69,11 @@ public abstract class EvmSqliteStore : IDisposable
 /// </summary>
 public sealed class EvmChannelStore : EvmSqliteStore
 {
+    /// <summary>The numbered migrations in Accounting/Migrations/evm-channels (embedded).</summary>
+    public static readonly MigrationSet Migrations = MigrationSet.FromResources("evm-channels", typeof(EvmChannelStore).Assembly, "m2m.migrations.evm-channels.");
+
     private EvmChannelStore(string path)
-        : base(path, """
-            CREATE TABLE IF NOT EXISTS channels (peer_id TEXT PRIMARY KEY, channel_id TEXT NOT NULL, cumulative_wei TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS settlement_claims (
-                settlement_id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, channel_id TEXT NOT NULL, cumulative_wei TEXT NOT NULL, signature TEXT NOT NULL);
-            """)
+        : base(path, Migrations)
     {
     }
 
@@ -128,12 +138,11 @@ public sealed class EvmChannelStore : EvmSqliteStore
 /// <summary>Receiver side, evm-claims.db: the highest claim accepted per (peer, channel).</summary>
 public sealed class EvmClaimStore : EvmSqliteStore
 {
+    /// <summary>The numbered migrations in Accounting/Migrations/evm-claims (embedded).</summary>
+    public static readonly MigrationSet Migrations = MigrationSet.FromResources("evm-claims", typeof(EvmClaimStore).Assembly, "m2m.migrations.evm-claims.");
+
     private EvmClaimStore(string path)
-        : base(path, """
-            CREATE TABLE IF NOT EXISTS claims (
-                peer_id TEXT NOT NULL, channel_id TEXT NOT NULL, cumulative_wei TEXT NOT NULL, signature TEXT NOT NULL,
-                updated_at INTEGER NOT NULL, PRIMARY KEY (peer_id, channel_id));
-            """)
+        : base(path, Migrations)
     {
     }
 

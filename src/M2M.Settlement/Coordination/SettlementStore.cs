@@ -1,4 +1,6 @@
 using System.Globalization;
+using M2M.Core.Migrations;
+using M2M.Migrations;
 using Microsoft.Data.Sqlite;
 
 namespace M2M.Settlement.Coordination;
@@ -10,7 +12,8 @@ namespace M2M.Settlement.Coordination;
 /// </summary>
 public sealed class SettlementStore : IDisposable
 {
-    public const int SchemaVersion = 1;
+    /// <summary>The numbered migrations in Migrations/*.sql (embedded).</summary>
+    public static readonly MigrationSet Migrations = MigrationSet.FromResources("settlements", typeof(SettlementStore).Assembly, "m2m.migrations.settlements.");
 
     private readonly SqliteConnection _db;
     private readonly Lock _lock = new();
@@ -23,23 +26,15 @@ public sealed class SettlementStore : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = full, Pooling = false }.ToString());
         db.Open();
-        Exec(db, """
-            PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
-            CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS settlements (
-                id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, method TEXT NOT NULL, amount INTEGER NOT NULL,
-                token TEXT NOT NULL, state INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,
-                reference TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL);
-            CREATE UNIQUE INDEX IF NOT EXISTS settlements_one_open_per_peer ON settlements (peer_id) WHERE state IN (0, 1);
-            INSERT INTO schema_version (version, applied_at) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version);
-            """);
-        using var check = db.CreateCommand();
-        check.CommandText = "SELECT MAX(version) FROM schema_version";
-        long version = (long)check.ExecuteScalar()!;
-        if (version > SchemaVersion)
+        try
+        {
+            Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
+            SqliteMigrator.Apply(db, Migrations, full);
+        }
+        catch
         {
             db.Dispose();
-            throw new InvalidOperationException($"settlement store {full} has schema version {version}, newer than this connector's {SchemaVersion}: restore the pre-upgrade backup or run the newer release");
+            throw;
         }
         return new SettlementStore(db);
     }

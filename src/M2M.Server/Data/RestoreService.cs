@@ -1,0 +1,87 @@
+using M2M.Migrations;
+using M2M.Server.Configuration;
+
+namespace M2M.Server.Data;
+
+/// <summary>
+/// `restore --from DIR [--dry-run] [--force]`: verifies the backup (hashes, integrity, ledger
+/// invariants) before touching anything, refuses while a connector holds the ledger's lock file
+/// (and holds that lock itself while restoring), refuses to replace existing stores without
+/// --force, then writes each store to a temporary file and renames it over the target (with any
+/// stale -wal/-shm removed, which would otherwise be replayed onto the restored file).
+/// </summary>
+public static class RestoreService
+{
+    public static async Task<int> RestoreAsync(ConnectorSettings settings, string dir, bool dryRun, bool force, Action<string> progress, CancellationToken ct = default)
+    {
+        dir = Path.GetFullPath(dir);
+        var manifest = BackupManifest.Read(dir);
+        if (manifest.LedgerBackend != settings.Ledger.Backend)
+            throw new BackupException($"the backup's ledger is {manifest.LedgerBackend}, the configured ledger is {settings.Ledger.Backend}");
+        var problems = await BackupService.VerifyAsync(dir, progress, ct, settings.Ledger.PostgresUrl).ConfigureAwait(false);
+        if (problems.Count > 0) throw new BackupException($"the backup in {dir} failed verification, nothing restored: {string.Join("; ", problems)}");
+        var targets = Targets(settings, manifest);
+        using var ledgerLock = LockLedger(settings);
+        var existing = targets.Where(t => t.Entry.Kind == "sqlite" && File.Exists(t.Target)).Select(t => t.Target).ToList();
+        if (settings.Ledger.Backend == "postgres" && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct).ConfigureAwait(false)).Version > 0)
+            existing.Add("the configured PostgreSQL ledger database");
+        if (existing.Count > 0 && !force && dryRun)
+            progress($"dry run: --force will be needed to replace: {string.Join(", ", existing)}");
+        else if (existing.Count > 0 && !force)
+            throw new BackupException($"refusing to overwrite existing data without --force: {string.Join(", ", existing)}");
+        foreach (var (entry, target) in targets)
+        {
+            string action = entry.Kind == "pg_dump" ? $"pg_restore --clean into the configured PostgreSQL database" : $"{target}{(File.Exists(target) ? " (replacing the existing file)" : "")}";
+            progress($"{(dryRun ? "dry run: would restore" : "restore:")} {entry.Store} (schema {entry.SchemaVersion}, {entry.Bytes:N0} bytes) -> {action}");
+            if (dryRun) continue;
+            if (entry.Kind == "pg_dump") await PgTools.RunAsync("pg_restore", settings.Ledger.PostgresUrl!, ["--clean", "--if-exists", "--no-owner", "--single-transaction", "-d", PgDatabase(settings), Path.Combine(dir, entry.File)], ct).ConfigureAwait(false);
+            else ReplaceFile(Path.Combine(dir, entry.File), target);
+        }
+        progress(dryRun ? $"dry run: nothing written ({targets.Count} stores would be restored)" : $"restore: {targets.Count} stores restored from {dir} (backup of {manifest.CreatedAt:u}, tool {manifest.ToolVersion})");
+        return 0;
+    }
+
+    private static List<(BackupEntry Entry, string Target)> Targets(ConnectorSettings settings, BackupManifest manifest)
+    {
+        var stores = DataStores.SqliteStores(settings).ToDictionary(s => s.Name, s => s.Path);
+        var list = new List<(BackupEntry, string)>();
+        foreach (var e in manifest.Files)
+        {
+            if (e.Kind == "pg_dump") list.Add((e, "postgres"));
+            else if (stores.TryGetValue(e.Store, out string? path)) list.Add((e, path));
+            else throw new BackupException($"the backup holds store '{e.Store}', which this configuration does not have");
+        }
+        return list;
+    }
+
+    private static string PgDatabase(ConnectorSettings settings) => new Npgsql.NpgsqlConnectionStringBuilder(settings.Ledger.PostgresUrl).Database ?? "postgres";
+
+    /// <summary>The SQLite ledger's lock file, taken exactly as the connector takes it; null for PostgreSQL.</summary>
+    private static FileStream? LockLedger(ConnectorSettings settings)
+    {
+        if (settings.Ledger.Backend != "sqlite") return null;
+        string full = Path.GetFullPath(settings.Ledger.Path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        try
+        {
+            return new FileStream(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new BackupException($"the connector is running (lock file {full}.lock is held): stop it before restoring");
+        }
+    }
+
+    private static void ReplaceFile(string source, string target)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        string tmp = target + ".restore-tmp";
+        File.Copy(source, tmp, overwrite: true);
+        using (var f = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
+        foreach (string suffix in new[] { "-wal", "-shm", "-journal" })
+            if (File.Exists(target + suffix)) File.Delete(target + suffix);
+        File.Move(tmp, target, overwrite: true);
+        string integrity = SqliteFiles.IntegrityCheck(target);
+        if (integrity != "ok") throw new BackupException($"{target}: integrity_check after restore: {integrity}");
+    }
+}
