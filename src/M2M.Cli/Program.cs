@@ -9,4 +9,5 @@ root.Subcommands.Add(HealthCommand.Create());
 root.Subcommands.Add(LedgerCommand.Create());
 root.Subcommands.Add(MigrateWalletCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
+root.Subcommands.Add(PingCommand.Create());
 return await root.Parse(args).InvokeAsync();
