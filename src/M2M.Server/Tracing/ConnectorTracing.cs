@@ -70,10 +70,34 @@ public sealed class ConnectorTracing : IPacketObserver, ISettlementObserver, IDi
         if (Source.HasListeners()) TraceSettlement(settlement, success, latency);
     }
 
+    /// <summary>
+    /// Starts a root span: the ambient activity is the BTP WebSocket request (hours long, and not
+    /// sampled), which would otherwise be the parent and make the parent-based sampler drop it.
+    /// The caller disposes the span and then restores <paramref name="ambient"/>.
+    /// </summary>
+    private static Activity? StartRoot(string name, ActivityKind kind, DateTimeOffset start, out Activity? ambient)
+    {
+        ambient = Activity.Current;
+        Activity.Current = null;
+        return Source.StartActivity(name, kind, default(ActivityContext), startTime: start);
+    }
+
     private static void TracePacket(PacketContext context, IlpReply reply, TimeSpan elapsed)
     {
-        using var span = Source.StartActivity("ilp.prepare", ActivityKind.Server, default(ActivityContext), startTime: context.ReceivedAt);
-        if (span is null) return;
+        var span = StartRoot("ilp.prepare", ActivityKind.Server, context.ReceivedAt, out var ambient);
+        try
+        {
+            if (span is not null) DescribePacket(span, context, reply, elapsed);
+        }
+        finally
+        {
+            span?.Dispose();
+            Activity.Current = ambient;
+        }
+    }
+
+    private static void DescribePacket(Activity span, PacketContext context, IlpReply reply, TimeSpan elapsed)
+    {
         span.SetTag("ilp.source_peer", context.Source.Id);
         if (context.NextHop is not null) span.SetTag("ilp.next_hop", context.NextHop);
         span.SetTag("ilp.amount", AsAttribute(context.Prepare.Amount));
@@ -94,8 +118,20 @@ public sealed class ConnectorTracing : IPacketObserver, ISettlementObserver, IDi
     private static void TraceSettlement(SettlementRecord settlement, bool success, TimeSpan latency)
     {
         var end = DateTimeOffset.UtcNow;
-        using var span = Source.StartActivity("settlement.execute", ActivityKind.Client, default(ActivityContext), startTime: end - latency);
-        if (span is null) return;
+        var span = StartRoot("settlement.execute", ActivityKind.Client, end - latency, out var ambient);
+        try
+        {
+            if (span is not null) DescribeSettlement(span, settlement, success, end);
+        }
+        finally
+        {
+            span?.Dispose();
+            Activity.Current = ambient;
+        }
+    }
+
+    private static void DescribeSettlement(Activity span, SettlementRecord settlement, bool success, DateTimeOffset end)
+    {
         span.SetTag("settlement.id", settlement.Id.ToString());
         span.SetTag("settlement.peer", settlement.PeerId);
         span.SetTag("settlement.method", settlement.Method);
