@@ -36,8 +36,30 @@ internal sealed class RunningConnector : IDisposable
         var args = config is null ? new[] { "run" } : ["run", "--config", config];
         var process = CliProcess.Start(Env(btp, http, extra), args);
         var running = new RunningConnector(process, btp, http);
-        await CliTests.WaitForHealth(running.BaseUrl + "/health/live", process);
+        await WaitForLive(running);
         return running;
+    }
+
+    /// <summary>Until /health/live answers (60 s: the machine may be busy), failing early if the process exited.</summary>
+    private static async Task WaitForLive(RunningConnector running)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var response = await http.GetAsync(running.BaseUrl + "/health/live");
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // not listening yet
+            }
+            Assert.False(running.Process.HasExited, $"the connector exited: {running.Process.Stderr}{running.Process.Stdout}");
+            await Task.Delay(100);
+        }
+        Assert.Fail($"the connector did not answer within 60 s: {running.Process.Stdout}");
     }
 
     public void Dispose() => Process.Dispose();
