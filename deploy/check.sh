@@ -15,6 +15,7 @@ for file in docker-compose-*.yml; do
 done
 promtool check rules deploy/prometheus/alerts.yml
 promtool check config deploy/prometheus/prometheus.yml
+promtool test rules deploy/prometheus/alerts.test.yml
 if command -v node >/dev/null; then
   node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' deploy/grafana/m2m-connector-dashboard.json
   echo "✓ deploy/grafana/m2m-connector-dashboard.json"
