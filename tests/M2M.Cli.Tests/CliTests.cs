@@ -112,9 +112,9 @@ public class CliTests
                 using var response = await http.GetAsync(url);
                 if (response.IsSuccessStatusCode) return;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
-                // not listening yet
+                // not listening yet, or a first answer slower than 2 s on a busy machine
             }
             await Task.Delay(100);
         }
