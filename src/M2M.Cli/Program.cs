@@ -12,4 +12,5 @@ root.Subcommands.Add(WalletCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(BackupCommand.Create());
 root.Subcommands.Add(RestoreCommand.Create());
+root.Subcommands.Add(PingCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -19,6 +19,7 @@ internal static class AdminEndpoints
             if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             return Results.Json(await BalancesAsync(host, context.RequestAborted).ConfigureAwait(false));
         });
+        MapDrain(app, host);
         app.MapPost("/settlement/execute", async (HttpContext context) =>
         {
             if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
@@ -110,6 +111,37 @@ internal static class AdminEndpoints
             return BadRequest(e.Message);
         }
     }
+
+    /// <summary>
+    /// POST /admin/drain[?timeoutSeconds=N]: 202 with the drain status; the process exits 0 once the drain
+    /// finishes (or its deadline passes). GET /admin/drain: the status (running, draining, drained, timed_out).
+    /// </summary>
+    private static void MapDrain(IEndpointRouteBuilder app, ConnectorHost host)
+    {
+        app.MapPost("/admin/drain", (HttpContext context, string? timeoutSeconds) =>
+        {
+            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            TimeSpan? timeout = null;
+            if (timeoutSeconds is not null)
+            {
+                if (!uint.TryParse(timeoutSeconds, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out uint seconds) || seconds > 3600)
+                    return BadRequest("timeoutSeconds must be a whole number of seconds from 0 to 3600");
+                timeout = TimeSpan.FromSeconds(seconds);
+            }
+            if (host.State is ConnectorState.Starting or ConnectorState.Stopped)
+                return Results.Json(new { error = $"connector is {host.State.ToString().ToLowerInvariant()}" }, statusCode: StatusCodes.Status409Conflict);
+            host.BeginDrain(timeout, thenStop: true);
+            return Results.Json(DrainView(host.DrainState), statusCode: StatusCodes.Status202Accepted);
+        });
+        app.MapGet("/admin/drain", (HttpContext context) =>
+            Refuse(context, host.Settings.AdminApiToken) ?? Results.Json(DrainView(host.DrainState)));
+    }
+
+    private static object DrainView(DrainStatus d) => new
+    {
+        status = d.Status, inFlight = d.InFlight, settlementsPending = d.SettlementsPending,
+        startedAt = d.StartedAt, deadline = d.Deadline, finishedAt = d.FinishedAt,
+    };
 
     private static IResult BadRequest(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
 

@@ -8,6 +8,7 @@ using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Server.Observability;
 using M2M.Server.Peers;
+using M2M.Server.Tracing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -55,8 +56,9 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
+        Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Metrics, Peers.SessionOf, out var evmPayer);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
         EvmPayer = evmPayer;
 
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
@@ -73,7 +75,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new RoutingStep(options, () => Routes, settings.NodeId),
             new LedgerStep(options, ledger, Peers.Describe, _time, Metrics),
         ];
-        Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Metrics);
+        Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics);
     }
 
@@ -82,6 +84,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
 
     public ConnectorSettings Settings => _settings;
     public ConnectorMetrics Metrics { get; }
+    /// <summary>OTLP traces when OTEL_ENABLED=true; otherwise only forwards to <see cref="Metrics"/>.</summary>
+    public ConnectorTracing Tracing { get; }
     public ConnectorLedger Accounting { get; }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
@@ -129,26 +133,14 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     }
 
     /// <summary>
-    /// Graceful stop: refuse new Prepares (T03, readiness 503), wait for in-flight packets up to
-    /// the drain timeout, then close peer sessions cleanly and stop the listeners.
+    /// Graceful stop: drain (refuse new Prepares with T03, readiness 503, wait for in-flight packets
+    /// and open settlements up to the drain timeout; see ConnectorHost.Drain.cs), then close peer
+    /// sessions cleanly and stop the listeners. An admin drain already running is awaited instead.
     /// </summary>
     public async Task StopAsync(TimeSpan? drainTimeout = null)
     {
         if (State == ConnectorState.Stopped) return;
-        State = ConnectorState.Draining;
-        var timeout = drainTimeout ?? _settings.DrainTimeout;
-        LogDraining(Switch.InFlight, timeout.TotalSeconds);
-        using (var deadline = new CancellationTokenSource(timeout, _time))
-        {
-            try
-            {
-                await Switch.DrainAsync(deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                LogDrainTimedOut(Switch.InFlight);
-            }
-        }
+        await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -158,6 +150,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmClaims?.Dispose();
         EvmPayer?.Store.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
+        Tracing.Dispose();
         State = ConnectorState.Stopped;
         LogStopped();
     }
@@ -227,8 +220,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Draining: {InFlight} packets in flight, waiting up to {TimeoutSeconds} s")]
     private partial void LogDraining(long inFlight, double timeoutSeconds);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Drain deadline passed with {InFlight} packets still in flight")]
-    private partial void LogDrainTimedOut(long inFlight);
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Drain deadline passed with {InFlight} packets still in flight and {Pending} settlements pending")]
+    private partial void LogDrainTimedOut(long inFlight, int pending);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Stopped")]
     private partial void LogStopped();

@@ -25,6 +25,7 @@ internal sealed class CliProcess : IDisposable
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
     public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
 
     public static CliProcess Start(IDictionary<string, string>? env, params string[] args)
     {

@@ -223,6 +223,7 @@ public sealed class ConfigLoaderTests : IDisposable
         {
             _env["BTP_PEER_ALICE_SECRET"] = "a";
             _env["BOB_TOKEN"] = "b";
+            _env["UPSTREAM_BTP_TOKEN"] = "u"; // examples/production-single-node.yaml
             var s = Loader().Load(file);
             Assert.False(string.IsNullOrEmpty(s.NodeId), file);
         }

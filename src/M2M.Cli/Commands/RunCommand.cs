@@ -12,7 +12,7 @@ internal static class RunCommand
     {
         var config = CommonOptions.Config();
         var logFormat = CommonOptions.LogFormat();
-        var command = new Command("run", "Run the connector until SIGTERM or Ctrl+C (then drain and stop gracefully).") { config, logFormat };
+        var command = new Command("run", "Run the connector until SIGTERM, Ctrl+C or POST /admin/drain (then drain and stop gracefully, exit 0).") { config, logFormat };
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(logFormat)));
         return command;
     }
@@ -57,14 +57,8 @@ internal static class RunCommand
             Console.Error.WriteLine($"error: cannot listen (BTP port {settings.BtpServerPort}, HTTP port {settings.HealthCheckPort}): {e.Message}");
             return 1;
         }
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stop.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            // SIGTERM or Ctrl+C: fall through to the graceful stop.
-        }
+        // SIGTERM, Ctrl+C or a finished POST /admin/drain: then the graceful stop (which drains first).
+        await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), host.StopRequested).ContinueWith(_ => { }, TaskScheduler.Default);
         await host.StopAsync();
         return 0;
     }

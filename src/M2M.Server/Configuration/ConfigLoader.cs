@@ -112,6 +112,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             AdminApiToken = Env("ADMIN_API_TOKEN") ?? Env("SETTLEMENT_AUTH_TOKEN") ?? f.Admin?.ApiToken,
             Ledger = BuildLedger(f.Ledger),
             EvmPrivateKey = EvmKey(),
+            Tracing = BuildTracing(),
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);
@@ -131,6 +132,22 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         BtpAuthTimeout = Millis("limits.btpAuthTimeoutMs", l.BtpAuthTimeoutMs, s.BtpAuthTimeout, 100, 120_000),
         MaxBtpFrameBytes = (int)UInt("limits.maxBtpFrameBytes", l.MaxBtpFrameBytes, (ulong)s.MaxBtpFrameBytes, 40_000, 16 * 1024 * 1024),
     };
+
+    /// <summary>OTEL_* (the OpenTelemetry SDK's own names); only read here, so a bad value is one config error.</summary>
+    private TracingSettings BuildTracing()
+    {
+        var d = new TracingSettings();
+        bool enabled = OneOf("OTEL_ENABLED", Env("OTEL_ENABLED"), "false", "true", "false", "1", "0") is "true" or "1";
+        string service = Env("OTEL_SERVICE_NAME") ?? d.ServiceName;
+        if (service.Length > 255 || service.Any(char.IsControl)) Error("OTEL_SERVICE_NAME", service, "a service name of at most 255 printable characters");
+        string endpoint = Env("OTEL_EXPORTER_OTLP_ENDPOINT") ?? d.Endpoint.ToString();
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
+            Error("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint, "the http:// or https:// base URL of an OTLP/HTTP collector (spans go to <url>/v1/traces)");
+        double ratio = d.SamplingRatio;
+        if (Env("OTEL_SAMPLING_RATIO") is { } r && (!double.TryParse(r, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out ratio) || ratio is < 0 or > 1))
+            Error("OTEL_SAMPLING_RATIO", r, "a fraction of traces to keep, from 0 to 1 (e.g. 0.1)");
+        return new TracingSettings { Enabled = enabled, ServiceName = service, Endpoint = uri ?? d.Endpoint, SamplingRatio = ratio };
+    }
 
     private LedgerSettings BuildLedger(LedgerSection? l)
     {

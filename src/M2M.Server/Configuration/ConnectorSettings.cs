@@ -27,6 +27,7 @@ public sealed record ConnectorSettings
     public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
     public string? EvmPrivateKey { get; init; }
+    public TracingSettings Tracing { get; init; } = new();
     /// <summary>Where the settings came from, for the startup log line.</summary>
     public string Source { get; init; } = "built-in default";
 }
@@ -93,4 +94,14 @@ public sealed record WalletSettings
     public Uri? EvmRpcUrl { get; init; }
 
     public override string ToString() => $"WalletSettings {{ Path = {Path}, Password = {(Password is null ? "unset" : "***")}, EvmRpcUrl = {EvmRpcUrl?.GetLeftPart(UriPartial.Authority)} }}";
+}
+
+/// <summary>OpenTelemetry tracing (OTEL_ENABLED, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SAMPLING_RATIO).</summary>
+public sealed record TracingSettings
+{
+    public bool Enabled { get; init; }
+    public string ServiceName { get; init; } = "m2m-connector";
+    /// <summary>OTLP/HTTP base URL; spans are posted to {Endpoint}/v1/traces as protobuf.</summary>
+    public Uri Endpoint { get; init; } = new("http://localhost:4318");
+    public double SamplingRatio { get; init; } = 1.0;
 }

@@ -90,6 +90,7 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         DotNetStats.Register(Registry);
         // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
         foreach (var status in new[] { "fulfilled", "rejected" }) _processed.WithLabels("prepare", status);
+        _latency.WithLabels("prepare");
     }
 
     public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed)
