@@ -5,19 +5,22 @@
 # driven by the same load generator (bench/M2M.LoadGen). Then ours again at half its measured peak
 # rate, for the p99 target. Bounded: every load run has a packet count and a time cap; loopback only.
 #
-# usage: bench/compare.sh [--packets N] [--concurrency C] [--cap SECONDS]
-#   defaults: 20000 packets, concurrency 64, 120 s cap per load run (whole script < 5 min).
+# usage: bench/compare.sh [--packets N] [--concurrency C] [--cap SECONDS] [--no-build]
+#   defaults: 20000 packets, concurrency 64, 120 s cap per load run (whole script < 5 min on a quiet
+#   2-core machine; --no-build skips the two Release builds, which take minutes on a busy one).
 set -euo pipefail
 
 PACKETS=20000
 CONCURRENCY=64
 CAP=120
+BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --packets) PACKETS="$2"; shift 2 ;;
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
     --cap) CAP="$2"; shift 2 ;;
-    *) echo "compare.sh: unknown option $1 (use --packets N, --concurrency C, --cap SECONDS)" >&2; exit 1 ;;
+    --no-build) BUILD=0; shift ;;
+    *) echo "compare.sh: unknown option $1 (use --packets N, --concurrency C, --cap SECONDS, --no-build)" >&2; exit 1 ;;
   esac
 done
 
@@ -40,11 +43,16 @@ wait_port() { # host port seconds
   echo "compare.sh: nothing listens on $1:$2 after $3 s" >&2; return 1
 }
 
-step "build (Release): connector and load generator"
-dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
-dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
 LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
 CONNECTOR="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
+if [ "$BUILD" = 1 ]; then
+  step "build (Release): connector and load generator"
+  dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
+  dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
+fi
+for f in "$CONNECTOR" "${LOADGEN[1]}"; do
+  [ -f "$f" ] || { echo "compare.sh: $f is missing: run without --no-build" >&2; exit 1; }
+done
 
 step "install the JavaScript reference connector (npm ci, bench/js-connector/package-lock.json)"
 if [ ! -d "$ROOT/bench/js-connector/node_modules/ilp-connector" ]; then

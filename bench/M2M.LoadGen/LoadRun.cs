@@ -27,9 +27,8 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
         var receiver = new FulfillingReceiver(_keys, options.Destination);
         await using var receiverClient = Client("receiver", options.ReceiverUrl, receiver);
         await using var senderClient = Client("sender", options.Connector, new RefusingHandler(SenderAddress));
-        var receiverSession = await ConnectAsync(receiverClient, "receiver", options.ReceiverUrl, cap.Token);
+        await ConnectAsync(receiverClient, "receiver", options.ReceiverUrl, cap.Token); // first: the route's next hop must be up
         var sender = await ConnectAsync(senderClient, "sender", options.Connector, cap.Token);
-        _ = receiverSession;
 
         if (options.Warmup > 0)
         {
@@ -73,11 +72,7 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
         byte[] prepare = new byte[PrepareLength()];
         while (!stopTaking.IsCancellationRequested && recorder.TryTake(out long slot))
         {
-            if (!await pacer.WaitTurnAsync(slot, stopTaking).ConfigureAwait(false))
-            {
-                recorder.Untake();
-                return;
-            }
+            if (!await pacer.WaitTurnAsync(slot, stopTaking).ConfigureAwait(false)) return; // counted as unsent
             EncodePrepare(prepare, (ulong)Interlocked.Increment(ref _sequence));
             long started = Stopwatch.GetTimestamp();
             try

@@ -22,9 +22,6 @@ public sealed class Recorder(long packets)
         return slot < packets;
     }
 
-    /// <summary>A slot taken but never sent (the run ended while pacing).</summary>
-    public void Untake() { }
-
     public void Reply(long slot, ReadOnlySpan<byte> reply, TimeSpan elapsed)
     {
         Record(slot, elapsed);
