@@ -33,6 +33,14 @@ public class CodecBenchmarks
         return packet;
     }
 
+    /// <summary>Issue 7's target: 0 B allocated (every field a slice of the input).</summary>
+    [Benchmark]
+    public ulong ReadPrepareView()
+    {
+        IlpCodec.TryReadPrepare(_prepareBytes, out var view, out _);
+        return view.Amount;
+    }
+
     [Benchmark]
     public int EncodePrepare()
     {

@@ -253,8 +253,10 @@ public static class BtpCodec
     {
         ArgumentNullException.ThrowIfNull(protocolData);
         int total = 1 + Oer.VarUIntContentSize((ulong)protocolData.Count);
-        foreach (var entry in protocolData)
+        // Indexed, not foreach: enumerating an IReadOnlyList boxes its enumerator on every frame (issue 7's profile).
+        for (int i = 0; i < protocolData.Count; i++)
         {
+            var entry = protocolData[i];
             int name = CheckedLatin1(entry.ProtocolName, "ProtocolName");
             total = checked(total + VarLength(name) + 1 + VarLength(entry.Data.Length));
         }
@@ -303,8 +305,9 @@ public static class BtpCodec
         int n = Oer.VarUIntContentSize(count);
         w.WriteByte((byte)n);
         for (int i = n - 1; i >= 0; i--) w.WriteByte((byte)(count >> (8 * i)));
-        foreach (var entry in protocolData)
+        for (int i = 0; i < protocolData.Count; i++)
         {
+            var entry = protocolData[i];
             w.WriteVarLatin1(entry.ProtocolName);
             w.WriteByte((byte)entry.ContentType);
             w.WriteVarBytes(entry.Data.Span);

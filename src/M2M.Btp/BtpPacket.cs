@@ -34,9 +34,9 @@ public sealed class BtpPacket
     /// <summary>First entry named <paramref name="protocolName"/> (RFC 23: names are unique per packet).</summary>
     public BtpProtocolData? FindProtocolData(string protocolName)
     {
-        foreach (var entry in ProtocolData)
+        for (int i = 0; i < ProtocolData.Count; i++) // indexed: no boxed enumerator per frame
         {
-            if (entry.ProtocolName == protocolName) return entry;
+            if (ProtocolData[i].ProtocolName == protocolName) return ProtocolData[i];
         }
         return null;
     }

@@ -107,6 +107,8 @@ public class IlpCodecFixtureTests
 
     private static JsonElement Vector(string file, string name) => Load(file).Single(v => v.GetProperty("name").GetString() == name);
 
+    internal static List<JsonElement> LoadVectors(string file) => Load(file);
+
     private static List<JsonElement> Load(string file)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", file)));

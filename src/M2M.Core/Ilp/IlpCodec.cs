@@ -17,7 +17,7 @@ namespace M2M.Core.Ilp;
 /// IlpReject  ::= code IA5String(3), triggeredBy Address, message VarUTF8String, data VarOctetString
 /// </code>
 /// </summary>
-public static class IlpCodec
+public static partial class IlpCodec
 {
     /// <summary>RFC 27: data is at most 32767 bytes.</summary>
     public const int MaxDataLength = 32767;
@@ -49,17 +49,9 @@ public static class IlpCodec
     public static OperationStatus TryDecode(ReadOnlyMemory<byte> buffer, out IlpPacket? packet, out string? error)
     {
         packet = null;
-        var span = buffer.Span;
-        if (span.IsEmpty) return Fail(OperationStatus.NeedMoreData, "packet is empty", out error);
-        byte type = span[0];
-        if (type is < (byte)IlpPacketType.Prepare or > (byte)IlpPacketType.Reject)
-            return Fail(OperationStatus.InvalidData, $"unknown packet type {type}", out error);
-        if (Oer.Oer.TryReadLength(span[1..], out int declared, out _) == OperationStatus.Done && declared > MaxPacketLength)
-            return Fail(OperationStatus.InvalidData, $"packet declares {declared} bytes, over the maximum {MaxPacketLength} (data is at most {MaxDataLength} bytes)", out error);
-        var status = Oer.Oer.TryReadVarOctetString(span[1..], MaxPacketLength, out Range contentRange, out _);
-        if (status != OperationStatus.Done) return Fail(status, "envelope length is invalid or truncated", out error);
-        var content = buffer[1..][contentRange];
-        return (IlpPacketType)type switch
+        var status = TryReadEnvelope(buffer, out var type, out var content, out error);
+        if (status != OperationStatus.Done) return status;
+        return type switch
         {
             IlpPacketType.Prepare => DecodePrepare(content, out packet, out error),
             IlpPacketType.Fulfill => DecodeFulfill(content, out packet, out error),
@@ -67,22 +59,12 @@ public static class IlpCodec
         };
     }
 
+    /// <summary>The view's fields, plus the destination string from the shared <see cref="IlpAddressCache"/>.</summary>
     private static OperationStatus DecodePrepare(ReadOnlyMemory<byte> content, out IlpPacket? packet, out string? error)
     {
-        packet = null;
-        var span = content.Span;
-        const int fixedLength = AmountLength + TimestampLength + HashLength;
-        if (span.Length < fixedLength) return Fail(OperationStatus.InvalidData, "prepare is truncated", out error);
-        ulong amount = BinaryPrimitives.ReadUInt64BigEndian(span);
-        if (!TryParseTimestamp(span.Slice(AmountLength, TimestampLength), out var expiresAt))
-            return Fail(OperationStatus.InvalidData, "expiresAt is not a valid YYYYMMDDHHmmssfff timestamp", out error);
-        var condition = content.Slice(AmountLength + TimestampLength, HashLength);
-        int offset = fixedLength;
-        if (!TryReadAddress(span[offset..], out string? destination, out int used, out error)) return OperationStatus.InvalidData;
-        offset += used;
-        if (!TryReadData(content[offset..], out var data, out error)) return OperationStatus.InvalidData;
-        packet = new IlpPrepare { Amount = amount, ExpiresAt = expiresAt, ExecutionCondition = condition, Destination = destination!, Data = data };
-        return OperationStatus.Done;
+        var status = TryReadPrepareContent(content, out var view, out error);
+        packet = status == OperationStatus.Done ? view.ToPrepare() : null;
+        return status;
     }
 
     private static OperationStatus DecodeFulfill(ReadOnlyMemory<byte> content, out IlpPacket? packet, out string? error)
@@ -132,20 +114,6 @@ public static class IlpCodec
     }
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    private static bool TryReadAddress(ReadOnlySpan<byte> span, out string? address, out int consumed, out string? error)
-    {
-        address = null;
-        if (Oer.Oer.TryReadVarOctetString(span, IlpAddress.MaxLength, out Range range, out consumed) != OperationStatus.Done)
-            return FailBool("destination length is invalid or over 1023", out error);
-        var bytes = span[range];
-        if (!IsAscii(bytes)) return FailBool("destination is not ASCII", out error);
-        address = Encoding.ASCII.GetString(bytes);
-        string? reason = IlpAddress.Validate(address);
-        if (reason is not null) return FailBool($"destination '{Truncate(address)}' is invalid: {reason}", out error);
-        error = null;
-        return true;
-    }
 
     private static bool TryReadData(ReadOnlyMemory<byte> content, out ReadOnlyMemory<byte> data, out string? error)
     {

@@ -1,0 +1,60 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using M2M.Btp;
+using M2M.Core.Ilp;
+
+namespace M2M.LoadGen;
+
+/// <summary>
+/// Conditions the sender and the receiver agree on without sharing state per packet: the
+/// fulfillment of packet n is HMAC-SHA256(run key, n), and n travels in the first 8 data bytes.
+/// </summary>
+public sealed class PacketKeys
+{
+    private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
+
+    public void Fulfillment(ulong sequence, Span<byte> fulfillment)
+    {
+        Span<byte> n = stackalloc byte[sizeof(ulong)];
+        BinaryPrimitives.WriteUInt64BigEndian(n, sequence);
+        HMACSHA256.HashData(_key, n, fulfillment);
+    }
+}
+
+/// <summary>The receiving peer: fulfills every Prepare whose condition matches its sequence number, else F05.</summary>
+public sealed class FulfillingReceiver(PacketKeys keys, string ilpAddress) : IBtpMessageHandler
+{
+    private long _fulfilled;
+    private long _refused;
+
+    public long Fulfilled => Interlocked.Read(ref _fulfilled);
+    public long Refused => Interlocked.Read(ref _refused);
+
+    public ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct)
+    {
+        if (IlpCodec.TryDecode(ilpPacket, out var packet, out string? error) != OperationStatus.Done || packet is not IlpPrepare prepare)
+            return Refuse(IlpErrorCode.F01_InvalidPacket, error ?? "expected a Prepare");
+        if (prepare.Data.Length < sizeof(ulong)) return Refuse(IlpErrorCode.F06_UnexpectedPayment, "data carries no sequence number");
+        Span<byte> fulfillment = stackalloc byte[IlpCodec.HashLength];
+        keys.Fulfillment(BinaryPrimitives.ReadUInt64BigEndian(prepare.Data.Span), fulfillment);
+        Span<byte> hash = stackalloc byte[IlpCodec.HashLength];
+        SHA256.HashData(fulfillment, hash);
+        if (!hash.SequenceEqual(prepare.ExecutionCondition.Span)) return Refuse(IlpErrorCode.F05_WrongCondition, "condition does not match the sequence number");
+        Interlocked.Increment(ref _fulfilled);
+        return ValueTask.FromResult<ReadOnlyMemory<byte>>(IlpEncoder.ToArray(new IlpFulfill { Fulfillment = fulfillment.ToArray() }));
+    }
+
+    private ValueTask<ReadOnlyMemory<byte>> Refuse(string code, string message)
+    {
+        Interlocked.Increment(ref _refused);
+        return ValueTask.FromResult<ReadOnlyMemory<byte>>(IlpEncoder.ToArray(IlpRejects.Create(code, ilpAddress, message)));
+    }
+}
+
+/// <summary>The sending peer expects no Prepares; anything arriving is refused.</summary>
+public sealed class RefusingHandler(string ilpAddress) : IBtpMessageHandler
+{
+    public ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct) =>
+        ValueTask.FromResult<ReadOnlyMemory<byte>>(IlpEncoder.ToArray(IlpRejects.Create(IlpErrorCode.F02_Unreachable, ilpAddress, "the load sender accepts no packets")));
+}
