@@ -18,6 +18,9 @@ internal static partial class BtpLog
     [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "BTP authenticator threw for user '{AuthUsername}'")]
     public static partial void AuthenticatorFailed(ILogger logger, string authUsername, Exception exception);
 
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "BTP auth from {Source} blocked: {MaxFailures} failed attempts within {Window}; refusing its attempts until the window ends")]
+    public static partial void AuthSourceBlocked(ILogger logger, string source, int maxFailures, TimeSpan window);
+
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "BTP session {PeerId} closed")]
     public static partial void SessionClosed(ILogger logger, string peerId);
 
