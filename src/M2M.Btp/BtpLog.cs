@@ -9,8 +9,8 @@ internal static partial class BtpLog
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "BTP peer {PeerId} authenticated (user '{AuthUsername}')")]
     public static partial void AuthSucceeded(ILogger logger, string peerId, string authUsername);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "BTP auth rejected for user '{AuthUsername}': {Reason}")]
-    public static partial void AuthRejected(ILogger logger, string authUsername, string reason);
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "BTP auth rejected from {Source}: {Reason}")]
+    public static partial void AuthRejected(ILogger logger, string source, string reason);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "BTP auth timed out after {Timeout}")]
     public static partial void AuthTimedOut(ILogger logger, TimeSpan timeout);

@@ -104,15 +104,15 @@ public static class BtpServerHandshake
             return null;
         }
         if (kind != FrameKind.Binary || BtpCodec.TryDecode(frame, out var packet, out _) != OperationStatus.Done)
-            return await RejectLoggedAsync(socket, 0, "", "first frame is not a valid BTP packet", limits, logger, guard, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, 0, "first frame is not a valid BTP packet", limits, logger, guard, time).ConfigureAwait(false);
 
         string? problem = ParseAuth(packet!, out string username, out string token);
         if (problem is not null)
-            return await RejectLoggedAsync(socket, packet!.RequestId, username, problem, limits, logger, guard, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, packet!.RequestId, problem, limits, logger, guard, time).ConfigureAwait(false);
 
         string? peerId = Authenticate(authenticate, username, token, logger);
         if (peerId is null)
-            return await RejectLoggedAsync(socket, packet!.RequestId, username, GenericRejection, limits, logger, guard, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, packet!.RequestId, GenericRejection, limits, logger, guard, time).ConfigureAwait(false);
 
         return await StartSessionAsync(socket, packet!.RequestId, peerId, username, handler, limits, logger, time).ConfigureAwait(false);
     }
@@ -178,11 +178,12 @@ public static class BtpServerHandshake
         }
     }
 
-    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string username, string reason,
+    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string reason,
         BtpLimits limits, ILogger logger, AuthGuard guard, TimeProvider time)
     {
         guard.Limiter?.RecordFailure(guard.Source);
-        BtpLog.AuthRejected(logger, username, reason);
+        // The source, not the username: an unauthenticated username may be anything, even a mistyped secret.
+        BtpLog.AuthRejected(logger, guard.Source, reason);
         await RejectAsync(socket, requestId, reason, null, limits, time).ConfigureAwait(false);
         return null;
     }
