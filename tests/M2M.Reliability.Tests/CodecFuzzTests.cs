@@ -82,13 +82,27 @@ public class CodecFuzzTests(ITestOutputHelper output)
                 "btp" => CheckBtp(input, out done),
                 _ => CheckIldcp(input, out done),
             };
-            if (problem is null && watch.Elapsed > Hang) problem = $"took {watch.Elapsed.TotalMilliseconds:F0} ms";
+            // A slow input is timed again: a GC pause or a preempted thread is not a hang; slow three times more is.
+            if (problem is null && watch.Elapsed > Hang && SlowestOfRetries(target, input) is var retry && retry > Hang)
+                problem = $"took {watch.Elapsed.TotalMilliseconds:F0} ms, and at least {retry.TotalMilliseconds:F0} ms on each of 3 retries";
             return problem;
         }
         catch (Exception e)
         {
             return $"threw {e.GetType().Name}: {e.Message}";
         }
+    }
+
+    private static TimeSpan SlowestOfRetries(string target, byte[] input)
+    {
+        var fastest = TimeSpan.MaxValue;
+        for (int i = 0; i < 3; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            _ = target switch { "ilp" => CheckIlp(input, out _), "btp" => CheckBtp(input, out _), _ => CheckIldcp(input, out _) };
+            if (watch.Elapsed < fastest) fastest = watch.Elapsed;
+        }
+        return fastest;
     }
 
     private static string? CheckIlp(byte[] input, out bool done)

@@ -31,7 +31,7 @@ public class FaultInjectionTests(ITestOutputHelper output)
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
         var never = new TaskCompletionSource<IlpReply>();
         bob.OnPrepare = _ => never.Task;
-        const double expiry = 2.5;
+        const double expiry = 4;
 
         var watch = Stopwatch.StartNew();
         var sends = Enumerable.Range(0, 500).Select(async _ =>
@@ -40,7 +40,8 @@ public class FaultInjectionTests(ITestOutputHelper output)
             var reply = await alice.SendAsync(p);
             return (Reply: reply, Late: DateTimeOffset.UtcNow - p.ExpiresAt);
         }).ToList();
-        await Task.Delay(TimeSpan.FromSeconds(0.8));
+        var arrived = Stopwatch.StartNew();
+        while (bob.Received.Count < 500 && arrived.Elapsed < TimeSpan.FromSeconds(2.5)) await Task.Delay(10);
         var pendingMidway = (await PeerAccount(host, "alice")).DebitsPending;
         var results = await Task.WhenAll(sends);
 
