@@ -144,6 +144,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         List<(ulong, string Outcome, TimeSpan Latency)> down;
         lock (sent) down = sent.Skip(before).ToList();
         await _postgres.StartAsync();
+        Npgsql.NpgsqlConnection.ClearAllPools(); // the test's own pooled connections died with the server
         var restarted = Stopwatch.StartNew();
         int mark;
         lock (sent) mark = sent.Count;
