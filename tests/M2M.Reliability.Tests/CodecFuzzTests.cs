@@ -13,6 +13,7 @@ namespace M2M.Reliability.Tests;
 /// re-encodes to bytes that decode to the same packet (decode∘encode = id on valid input);
 /// no input takes over 100 ms. FUZZ_SECONDS (per target, CI 5) and FUZZ_SEED control a longer run.
 /// </summary>
+[Collection(SerialCollection.Name)]
 public class CodecFuzzTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Hang = TimeSpan.FromMilliseconds(100);

@@ -10,6 +10,7 @@ using Xunit.Abstractions;
 namespace M2M.Reliability.Tests;
 
 /// <summary>R08, R09, R10 (short forms) on a real connector with its SQLite ledger.</summary>
+[Collection(SerialCollection.Name)]
 public class FaultInjectionTests(ITestOutputHelper output)
 {
     private static async Task<Account> PeerAccount(ConnectorHost host, string peer) =>

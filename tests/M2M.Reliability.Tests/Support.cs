@@ -136,3 +136,10 @@ internal sealed class CapturingLoggerFactory : ILoggerFactory, ILoggerProvider
             owner.Lines.Enqueue($"{logLevel} {category} [{eventId.Id}] {formatter(state, exception)} {exception}");
     }
 }
+
+/// <summary>CPU-bound and timing-sensitive tests run alone, after the parallel ones (2-core CI machines).</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SerialCollection
+{
+    public const string Name = "serial: timing-sensitive or CPU-bound";
+}
