@@ -12,15 +12,22 @@ namespace M2M.Btp;
 public static class BtpServerHandshake
 {
     private const string GenericRejection = "invalid auth credentials";
+    private const string TooManyFailures = "too many failed auth attempts from this address; try again later";
+
+    /// <summary>The optional per-source failure limit and the address it is keyed on.</summary>
+    private readonly record struct AuthGuard(BtpAuthLimiter? Limiter, string Source);
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
     /// Authenticates the peer and returns a running session, or null after rejecting it
     /// (BTP ERROR F00 + close 1008). Token comparison is up to <paramref name="authenticate"/>, which
-    /// must compare in constant time; the token is never logged nor echoed back.
+    /// must compare in constant time; the token is never logged nor echoed back. With a
+    /// <paramref name="limiter"/>, a <paramref name="source"/> (remote address) that failed too often
+    /// is refused before the comparison, and every failure is counted against it.
     /// </summary>
     public static async Task<BtpSession?> AcceptAsync(WebSocket socket, BtpAuthenticator authenticate,
-        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct)
+        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct,
+        BtpAuthLimiter? limiter = null, string? source = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(authenticate);
@@ -30,7 +37,8 @@ public static class BtpServerHandshake
         byte[] buffer = BtpFrameIO.RentReceiveBuffer(limits);
         try
         {
-            return await AcceptWithBufferAsync(socket, buffer, authenticate, handler, limits, logger, ct).ConfigureAwait(false);
+            var guard = new AuthGuard(limiter, source ?? "unknown");
+            return await AcceptWithBufferAsync(socket, buffer, authenticate, handler, limits, logger, guard, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -39,7 +47,7 @@ public static class BtpServerHandshake
     }
 
     private static async Task<BtpSession?> AcceptWithBufferAsync(WebSocket socket, byte[] buffer, BtpAuthenticator authenticate,
-        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct)
+        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, AuthGuard guard, CancellationToken ct)
     {
         var time = TimeProvider.System;
         // Not cancelled on timeout: cancelling a receive aborts the socket, and we still want to send an ERROR.
@@ -62,7 +70,7 @@ public static class BtpServerHandshake
         }
         var frame = await ObserveAsync(receive).ConfigureAwait(false);
         return frame is { } f
-            ? await CompleteAuthAsync(socket, buffer.AsMemory(0, f.Length), f.Kind, authenticate, handler, limits, logger, time).ConfigureAwait(false)
+            ? await CompleteAuthAsync(socket, buffer.AsMemory(0, f.Length), f.Kind, authenticate, handler, limits, logger, guard, time).ConfigureAwait(false)
             : null;
     }
 
@@ -79,9 +87,16 @@ public static class BtpServerHandshake
     }
 
     private static async Task<BtpSession?> CompleteAuthAsync(WebSocket socket, ReadOnlyMemory<byte> frame, FrameKind kind,
-        BtpAuthenticator authenticate, IBtpMessageHandler handler, BtpLimits limits, ILogger logger, TimeProvider time)
+        BtpAuthenticator authenticate, IBtpMessageHandler handler, BtpLimits limits, ILogger logger, AuthGuard guard, TimeProvider time)
     {
         if (kind == FrameKind.Closed) return null;
+        // A blocked source is refused before we even decode: no token comparison, no per-attempt log line.
+        if (guard.Limiter is { } limiter && !limiter.TryBegin(guard.Source, out bool firstRefusal))
+        {
+            if (firstRefusal) BtpLog.AuthSourceBlocked(logger, guard.Source, limiter.MaxFailures, limiter.Window);
+            await RejectAsync(socket, 0, TooManyFailures, null, limits, time).ConfigureAwait(false);
+            return null;
+        }
         if (kind == FrameKind.TooBig)
         {
             await BtpFrameIO.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.MessageTooBig, "frame too big", CancellationToken.None).ConfigureAwait(false);
@@ -89,15 +104,15 @@ public static class BtpServerHandshake
             return null;
         }
         if (kind != FrameKind.Binary || BtpCodec.TryDecode(frame, out var packet, out _) != OperationStatus.Done)
-            return await RejectLoggedAsync(socket, 0, "", "first frame is not a valid BTP packet", limits, logger, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, 0, "first frame is not a valid BTP packet", limits, logger, guard, time).ConfigureAwait(false);
 
         string? problem = ParseAuth(packet!, out string username, out string token);
         if (problem is not null)
-            return await RejectLoggedAsync(socket, packet!.RequestId, username, problem, limits, logger, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, packet!.RequestId, problem, limits, logger, guard, time).ConfigureAwait(false);
 
         string? peerId = Authenticate(authenticate, username, token, logger);
         if (peerId is null)
-            return await RejectLoggedAsync(socket, packet!.RequestId, username, GenericRejection, limits, logger, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, packet!.RequestId, GenericRejection, limits, logger, guard, time).ConfigureAwait(false);
 
         return await StartSessionAsync(socket, packet!.RequestId, peerId, username, handler, limits, logger, time).ConfigureAwait(false);
     }
@@ -163,10 +178,12 @@ public static class BtpServerHandshake
         }
     }
 
-    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string username, string reason,
-        BtpLimits limits, ILogger logger, TimeProvider time)
+    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string reason,
+        BtpLimits limits, ILogger logger, AuthGuard guard, TimeProvider time)
     {
-        BtpLog.AuthRejected(logger, username, reason);
+        guard.Limiter?.RecordFailure(guard.Source);
+        // The source, not the username: an unauthenticated username may be anything, even a mistyped secret.
+        BtpLog.AuthRejected(logger, guard.Source, reason);
         await RejectAsync(socket, requestId, reason, null, limits, time).ConfigureAwait(false);
         return null;
     }

@@ -67,8 +67,12 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
+        LimitMetrics = new LimitMetrics(Metrics);
+        AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused };
+        PeerLimits = LimitMetrics.CreateStep(options, settings, _time, LimitMetrics);
         IPacketStep[] steps =
         [
+            PeerLimits,
             new IldcpStep(options),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
@@ -94,6 +98,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
     public EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
+    /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
+    public PeerLimitsStep PeerLimits { get; }
+    /// <summary>Per-source BTP auth failure limit (10 per minute).</summary>
+    public BtpAuthLimiter AuthLimiter { get; }
+    public LimitMetrics LimitMetrics { get; }
     public RoutingTable Routes { get; private set; }
     public ConnectorState State { get; private set; } = ConnectorState.Starting;
     public int BtpPort { get; private set; }
@@ -212,7 +221,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
                 return;
             }
             using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-            var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token).ConfigureAwait(false);
+            var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token,
+                AuthLimiter, context.Connection.RemoteIpAddress?.ToString()).ConfigureAwait(false);
             if (session is null) return;
             Peers.Attach(session);
             await session.Completion.ConfigureAwait(false);

@@ -19,7 +19,7 @@ public interface ILedgerObserver
 /// on a Reject or timeout void them. Pending transfers time out at the outgoing expiry + 1 s,
 /// after which the sweeper voids whatever was left.
 /// </summary>
-public sealed class LedgerStep(SwitchOptions options, ILedger ledger, Func<string, PeerDescriptor?> peers, TimeProvider time, ILedgerObserver? observer = null) : IPacketStep
+public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Func<string, PeerDescriptor?> peers, TimeProvider time, ILedgerObserver? observer = null) : IPacketStep
 {
     /// <summary>Grace after the outgoing expiry before a pending transfer times out (one clock, design rule 3).</summary>
     public static readonly TimeSpan PendingGrace = TimeSpan.FromSeconds(1);
@@ -49,7 +49,7 @@ public sealed class LedgerStep(SwitchOptions options, ILedger ledger, Func<strin
         var reply = await next(context).ConfigureAwait(false);
         if (reply is IlpFulfill)
         {
-            var posted = await Run("post", [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)], CancellationToken.None).ConfigureAwait(false);
+            var posted = await PostAsync([Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)], context).ConfigureAwait(false);
             if (posted is not null && posted.All(r => r.IsApplied())) return reply;
             observer?.FulfillPostFailed();
             return Reject(IlpErrorCode.T00_InternalError, "fulfilled downstream but the ledger could not record it");

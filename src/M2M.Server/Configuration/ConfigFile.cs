@@ -30,6 +30,7 @@ public sealed class PeerSection
     public string? MaxPacketAmount { get; set; }
     public string? CreditLimit { get; set; }
     public SettlementSection? Settlement { get; set; }
+    public PeerLimitsSection? Limits { get; set; }
 }
 
 public sealed class AssetSection

@@ -83,6 +83,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         "AdminSection" => "admin",
         "LimitsSection" => "limits",
         "WalletSection" => "wallet",
+        "PeerLimitsSection" => "peers[].limits",
         var other => other,
     };
 
@@ -206,6 +207,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             MaxPacketAmount = OptionalUInt($"{key}.maxPacketAmount", p.MaxPacketAmount),
             CreditLimit = OptionalUInt($"{key}.creditLimit", p.CreditLimit),
             Settlement = p.Settlement is null ? null : BuildSettlement(p.Settlement, $"{key}.settlement", s.SettlementPreference),
+            Limits = BuildPeerLimits(p.Limits, key),
         };
         if (peer.Settlement?.Evm is not null && peer.AssetScale > 18)
             Error($"{key}.asset.scale", peer.AssetScale.ToString(CultureInfo.InvariantCulture), "at most 18 when the peer settles over EVM (1 unit = 10^(18 - scale) wei)");

@@ -46,6 +46,8 @@ public sealed record PeerSettings
     /// <summary>How far the peer may owe us; the ledger refuses (T04) beyond it. Null: unlimited.</summary>
     public ulong? CreditLimit { get; init; }
     public SettlementSettings? Settlement { get; init; }
+    /// <summary>peers[].limits: packets/s and in-flight caps; null: none.</summary>
+    public PeerLimits? Limits { get; init; }
 
     public bool IsOutgoing => Url is not null;
 

@@ -69,7 +69,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         username = Unescape(username);
         if (!_inboundSecrets.TryGetValue(username, out var expected))
         {
-            LogAuthRefused(Shorten(username), "unknown peer or no secret configured");
+            LogAuthRefused($"(unknown, {username.Length} chars)", "unknown peer or no secret configured"); // never echo it: it may be a misplaced secret
             return null;
         }
         bool matches = CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token))

@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using M2M.Btp;
+using M2M.Core.Ilp;
+using M2M.Server;
+using M2M.TestKit;
+using Microsoft.Extensions.Time.Testing;
+using Xunit.Abstractions;
+
+namespace M2M.Reliability.Tests;
+
+/// <summary>R13/R14/R15: BTP auth brute force, oversize frames, idle and slowloris connections, admin tokens.</summary>
+public class AuthAbuseTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Limiter_blocks_a_source_after_ten_failures_for_the_rest_of_its_minute_and_only_that_source()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = new BtpAuthLimiter(time: time);
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.True(limiter.TryBegin("10.0.0.1", out _));
+            limiter.RecordFailure("10.0.0.1");
+        }
+        Assert.False(limiter.TryBegin("10.0.0.1", out bool first));
+        Assert.True(first);
+        Assert.False(limiter.TryBegin("10.0.0.1", out first));
+        Assert.False(first); // logged once per block
+        Assert.True(limiter.TryBegin("10.0.0.2", out _));
+
+        time.Advance(TimeSpan.FromSeconds(59.9));
+        Assert.False(limiter.TryBegin("10.0.0.1", out _));
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.True(limiter.TryBegin("10.0.0.1", out _));
+        Assert.Equal(0, limiter.FailuresOf("10.0.0.1"));
+        Assert.Equal((12L, 3L), (limiter.CheckedCount, limiter.RefusedCount));
+    }
+
+    [Fact]
+    public async Task Brute_force_from_one_address_is_refused_before_the_token_compare_and_logged_once_without_the_token()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var host = await Connector.StartAsync(Connector.TwoPeers(), logs);
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        long checkedBefore = host.AuthLimiter.CheckedCount;
+        const string wrong = "wrong-token-5f1c9a";
+        const int workers = 16, perWorker = 124, attempts = 20 + workers * perWorker;
+
+        var watch = Stopwatch.StartNew();
+        var honest = Task.WhenAll(Enumerable.Range(0, 200).Select(async i => { await Task.Delay(i * 5); return await alice.SendAsync(TestPeer.Payment("g.bob.x", 1)); }));
+        var answers = new List<string?>();
+        for (int i = 0; i < 20; i++) answers.Add(await Attempt(host.BtpPort, i % 2 == 0 ? "alice" : "nobody", wrong));
+        var rest = await Task.WhenAll(Enumerable.Range(0, workers).Select(async _ =>
+        {
+            var mine = new List<string?>();
+            for (int i = 0; i < perWorker; i++) mine.Add(await Attempt(host.BtpPort, "alice", wrong));
+            return mine;
+        }));
+        answers.AddRange(rest.SelectMany(x => x));
+        // The right token from the blocked address is refused too: the block is per source, not per guess.
+        string? rightButBlocked = await Attempt(host.BtpPort, "alice", "alice-secret");
+        var honestReplies = await honest;
+        watch.Stop();
+
+        long compared = host.AuthLimiter.CheckedCount - checkedBefore;
+        int blocked = answers.Count(a => a!.StartsWith("too many failed auth attempts", StringComparison.Ordinal));
+        output.WriteLine($"{answers.Count} wrong-token attempts in {watch.Elapsed.TotalSeconds:F1} s: {compared} reached the token compare, {blocked} refused before it ({100.0 * blocked / answers.Count:F2} %)");
+        Assert.Equal(attempts, answers.Count);
+        Assert.All(answers, a => Assert.NotNull(a)); // 0 accepted
+        Assert.Equal(10, answers.Count(a => a == "invalid auth credentials"));
+        Assert.Equal(attempts - 10, blocked);
+        Assert.Equal(10, compared);
+        Assert.StartsWith("too many failed auth attempts", rightButBlocked);
+        Assert.All(honestReplies, r => Assert.IsType<IlpFulfill>(r)); // the real peer (another address) kept working
+
+        string log = logs.All;
+        Assert.Single(logs.Lines, l => l.Contains("[2004]") && l.Contains("127.0.0.2"));
+        Assert.DoesNotContain(wrong, log);
+        Assert.DoesNotContain("alice-secret", log);
+        string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
+        Assert.Contains($"btp_auth_refused_total{{reason=\"source_blocked\"}} {attempts - 10 + 1}", metrics);
+        Assert.Contains("btp_auth_refused_total{reason=\"failed\"} 10", metrics);
+    }
+
+    private static async Task<string?> Attempt(int port, string user, string token)
+    {
+        await using var c = await RawBtpClient.ConnectAsync(port, "127.0.0.2");
+        return await c.AuthenticateAsync(user, token);
+    }
+
+    [Theory]
+    [InlineData(65_537UL, 65_537)]              // max + 1, all sent
+    [InlineData(1024UL * 1024, 1024 * 1024)]      // 1 MiB, all sent
+    [InlineData(100UL * 1024 * 1024, 128 * 1024)] // 100 MiB declared, 128 KiB sent
+    public async Task Oversize_frames_are_refused_with_1009_quickly_before_auth_and_others_keep_working(ulong declared, int sent)
+    {
+        await using var host = await Connector.StartAsync(Connector.TwoPeers());
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        using var raw = await RawTcp.ConnectAsync(host.BtpPort);
+        await raw.UpgradeAsync();
+        long memoryBefore = GC.GetTotalMemory(false);
+
+        var watch = Stopwatch.StartNew();
+        await raw.Socket.SendAsync(RawTcp.FrameHeader(declared));
+        var send = raw.Socket.SendAsync(new byte[sent]); // the server may close before taking it all
+        int? close = await raw.ReadCloseStatusAsync(TimeSpan.FromSeconds(5));
+        watch.Stop();
+        try { await send; } catch (System.Net.Sockets.SocketException) { }
+
+        output.WriteLine($"declared {declared} B: close {close} after {watch.Elapsed.TotalMilliseconds:F0} ms, managed heap +{(GC.GetTotalMemory(false) - memoryBefore) / 1024} KiB");
+        Assert.Equal(1009, close);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"took {watch.Elapsed}");
+        Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 1)));
+    }
+
+    [Fact]
+    public async Task Exactly_max_frame_size_is_not_refused_as_too_big()
+    {
+        await using var host = await Connector.StartAsync(Connector.TwoPeers());
+        using var raw = await RawTcp.ConnectAsync(host.BtpPort);
+        await raw.UpgradeAsync();
+        await raw.Socket.SendAsync(RawTcp.FrameHeader(65_536));
+        await raw.Socket.SendAsync(new byte[65_536]); // zeros: not a BTP auth packet, so refused as a policy violation
+        Assert.Equal(1008, await raw.ReadCloseStatusAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    /// <summary>R15 (short): 500 idle WebSockets that never authenticate and 20 slowloris clients; a real peer is not starved.</summary>
+    [Fact]
+    public async Task Idle_unauthenticated_connections_and_slowloris_are_cut_and_do_not_starve_a_real_peer()
+    {
+        var authTimeout = TimeSpan.FromSeconds(2);
+        await using var host = await Connector.StartAsync(Connector.TwoPeers() with { BtpAuthTimeout = authTimeout });
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        var baseline = await Throughput(alice, 300);
+
+        var idle = new List<RawTcp>();
+        var opened = Stopwatch.StartNew();
+        for (int i = 0; i < 500; i++)
+        {
+            var c = await RawTcp.ConnectAsync(host.BtpPort);
+            await c.UpgradeAsync();
+            idle.Add(c);
+        }
+        var slow = new List<RawTcp>();
+        for (int i = 0; i < 20; i++) slow.Add(await RawTcp.ConnectAsync(host.HealthPort));
+        using var stopDrip = new CancellationTokenSource();
+        var drip = Task.Run(async () =>
+        {
+            // Slowloris: one header byte per second per connection, never finishing the request.
+            byte[] request = System.Text.Encoding.ASCII.GetBytes("GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + new string('a', 100));
+            for (int i = 0; i < request.Length && !stopDrip.IsCancellationRequested; i++)
+            {
+                foreach (var s in slow) { try { await s.Socket.SendAsync(request.AsMemory(i, 1)); } catch (System.Net.Sockets.SocketException) { } }
+                await Task.Delay(1000, stopDrip.Token).ContinueWith(_ => { });
+            }
+        });
+        var underAttack = await Throughput(alice, 300);
+        var closedIdle = await Task.WhenAll(idle.Select(c => c.ClosedByServerAsync(authTimeout + TimeSpan.FromSeconds(8) - opened.Elapsed)));
+        double idleClosedAfter = opened.Elapsed.TotalSeconds;
+        var healthWhileSlow = await new HttpClient().GetAsync($"http://127.0.0.1:{host.HealthPort}/health/live");
+        var closedSlow = await Task.WhenAll(slow.Select(c => c.ClosedByServerAsync(TimeSpan.FromSeconds(15))));
+        await stopDrip.CancelAsync();
+        await drip;
+
+        output.WriteLine($"baseline {baseline:F0} packets/s, with 500 idle + 20 slowloris {underAttack:F0} packets/s; idle closed {closedIdle.Count(c => c)}/500 within {idleClosedAfter:F1} s of opening the first (auth timeout {authTimeout.TotalSeconds} s); slowloris closed {closedSlow.Count(c => c)}/20");
+        Assert.All(closedIdle, Assert.True);
+        Assert.All(closedSlow, Assert.True);
+        Assert.Equal(HttpStatusCode.OK, healthWhileSlow.StatusCode);
+        Assert.True(underAttack >= 0.5 * baseline, $"real peer starved: {underAttack:F0} vs {baseline:F0} packets/s");
+        foreach (var c in idle.Concat(slow)) c.Dispose();
+    }
+
+    private static async Task<double> Throughput(TestPeer peer, int packets)
+    {
+        var watch = Stopwatch.StartNew();
+        var replies = await Task.WhenAll(Enumerable.Range(0, packets).Select(_ => peer.SendAsync(TestPeer.Payment("g.bob.x", 1))));
+        Assert.All(replies, r => Assert.IsType<IlpFulfill>(r));
+        return packets / watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Every admin endpoint (enumerated from AdminEndpoints.cs) refuses no token and a wrong token.</summary>
+    [Fact]
+    public async Task Every_admin_endpoint_rejects_a_missing_or_wrong_token_and_refuses_all_without_ADMIN_API_TOKEN()
+    {
+        (string Method, string Path)[] endpoints =
+        [
+            ("GET", "/admin/balances"), ("POST", "/settlement/execute"), ("POST", "/settlement/redeem/alice"),
+            ("GET", $"/settlement/{Guid.NewGuid()}"), ("GET", "/settlement/status/alice"), ("GET", "/settlements"),
+        ];
+        await using var host = await Connector.StartAsync(Connector.TwoPeers());
+        await using var open = await Connector.StartAsync(Connector.TwoPeers() with { AdminApiToken = null });
+        using var http = new HttpClient();
+        foreach (var (method, path) in endpoints)
+        {
+            foreach (string? token in new[] { null, "wrong", "admin-token-but-longer", "" })
+            {
+                var status = await Send(http, method, $"http://127.0.0.1:{host.HealthPort}{path}", token);
+                Assert.True(status == HttpStatusCode.Unauthorized, $"{method} {path} with token '{token}': {status}");
+            }
+            var ok = await Send(http, method, $"http://127.0.0.1:{host.HealthPort}{path}", "admin-token");
+            Assert.NotEqual(HttpStatusCode.Unauthorized, ok);
+            Assert.Equal(HttpStatusCode.Forbidden, await Send(http, method, $"http://127.0.0.1:{open.HealthPort}{path}", "admin-token"));
+        }
+    }
+
+    private static async Task<HttpStatusCode> Send(HttpClient http, string method, string url, string? token)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), url);
+        if (method == "POST") request.Content = new StringContent("{\"peerId\":\"alice\"}", System.Text.Encoding.UTF8, "application/json");
+        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request);
+        return response.StatusCode;
+    }
+}

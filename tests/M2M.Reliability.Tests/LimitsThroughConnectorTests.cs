@@ -1,0 +1,114 @@
+using M2M.Core.Ilp;
+using M2M.Core.Ledger;
+using M2M.Core.Switch;
+using M2M.Server.Configuration;
+using M2M.TestKit;
+using Xunit.Abstractions;
+
+namespace M2M.Reliability.Tests;
+
+/// <summary>Per-peer limits on a real connector (WebSockets on 127.0.0.1, SQLite ledger), and their config.</summary>
+public class LimitsThroughConnectorTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task An_over_rate_peer_gets_T05_while_another_peers_packets_all_succeed()
+    {
+        var settings = Connector.TwoPeers(new PeerSettings { Id = "carol", AuthToken = "carol-secret" }) is var s
+            ? s with { Peers = [s.Peers[0] with { Limits = new PeerLimits { PacketsPerSecond = 20, Burst = 20 } }, .. s.Peers.Skip(1)] } : null!;
+        await using var host = await Connector.StartAsync(settings);
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        await using var carol = await TestPeer.ConnectAsync(host.BtpPort, "carol", "carol-secret");
+
+        var aliceReplies = Task.WhenAll(Enumerable.Range(0, 200).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 5))));
+        var carolReplies = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => carol.SendAsync(TestPeer.Payment("g.bob.x", 5))));
+        var a = await aliceReplies;
+
+        int aliceOk = a.Count(r => r is IlpFulfill), aliceT05 = a.Count(r => r is IlpReject { Code: "T05" });
+        output.WriteLine($"alice: {aliceOk} fulfilled, {aliceT05} T05 of 200; carol: {carolReplies.Count(r => r is IlpFulfill)} of 100 fulfilled");
+        Assert.All(carolReplies, r => Assert.IsType<IlpFulfill>(r));
+        Assert.Equal(200, aliceOk + aliceT05);
+        Assert.InRange(aliceOk, 20, 40); // the burst plus what refills (20/s) while the batch is handled
+        Assert.Contains("limit of 20 packets/s", ((IlpReject)a.First(r => r is IlpReject)).Message);
+
+        string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
+        Assert.Contains($"ilp_packets_rejected_by_limit_total{{peer_id=\"alice\",limit=\"packets_per_second\"}} {aliceT05}", metrics);
+        Assert.Contains($"connector_errors_total{{type=\"rate_limited\",severity=\"warning\"}} {aliceT05}", metrics);
+        // Refused before the ledger: nothing reserved for them, and the books agree.
+        var report = await LedgerVerifier.VerifyAsync(host.Accounting.Ledger, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
+        Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
+        var aliceAccount = await host.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("alice", PeerAccounts.LedgerFor("USD", 9)));
+        Assert.Equal((Int128)(-5 * aliceOk), aliceAccount!.PostedBalance);
+    }
+
+    /// <summary>R16 (short): an attacker whose prepares are never answered holds at most its in-flight value cap.</summary>
+    [Fact]
+    public async Task A_griefing_peer_holds_at_most_its_in_flight_value_and_others_are_unaffected()
+    {
+        var settings = Connector.TwoPeers(new PeerSettings { Id = "mallory", AuthToken = "mallory-secret", Limits = new PeerLimits { MaxInFlightValue = 1000 } });
+        await using var host = await Connector.StartAsync(settings);
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        await using var mallory = await TestPeer.ConnectAsync(host.BtpPort, "mallory", "mallory-secret");
+        var never = new TaskCompletionSource<IlpReply>();
+        bob.OnPrepare = p => p.Destination == "g.bob.hold" ? never.Task : Task.FromResult<IlpReply>(new IlpFulfill { Fulfillment = p.Data.ToArray() });
+
+        // 10 × the cap: 100 prepares of 100 units that bob never answers (expiry 3 s).
+        var attack = Enumerable.Range(0, 100).Select(_ => mallory.SendAsync(TestPeer.Payment("g.bob.hold", 100, 3))).ToList();
+        await Task.Delay(500);
+        Assert.Equal((10, 1000UL), host.PeerLimits.InFlight("mallory"));
+        var honest = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 7))));
+        var attackReplies = await Task.WhenAll(attack);
+
+        output.WriteLine($"mallory: {attackReplies.Count(r => r is IlpReject { Code: "T04" })} T04, {attackReplies.Count(r => r is IlpReject { Code: "R00" })} R00; alice {honest.Count(r => r is IlpFulfill)}/200 fulfilled");
+        Assert.All(honest, r => Assert.IsType<IlpFulfill>(r));
+        Assert.Equal(90, attackReplies.Count(r => r is IlpReject { Code: "T04" }));
+        Assert.Equal(10, attackReplies.Count(r => r is IlpReject { Code: "R00" }));
+        Assert.Equal(10, bob.Received.Count(p => p.Destination == "g.bob.hold"));
+        Assert.Equal((0, 0UL), host.PeerLimits.InFlight("mallory"));
+        var m = await host.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("mallory", PeerAccounts.LedgerFor("USD", 9)));
+        Assert.Equal((UInt128.Zero, Int128.Zero), (m!.DebitsPending, m.PostedBalance));
+    }
+
+    [Fact]
+    public void Peer_limits_load_from_yaml_and_bad_values_are_one_clear_line_each()
+    {
+        string dir = Directory.CreateTempSubdirectory("m2m-limits-").FullName;
+        string good = Path.Combine(dir, "good.yaml"), bad = Path.Combine(dir, "bad.yaml"), unknown = Path.Combine(dir, "unknown.yaml");
+        File.WriteAllText(good, """
+            nodeId: n
+            peers:
+              - id: alice
+                authToken: s
+                limits: { packetsPerSecond: 500, burst: 1000, maxInFlight: 200, maxInFlightValue: 5000000 }
+              - { id: bob, authToken: s }
+            """);
+        File.WriteAllText(bad, """
+            nodeId: n
+            peers:
+              - id: alice
+                authToken: s
+                limits: { packetsPerSecond: 0, maxInFlight: -3, maxInFlightValue: lots }
+              - id: bob
+                authToken: s
+                limits: { burst: 10 }
+            """);
+        File.WriteAllText(unknown, "nodeId: n\npeers:\n  - id: a\n    authToken: s\n    limits: { packetsPerSec: 5 }\n");
+        var loader = new ConfigLoader(_ => null);
+
+        var settings = loader.Load(good);
+        Assert.Equal(new PeerLimits { PacketsPerSecond = 500, Burst = 1000, MaxInFlight = 200, MaxInFlightValue = 5_000_000 }, settings.Peers[0].Limits);
+        Assert.Null(settings.Peers[1].Limits);
+
+        var errors = Assert.Throws<ConfigException>(() => loader.Load(bad)).Errors;
+        Assert.Contains("peers[0].limits.packetsPerSecond: '0' is invalid; expected a whole number from 1 to 1000000", errors);
+        Assert.Contains("peers[0].limits.maxInFlight: '-3' is invalid; expected a whole number from 1 to 1000000", errors);
+        Assert.Contains("peers[0].limits.maxInFlightValue: 'lots' is invalid; expected a whole number from 1 to 18446744073709551615", errors);
+        Assert.Contains(errors, e => e.StartsWith("peers[1].limits.burst: '10' is invalid; expected no burst without packetsPerSecond", StringComparison.Ordinal));
+        Assert.Equal(4, errors.Count);
+
+        var unknownKey = Assert.Throws<ConfigException>(() => loader.Load(unknown)).Errors.Single();
+        Assert.Contains("unknown key 'packetsPerSec' in peers[].limits", unknownKey);
+        Directory.Delete(dir, true);
+    }
+}
