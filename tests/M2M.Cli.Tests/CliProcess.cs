@@ -55,6 +55,20 @@ internal sealed class CliProcess : IDisposable
         return (code, p.Stdout, p.Stderr);
     }
 
+    /// <summary>Runs any program (a script, the load generator) to its end within the timeout; returns exit code and output.</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunToEndAsync(ProcessStartInfo info, TimeSpan timeout)
+    {
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

@@ -83,7 +83,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         var sent = new List<(ulong Amount, string Outcome, TimeSpan Latency)>();
         using (var connector = CliProcess.Start(env, "run", "--config", config))
         {
-            await WaitForHealth($"http://127.0.0.1:{http}/health", connector);
+            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
             await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
             await using var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret");
             using var stopLoad = new CancellationTokenSource();
@@ -110,7 +110,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         // Restart on the same ledger; wait past every pending timeout so the sweeper has run.
         using (var restarted = CliProcess.Start(env, "run", "--config", config))
         {
-            await WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
+            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
             await Task.Delay(TimeSpan.FromSeconds(PacketExpirySeconds + 2.5));
             var (code, stdout, stderr) = await CliProcess.RunAsync(ledgerEnv, "ledger", "verify", "--config", config);
             if (code != 0) violations.Add($"ledger verify exited {code}:\n{stdout}\n{stderr}");
@@ -198,27 +198,6 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
     private static ulong Sum(List<(ulong Amount, string Outcome, TimeSpan)> sent, string outcome)
     {
         lock (sent) return sent.Where(s => s.Outcome == outcome).Aggregate(0UL, (acc, s) => acc + s.Amount);
-    }
-
-    /// <summary>Like CliTests.WaitForHealth, but a slow answer on a loaded machine (restart recovery) is retried, not fatal.</summary>
-    private static async Task WaitForHealth(string url, CliProcess connector)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                using var response = await http.GetAsync(url);
-                if (response.IsSuccessStatusCode) return;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                // not listening yet, or busy
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"connector did not answer {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
     }
 
     private static int EnvInt(string name, int fallback) =>

@@ -86,12 +86,7 @@ internal static class OpsScripts
         foreach (var name in new[] { "SMOKE_PEER_ID", "SMOKE_PEER_SECRET", "SMOKE_BTP_PORT", "M2M_CONNECTOR", "HEALTH_CHECK_PORT", "BTP_SERVER_PORT" })
             info.Environment.Remove(name);
         if (env is not null) foreach (var (k, v) in env) info.Environment[k] = v;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(cts.Token);
-        return (process.ExitCode, await stdout, await stderr);
+        return await CliProcess.RunToEndAsync(info, TimeSpan.FromSeconds(120));
     }
 
     /// <summary>A config with one child peer "smoke-test" whose secret the test knows.</summary>

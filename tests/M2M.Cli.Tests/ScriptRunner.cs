@@ -15,12 +15,7 @@ internal static class ScriptRunner
         foreach (var name in new[] { "CONFIG_FILE", "BTP_SERVER_PORT", "BTP_PORT", "HEALTH_CHECK_PORT", "LEDGER_PATH", "DEPLOY_MODE", "IMAGE_NAME", "IMAGE_TAG" })
             info.Environment.Remove(name);
         foreach (var (k, v) in env) info.Environment[k] = v;
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await stdout, await stderr);
+        return await CliProcess.RunToEndAsync(info, TimeSpan.FromSeconds(120));
     }
 
     /// <summary>SIGTERM to a process the test started (through a script) and wait for it to exit.</summary>

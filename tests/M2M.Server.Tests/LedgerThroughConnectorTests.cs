@@ -186,6 +186,38 @@ public class LedgerThroughConnectorTests
     }
 
     [Fact]
+    public async Task A_post_that_committed_but_was_answered_T00_is_reversed_so_the_books_match_the_reject()
+    {
+        // Found by the crash harness (PostgreSQL stopped under load): the COMMIT landed, the
+        // acknowledgement did not, the retries ran out, and the sender got T00 for a posted packet.
+        var flaky = new FlakyLedger(new MemoryLedger());
+        await using var host = new ConnectorHost(Settings() with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
+        await host.StartAsync(CancellationToken.None);
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 7)));
+        flaky.LosePostAcks = true;
+
+        var reject = Assert.IsType<IlpReject>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 5)));
+        flaky.LosePostAcks = false;
+
+        Assert.Equal("T00", reject.Code);
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "admin-token");
+        string url = $"http://127.0.0.1:{host.HealthPort}/admin/balances";
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        Dictionary<string, string?> balances;
+        do
+        {
+            await Task.Delay(50);
+            balances = JsonDocument.Parse(await http.GetStringAsync(url)).RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("peerId").GetString()!, e => e.GetProperty("balance").GetString());
+        }
+        while (balances["alice"] != "-7" && DateTime.UtcNow < deadline);
+        Assert.Equal("-7", balances["alice"]); // only the fulfilled packet; the T00 one is reversed
+        Assert.Equal("7", balances["bob"]);
+    }
+
+    [Fact]
     public async Task Admin_balances_need_the_bearer_token()
     {
         await using var host = await TestConnector.StartAsync(Settings());
@@ -222,6 +254,8 @@ internal sealed class FlakyLedger(ILedger inner) : ILedger
 {
     public volatile bool Down;
     public volatile bool FailPosts;
+    /// <summary>Posts commit, then the call fails as if the connection died before the acknowledgement.</summary>
+    public volatile bool LosePostAcks;
 
     public string Backend => "flaky";
 
@@ -239,8 +273,16 @@ internal sealed class FlakyLedger(ILedger inner) : ILedger
     public ValueTask<IReadOnlyList<CreateTransferResult>> CreateTransfersAsync(IReadOnlyList<Transfer> transfers, CancellationToken ct = default)
     {
         Check();
-        if (FailPosts && transfers.Any(t => t.Flags.HasFlag(TransferFlags.PostPending))) throw new LedgerUnavailableException("injected post failure");
+        bool post = transfers.Any(t => t.Flags.HasFlag(TransferFlags.PostPending));
+        if (FailPosts && post) throw new LedgerUnavailableException("injected post failure");
+        if (LosePostAcks && post) return LoseAck(transfers, ct);
         return inner.CreateTransfersAsync(transfers, ct);
+    }
+
+    private async ValueTask<IReadOnlyList<CreateTransferResult>> LoseAck(IReadOnlyList<Transfer> transfers, CancellationToken ct)
+    {
+        await inner.CreateTransfersAsync(transfers, ct);
+        throw new LedgerUnavailableException("injected: committed, acknowledgement lost");
     }
 
     public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) => inner.SetDebitLimitAsync(id, debitLimit, ct);

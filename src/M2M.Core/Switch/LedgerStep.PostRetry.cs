@@ -26,4 +26,49 @@ public sealed partial class LedgerStep
             delay = delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay;
         }
     }
+
+    /// <summary>How long a doubtful post is chased after the T00 went upstream (bounded, in-memory).</summary>
+    private static readonly TimeSpan DoubtfulResolveLimit = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// We answered T00 while the post's outcome was unknown. Once the ledger answers, make the books
+    /// agree with that answer: void the reservation; if the post had committed after all
+    /// (PendingTransferAlreadyPosted), reverse it with two linked transfers. Ids are fixed before
+    /// the loop, so retries are idempotent. Found by the crash harness stopping PostgreSQL for 2 s.
+    /// </summary>
+    private async Task ResolveDoubtfulPostAsync(Transfer incoming, Transfer outgoing)
+    {
+        Transfer[] voids = [Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)];
+        Transfer[] reversal =
+        [
+            Reversal(incoming, TransferFlags.Linked),
+            Reversal(outgoing, TransferFlags.None),
+        ];
+        var giveUp = time.GetUtcNow() + DoubtfulResolveLimit;
+        var delay = FirstRetryDelay;
+        bool reversing = false;
+        while (time.GetUtcNow() < giveUp)
+        {
+            var results = await Run(reversing ? "reverse-doubtful" : "void-doubtful", reversing ? reversal : voids, CancellationToken.None).ConfigureAwait(false);
+            if (results is not null)
+            {
+                if (!reversing && results[0] == CreateTransferResult.PendingTransferAlreadyPosted) { reversing = true; continue; }
+                return; // voided now, already voided/expired, or reversed (Ok or Exists)
+            }
+            await Task.Delay(delay, time).ConfigureAwait(false);
+            delay = delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay;
+        }
+    }
+
+    /// <summary>The posted transfer turned around: credit goes back to the debit side, same amount and ledger.</summary>
+    private static Transfer Reversal(Transfer pending, TransferFlags flags) => new()
+    {
+        Id = PeerAccounts.NewTransferId(),
+        DebitAccountId = pending.CreditAccountId,
+        CreditAccountId = pending.DebitAccountId,
+        Amount = pending.Amount,
+        Ledger = pending.Ledger,
+        Code = PeerAccounts.PacketTransferCode,
+        Flags = flags,
+    };
 }
