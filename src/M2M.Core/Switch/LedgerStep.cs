@@ -52,9 +52,10 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
             var posted = await PostAsync([Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)], context).ConfigureAwait(false);
             if (posted is not null && posted.All(r => r.IsApplied())) return reply;
             observer?.FulfillPostFailed();
-            // The post's outcome may still be unknown (ledger down): settle it once the ledger answers,
-            // so the books match the T00 we send (void, or reverse a post that did land).
-            if (posted is null) _ = ResolveDoubtfulPostAsync(incoming, outgoing);
+            // The post's outcome may be unknown (ledger down, or a retry answered other than Exists):
+            // settle it once the ledger answers, so the books match the T00 we send (void the
+            // reservation, or reverse a post that did land).
+            _ = ResolveDoubtfulPostAsync(incoming, outgoing);
             return Reject(IlpErrorCode.T00_InternalError, "fulfilled downstream but the ledger could not record it");
         }
         // Reject or timeout: release the reservation; if this fails, the sweeper voids it at its timeout.
