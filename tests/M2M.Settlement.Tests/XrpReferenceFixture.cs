@@ -81,7 +81,7 @@ public sealed class XrpReferenceFixture : IDisposable
             }
             catch (OperationCanceledException)
             {
-                Kill(process);
+                M2M.TestKit.ChildProcess.Kill(process);
                 throw new TimeoutException($"node {script} {string.Join(' ', args)} did not finish within {CallTimeout.TotalSeconds} s");
             }
             var output = await stdout;
@@ -99,29 +99,8 @@ public sealed class XrpReferenceFixture : IDisposable
 
     public void Dispose()
     {
-        foreach (var (_, process) in _running) Kill(process);
+        foreach (var (_, process) in _running) M2M.TestKit.ChildProcess.Kill(process);
         _running.Clear();
-    }
-
-    private static void Kill(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                // Only this child (by its own id) and anything it started.
-                Process.GetProcessById(process.Id).Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // already exited
-        }
-        catch (ArgumentException)
-        {
-            // no process with that id any more
-        }
     }
 }
 

@@ -143,19 +143,7 @@ public sealed class EvmNodeFixture : IAsyncLifetime
         if (process is null) return;
         try
         {
-            if (!process.HasExited)
-            {
-                // Only this node process (by its own id) and its children.
-                Process.GetProcessById(process.Id).Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (ArgumentException)
-        {
-            // already gone
+            ChildProcess.Kill(process);
         }
         finally
         {

@@ -22,9 +22,15 @@ public sealed partial class LedgerStep
         {
             var results = await Run("post", posts, CancellationToken.None).ConfigureAwait(false);
             if (results is not null || time.GetUtcNow() + delay > deadline) return results;
-            await Task.Delay(delay, time).ConfigureAwait(false);
-            delay = delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay;
+            delay = await BackOffAsync(delay).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Waits <paramref name="delay"/>, then returns the next one: doubled, at most MaxRetryDelay.</summary>
+    private async Task<TimeSpan> BackOffAsync(TimeSpan delay)
+    {
+        await Task.Delay(delay, time).ConfigureAwait(false);
+        return delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay;
     }
 
     /// <summary>How long a doubtful post is chased after the T00 went upstream (bounded, in-memory).</summary>
@@ -55,8 +61,7 @@ public sealed partial class LedgerStep
                 if (!reversing && results[0] == CreateTransferResult.PendingTransferAlreadyPosted) { reversing = true; continue; }
                 return; // voided now, already voided/expired, or reversed (Ok or Exists)
             }
-            await Task.Delay(delay, time).ConfigureAwait(false);
-            delay = delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay;
+            delay = await BackOffAsync(delay).ConfigureAwait(false);
         }
     }
 
