@@ -24,7 +24,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
     private const double PacketExpirySeconds = 3;
     private readonly PostgresServer _postgres = postgres;
 
-    private enum Fault { KillConnector, KillPostgres }
+    private enum Fault { KillConnector, KillPostgres, CrashPoint }
 
     [Fact]
     public Task Sigkill_under_load_loses_no_fulfilled_packet_and_leaves_consistent_books() =>
@@ -38,7 +38,17 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
     public Task Postgres_killed_under_load_gives_fast_T00_then_recovers_with_consistent_books() =>
         Harness("postgres", Fault.KillPostgres, EnvInt("CRASH_RUNS_PG", 1));
 
-    private async Task Harness(string backend, Fault fault, int runs)
+    /// <summary>R03: the connector dies (Environment.FailFast) at a named point of the packet path, after a random number of passes.</summary>
+    [Theory]
+    [InlineData("after-reserve-commit")]
+    [InlineData("before-forward")]
+    [InlineData("after-fulfill-received")]
+    [InlineData("after-post-commit-before-reply")]
+    [InlineData("after-void-commit")]
+    public Task Crash_at_a_named_point_loses_no_fulfilled_packet(string point) =>
+        Harness("sqlite", Fault.CrashPoint, EnvInt("CRASH_RUNS_POINT", 1), point);
+
+    private async Task Harness(string backend, Fault fault, int runs, string? crashPoint = null)
     {
         int seed = EnvInt("CRASH_SEED", Environment.TickCount);
         var random = new Random(seed);
@@ -49,15 +59,17 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         for (int run = 1; run <= runs; run++)
         {
             var loadTime = TimeSpan.FromMilliseconds(random.Next(min, max + 1));
-            var (sent, found) = await OneRun(run, backend, fault, loadTime);
+            // Passes before the crash point fires: spread like the kill instants (about 100 packets/s per 100 ms of load).
+            int skip = random.Next(min / 10, max / 10 + 1);
+            var (sent, found) = await OneRun(run, backend, fault, loadTime, crashPoint, skip);
             packets += sent;
             violations.AddRange(found.Select(v => $"run {run}: {v}"));
         }
-        output.WriteLine($"CRASH HARNESS {backend}/{fault}: {runs} runs, {packets} packets, {violations.Count} violations, {watch.Elapsed.TotalSeconds:F0} s (seed {seed})");
+        output.WriteLine($"CRASH HARNESS {backend}/{fault}{(crashPoint is null ? "" : "/" + crashPoint)}: {runs} runs, {packets} packets, {violations.Count} violations, {watch.Elapsed.TotalSeconds:F0} s (seed {seed})");
         Assert.True(violations.Count == 0, string.Join("\n", violations));
     }
 
-    private async Task<(int Sent, List<string> Violations)> OneRun(int run, string backend, Fault fault, TimeSpan loadTime)
+    private async Task<(int Sent, List<string> Violations)> OneRun(int run, string backend, Fault fault, TimeSpan loadTime, string? crashPoint, int skip)
     {
         var dir = Directory.CreateTempSubdirectory("m2m-crash-").FullName;
         int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
@@ -81,22 +93,39 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         };
         var violations = new List<string>();
         var sent = new List<(ulong Amount, string Outcome, TimeSpan Latency)>();
-        using (var connector = CliProcess.Start(env, "run", "--config", config))
+        var crashEnv = crashPoint is null ? env : new Dictionary<string, string>(env) { ["M2M_CRASHPOINT"] = crashPoint, ["M2M_CRASHPOINT_SKIP"] = skip.ToString(CultureInfo.InvariantCulture) };
+        using (var connector = CliProcess.Start(crashEnv, "run", "--config", config))
         {
             await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
             await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
             await using var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret");
+            // One packet in 7 is rejected downstream, so voids run under the fault too (and "rejected ⇒ not posted" is exercised).
+            bob.OnPrepare = p => Task.FromResult<IlpReply>(p.Amount % 7 == 0
+                ? IlpRejects.Create(IlpErrorCode.F99_ApplicationError, "g.bob", "bob rejects multiples of 7")
+                : new IlpFulfill { Fulfillment = p.Data.ToArray() });
             using var stopLoad = new CancellationTokenSource();
             var workers = Enumerable.Range(0, 16).Select(w => Task.Run(() => Load(alice, w + run * 100, sent, stopLoad.Token))).ToList();
-            await Task.Delay(loadTime);
-            if (fault == Fault.KillConnector)
+            switch (fault)
             {
-                connector.Signal(CliProcess.SIGKILL);
-                await connector.WaitForExitAsync(TimeSpan.FromSeconds(10));
-            }
-            else
-            {
-                violations.AddRange(await PostgresOutage(alice, sent));
+                case Fault.CrashPoint:
+                    // The process ends itself at the crash point; a point never reached is a failed run.
+                    await Task.WhenAny(Task.Run(async () => { while (!connector.HasExited) await Task.Delay(20); }), Task.Delay(TimeSpan.FromSeconds(60)));
+                    if (!connector.HasExited)
+                    {
+                        violations.Add($"crash point {crashPoint} not reached after {skip} passes within 60 s");
+                        connector.Signal(CliProcess.SIGKILL);
+                        await connector.WaitForExitAsync(TimeSpan.FromSeconds(10));
+                    }
+                    break;
+                case Fault.KillConnector:
+                    await Task.Delay(loadTime);
+                    connector.Signal(CliProcess.SIGKILL);
+                    await connector.WaitForExitAsync(TimeSpan.FromSeconds(10));
+                    break;
+                case Fault.KillPostgres:
+                    await Task.Delay(loadTime);
+                    violations.AddRange(await PostgresOutage(alice, sent));
+                    break;
             }
             await stopLoad.CancelAsync();
             await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(60));
@@ -124,7 +153,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         ulong fulfilled = Sum(sent, "fulfilled"), unanswered = Sum(sent, "no-reply");
         int count;
         lock (sent) count = sent.Count;
-        output.WriteLine($"run {run} ({backend}, {fault}, fault at {loadTime.TotalMilliseconds:F0} ms): {count} sent, {sent.Count(s => s.Outcome == "fulfilled")} fulfilled = {fulfilled} units, {sent.Count(s => s.Outcome == "no-reply")} unanswered = {unanswered} units, posted {alicePosted}");
+        output.WriteLine($"run {run} ({backend}, {fault}{(crashPoint is null ? $", fault at {loadTime.TotalMilliseconds:F0} ms" : $" {crashPoint} after {skip} passes")}): {count} sent, {sent.Count(s => s.Outcome == "fulfilled")} fulfilled = {fulfilled} units, {sent.Count(s => s.Outcome == "no-reply")} unanswered = {unanswered} units, posted {alicePosted}");
         if (sent.Count(s => s.Outcome == "fulfilled") <= 10) violations.Add("too little load to mean anything");
         if (alicePosted < fulfilled) violations.Add($"a Fulfill the sender saw is missing from the ledger ({alicePosted} < {fulfilled})");
         if (alicePosted > fulfilled + unanswered) violations.Add($"more posted ({alicePosted}) than fulfilled + unanswered ({fulfilled} + {unanswered}): a rejected packet was posted");

@@ -5,16 +5,18 @@ namespace M2M.Core.Diagnostics;
 /// sets the variables, so each call is one cached string comparison.
 /// <c>M2M_CRASHPOINT=name</c> kills the process (Environment.FailFast) when the point is reached;
 /// <c>M2M_PAUSEPOINT=name</c> prints "paused at name" on stderr and blocks forever, so a test can
-/// SIGKILL the process at exactly that moment.
+/// SIGKILL the process at exactly that moment. <c>M2M_CRASHPOINT_SKIP=n</c> lets the crash point
+/// pass n times first, so a crash lands in the middle of a load rather than on its first packet.
 /// </summary>
 public static class CrashPoint
 {
     private static readonly string? Crash = Environment.GetEnvironmentVariable("M2M_CRASHPOINT");
     private static readonly string? Pause = Environment.GetEnvironmentVariable("M2M_PAUSEPOINT");
+    private static long _skip = long.TryParse(Environment.GetEnvironmentVariable("M2M_CRASHPOINT_SKIP"), out var n) ? n : 0;
 
     public static void Hit(string name)
     {
-        if (Crash is not null && string.Equals(Crash, name, StringComparison.Ordinal))
+        if (Crash is not null && string.Equals(Crash, name, StringComparison.Ordinal) && Interlocked.Decrement(ref _skip) < 0)
         {
             Environment.FailFast($"crash point {name} reached (M2M_CRASHPOINT)");
         }

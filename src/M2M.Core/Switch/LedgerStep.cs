@@ -1,3 +1,4 @@
+using M2M.Core.Diagnostics;
 using M2M.Core.Ilp;
 using M2M.Core.Ledger;
 
@@ -46,11 +47,18 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
                 : Reject(IlpErrorCode.T00_InternalError, $"ledger refused the reservation ({reserve[0]}, {reserve[1]})");
         }
 
+        CrashPoint.Hit("after-reserve-commit");
+        CrashPoint.Hit("before-forward");
         var reply = await next(context).ConfigureAwait(false);
         if (reply is IlpFulfill)
         {
+            CrashPoint.Hit("after-fulfill-received");
             var posted = await PostAsync([Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)], context).ConfigureAwait(false);
-            if (posted is not null && posted.All(r => r.IsApplied())) return reply;
+            if (posted is not null && posted.All(r => r.IsApplied()))
+            {
+                CrashPoint.Hit("after-post-commit-before-reply");
+                return reply;
+            }
             observer?.FulfillPostFailed();
             // The post's outcome may be unknown (ledger down, or a retry answered other than Exists):
             // settle it once the ledger answers, so the books match the T00 we send (void the
@@ -60,6 +68,7 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         }
         // Reject or timeout: release the reservation; if this fails, the sweeper voids it at its timeout.
         await Run("void", [Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)], CancellationToken.None).ConfigureAwait(false);
+        CrashPoint.Hit("after-void-commit");
         return reply;
     }
 
