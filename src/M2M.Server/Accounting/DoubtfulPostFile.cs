@@ -185,7 +185,7 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
     private static UInt128 Id(JsonElement e, string name) => UInt128.Parse(e.GetProperty(name).GetString()!, CultureInfo.InvariantCulture);
 
     /// <summary>One JSON object and '\n'; ids and the amount as decimal strings (128-bit and 64-bit exact).</summary>
-    internal static string DoubtfulLine(DoubtfulPost p) => Line(w =>
+    public static string DoubtfulLine(DoubtfulPost p) => Line(w =>
     {
         w.WriteString("type", "doubtful");
         Write(w, "incoming", p.IncomingId);
