@@ -123,7 +123,13 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
     private void ReadFile()
     {
         if (!File.Exists(_path)) return;
-        string text = File.ReadAllText(_path, Encoding.UTF8);
+        string text;
+        try { text = File.ReadAllText(_path, Encoding.UTF8); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogUnreadable(_path, e.Message); // the connector still starts: the journal is a safety net
+            return;
+        }
         _tornTail = text.Length > 0 && text[^1] != '\n';
         string[] lines = text.Split('\n');
         // Split leaves "" after a final '\n'; anything else in the last slot is a torn append.
@@ -276,6 +282,9 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
 
     [LoggerMessage(EventId = 4105, Level = LogLevel.Information, Message = "Doubtful-post journal {Path} compacted: {Open} open records")]
     private partial void LogCompacted(string path, int open);
+
+    [LoggerMessage(EventId = 4107, Level = LogLevel.Error, Message = "Cannot read the doubtful-post journal {Path}: {Reason}; its open records are not resolved by this run")]
+    private partial void LogUnreadable(string path, string reason);
 
     [LoggerMessage(EventId = 4106, Level = LogLevel.Error, Message = "Could not compact the doubtful-post journal {Path}: {Reason}")]
     private partial void LogCompactFailed(string path, string reason);
