@@ -77,7 +77,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new RoutingStep(options, () => Routes, settings.NodeId),
-            new LedgerStep(options, ledger, Peers.Describe, _time, Metrics),
+            CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics);
@@ -123,6 +123,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _startedAt = _time.GetTimestamp();
         // Accounts exist and crash leftovers are voided before any packet is accepted.
         await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
@@ -151,6 +152,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         if (State == ConnectorState.Stopped) return;
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
+        await StopDoubtfulReplayAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);

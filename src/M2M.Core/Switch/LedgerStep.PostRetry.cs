@@ -1,3 +1,4 @@
+using M2M.Core.Diagnostics;
 using M2M.Core.Ledger;
 
 namespace M2M.Core.Switch;
@@ -27,52 +28,86 @@ public sealed partial class LedgerStep
     }
 
     /// <summary>Waits <paramref name="delay"/>, then returns the next one: doubled, at most MaxRetryDelay.</summary>
-    private async Task<TimeSpan> BackOffAsync(TimeSpan delay)
+    private async Task<TimeSpan> BackOffAsync(TimeSpan delay, CancellationToken ct = default)
     {
-        await Task.Delay(delay, time).ConfigureAwait(false);
+        await Task.Delay(delay, time, ct).ConfigureAwait(false);
         return delay * 2 < MaxRetryDelay ? delay * 2 : MaxRetryDelay;
     }
 
-    /// <summary>How long a doubtful post is chased after the T00 went upstream (bounded, in-memory).</summary>
+    /// <summary>How long a doubtful post is chased in this process after the T00 went upstream; the journal keeps it past that.</summary>
     private static readonly TimeSpan DoubtfulResolveLimit = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// We answered T00 while the post's outcome was unknown. Once the ledger answers, make the books
     /// agree with that answer: void the reservation; if the post had committed after all
-    /// (PendingTransferAlreadyPosted), reverse it with two linked transfers. Ids are fixed before
-    /// the loop, so retries are idempotent. Found by the crash harness stopping PostgreSQL for 2 s.
+    /// (PendingTransferAlreadyPosted), reverse it with two linked transfers. The reversal ids are
+    /// fixed in the record, so retries (and a replay after a crash) are idempotent. Found by the
+    /// crash harness stopping PostgreSQL for 2 s. Returns null when it gave up (limit reached,
+    /// cancelled, or the reversal was refused): the journal record then stays open.
     /// </summary>
-    private async Task ResolveDoubtfulPostAsync(Transfer incoming, Transfer outgoing)
+    private async Task<DoubtfulOutcome?> ResolveDoubtfulPostAsync(DoubtfulPost post, TimeSpan? limit, CancellationToken ct)
     {
-        Transfer[] voids = [Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)];
+        Transfer[] voids =
+        [
+            new() { Id = PeerAccounts.NewTransferId(), PendingId = post.IncomingId, Flags = TransferFlags.VoidPending | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
+            new() { Id = PeerAccounts.NewTransferId(), PendingId = post.OutgoingId, Flags = TransferFlags.VoidPending, Code = PeerAccounts.PacketTransferCode },
+        ];
         Transfer[] reversal =
         [
-            Reversal(incoming, TransferFlags.Linked),
-            Reversal(outgoing, TransferFlags.None),
+            Reversal(post.ReverseIncomingId, post.IncomingDebit, post.IncomingCredit, post, TransferFlags.Linked),
+            Reversal(post.ReverseOutgoingId, post.OutgoingDebit, post.OutgoingCredit, post, TransferFlags.None),
         ];
-        var giveUp = time.GetUtcNow() + DoubtfulResolveLimit;
+        var giveUp = limit is { } l ? time.GetUtcNow() + l : DateTimeOffset.MaxValue;
         var delay = FirstRetryDelay;
         bool reversing = false;
-        while (time.GetUtcNow() < giveUp)
+        // Let the T00 go upstream first (and give the ledger a moment): the crash tests kill here.
+        try { await Task.Delay(FirstRetryDelay, time, ct).ConfigureAwait(false); }
+        catch (OperationCanceledException) { return null; }
+        CrashPoint.Hit("doubtful-post-resolve");
+        while (time.GetUtcNow() < giveUp && !ct.IsCancellationRequested)
         {
-            var results = await Run(reversing ? "reverse-doubtful" : "void-doubtful", reversing ? reversal : voids, CancellationToken.None).ConfigureAwait(false);
+            var results = await Run(reversing ? "reverse-doubtful" : "void-doubtful", reversing ? reversal : voids, ct).ConfigureAwait(false);
             if (results is not null)
             {
                 if (!reversing && results[0] == CreateTransferResult.PendingTransferAlreadyPosted) { reversing = true; continue; }
-                return; // voided now, already voided/expired, or reversed (Ok or Exists)
+                var outcome = Outcome(reversing, results[0]);
+                if (outcome is not null) Journal?.Resolved(post.IncomingId, outcome.Value);
+                return outcome;
             }
-            delay = await BackOffAsync(delay).ConfigureAwait(false);
+            try { delay = await BackOffAsync(delay, ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
         }
+        return null;
+    }
+
+    /// <summary>Voided now; already voided or expired; reversed (Ok or Exists). A refused reversal stays open (null).</summary>
+    private static DoubtfulOutcome? Outcome(bool reversing, CreateTransferResult first) =>
+        reversing ? (first.IsApplied() ? DoubtfulOutcome.Reversed : null)
+        : first.IsApplied() ? DoubtfulOutcome.Voided : DoubtfulOutcome.NotPosted;
+
+    /// <summary>
+    /// Resolves every doubtful post a previous run left open (killed before it could), retrying while
+    /// the ledger is down until <paramref name="ct"/> is cancelled, then compacts the journal.
+    /// Returns how many were resolved.
+    /// </summary>
+    public async Task<int> ReplayDoubtfulPostsAsync(CancellationToken ct)
+    {
+        if (Journal is null) return 0;
+        var open = Journal.Open;
+        if (open.Count == 0) return 0;
+        var outcomes = await Task.WhenAll(open.Select(p => ResolveDoubtfulPostAsync(p, limit: null, ct))).ConfigureAwait(false);
+        Journal.Compact();
+        return outcomes.Count(o => o is not null);
     }
 
     /// <summary>The posted transfer turned around: credit goes back to the debit side, same amount and ledger.</summary>
-    private static Transfer Reversal(Transfer pending, TransferFlags flags) => new()
+    private static Transfer Reversal(UInt128 id, UInt128 debit, UInt128 credit, DoubtfulPost post, TransferFlags flags) => new()
     {
-        Id = PeerAccounts.NewTransferId(),
-        DebitAccountId = pending.CreditAccountId,
-        CreditAccountId = pending.DebitAccountId,
-        Amount = pending.Amount,
-        Ledger = pending.Ledger,
+        Id = id,
+        DebitAccountId = credit,
+        CreditAccountId = debit,
+        Amount = post.Amount,
+        Ledger = post.Ledger,
         Code = PeerAccounts.PacketTransferCode,
         Flags = flags,
     };

@@ -25,6 +25,9 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
     /// <summary>Grace after the outgoing expiry before a pending transfer times out (one clock, design rule 3).</summary>
     public static readonly TimeSpan PendingGrace = TimeSpan.FromSeconds(1);
 
+    /// <summary>Durable record of doubtful posts, so a restart finishes their resolution; null: in memory only.</summary>
+    public IDoubtfulPostJournal? Journal { get; init; }
+
     public async ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
     {
         ulong amount = context.Prepare.Amount;
@@ -53,7 +56,8 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         if (reply is IlpFulfill)
         {
             CrashPoint.Hit("after-fulfill-received");
-            var posted = await PostAsync([Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)], context).ConfigureAwait(false);
+            Transfer[] posts = [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)];
+            var posted = await PostAsync(posts, context).ConfigureAwait(false);
             if (posted is not null && posted.All(r => r.IsApplied()))
             {
                 CrashPoint.Hit("after-post-commit-before-reply");
@@ -62,8 +66,10 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
             observer?.FulfillPostFailed();
             // The post's outcome may be unknown (ledger down, or a retry answered other than Exists):
             // settle it once the ledger answers, so the books match the T00 we send (void the
-            // reservation, or reverse a post that did land).
-            _ = ResolveDoubtfulPostAsync(incoming, outgoing);
+            // reservation, or reverse a post that did land). Journaled first, so a restart finishes it.
+            var doubtful = DoubtfulPost.For(incoming, outgoing, posts, time.GetUtcNow());
+            Journal?.TryAppend(doubtful);
+            _ = ResolveDoubtfulPostAsync(doubtful, DoubtfulResolveLimit, CancellationToken.None);
             return Reject(IlpErrorCode.T00_InternalError, "fulfilled downstream but the ledger could not record it");
         }
         // Reject or timeout: release the reservation; if this fails, the sweeper voids it at its timeout.

@@ -1,0 +1,45 @@
+using M2M.Core.Ledger;
+using M2M.Core.Switch;
+using M2M.Server.Accounting;
+using Microsoft.Extensions.Logging;
+
+namespace M2M.Server;
+
+/// <summary>
+/// The doubtful-post journal (docs/reliability.md): a Fulfill answered T00 with its post's outcome
+/// unknown is recorded in doubtful-posts.journal beside the other data files, so a restart finishes
+/// making the books match the T00 (void, or reverse a post that landed).
+/// </summary>
+public sealed partial class ConnectorHost
+{
+    private LedgerStep? _ledgerStep;
+
+    /// <summary>The journal file; its open records are the doubtful posts not yet resolved.</summary>
+    public DoubtfulPostFile? DoubtfulPosts { get; private set; }
+
+    /// <summary>The start-up replay of the journal (how many records it resolved); completes at once when none were open.</summary>
+    public Task<int> DoubtfulReplay { get; private set; } = Task.FromResult(0);
+
+    private LedgerStep CreateLedgerStep(SwitchOptions options, ILedger ledger)
+    {
+        var journal = DoubtfulPostFile.OpenFile(ConnectorSettlement.SiblingPath(_settings, DoubtfulPostFile.FileName), _loggers.CreateLogger("M2M.Ledger"));
+        DoubtfulPosts = journal;
+        var open = Prometheus.Metrics.WithCustomRegistry(Metrics.Registry)
+            .CreateGauge("ledger_doubtful_posts_open", "Fulfills answered T00 whose post outcome is not yet reconciled with the ledger (doubtful-posts.journal). Should return to 0.");
+        Metrics.Registry.AddBeforeCollectCallback(() => open.Set(journal.OpenCount));
+        return _ledgerStep = new LedgerStep(options, ledger, Peers.Describe, _time, Metrics) { Journal = journal };
+    }
+
+    /// <summary>Resolves what a previous run left open, in the background (it retries while the ledger is down).</summary>
+    private void StartDoubtfulReplay()
+    {
+        if (_ledgerStep is not null) DoubtfulReplay = _ledgerStep.ReplayDoubtfulPostsAsync(_stopping.Token);
+    }
+
+    /// <summary>After _stopping is cancelled: the replay ends (its open records stay in the file) before the ledger closes.</summary>
+    private async Task StopDoubtfulReplayAsync()
+    {
+        try { await DoubtfulReplay.ConfigureAwait(false); }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or LedgerUnavailableException) { }
+    }
+}

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Text;
+using M2M.Core.Ilp;
+using M2M.Core.Ledger;
+using M2M.Ledger.Postgres;
+using M2M.TestKit;
+
+namespace M2M.Cli.Tests;
+
+/// <summary>
+/// Issue 8 at process level, on PostgreSQL: a Fulfill whose post landed although the connector
+/// answered T00 (here: the pending pair was posted behind the connector's back, so its own post
+/// answers PendingTransferAlreadyPosted), and the connector is SIGKILLed right after the T00,
+/// before its in-memory resolution runs (M2M_PAUSEPOINT=doubtful-post-resolve). After a restart the
+/// doubtful-post journal must reverse the post so the books match the T00.
+/// </summary>
+public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<PostgresServer>
+{
+    private static readonly UInt128 Alice = PeerAccounts.PeerAccountId("alice", PeerAccounts.LedgerFor("USD", 9));
+    private static readonly UInt128 Bob = PeerAccounts.PeerAccountId("bob", PeerAccounts.LedgerFor("USD", 9));
+
+    [Fact]
+    public async Task A_landed_post_answered_T00_is_reversed_after_the_connector_is_killed_before_resolving_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("m2m-doubtful-").FullName;
+        int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
+        string config = Path.Combine(dir, "config.yaml");
+        await File.WriteAllTextAsync(config, """
+            nodeId: doubtful
+            ilpAddress: g.doubtful
+            ledger: { backend: postgres }
+            peers:
+              - { id: alice, authToken: alice-secret }
+              - { id: bob, authToken: bob-secret }
+            routes:
+              - { prefix: g.bob, nextHop: bob }
+            """);
+        string url = await postgres.CreateDatabaseAsync();
+        var env = new Dictionary<string, string>
+        {
+            ["LEDGER_POSTGRES_URL"] = url, ["BTP_SERVER_PORT"] = btp.ToString(), ["HEALTH_CHECK_PORT"] = http.ToString(), ["BIND_ADDRESS"] = "127.0.0.1",
+        };
+        // With a PostgreSQL ledger the data directory is ./data: run in the test's own directory.
+        string journal = Path.Combine(dir, "data", "doubtful-posts.journal");
+
+        using (var connector = Connector.Start(dir, new(env) { ["M2M_PAUSEPOINT"] = "doubtful-post-resolve" }, config))
+        {
+            await connector.WaitForHealth(http);
+            await using var ledger = await PostgresLedger.OpenAsync(url);
+            await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
+            await using var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret");
+            Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 7)));
+            bob.OnPrepare = async p =>
+            {
+                await PostOpenPendingBehindTheConnectorsBack(ledger, amount: 5);
+                return new IlpFulfill { Fulfillment = p.Data.ToArray() };
+            };
+
+            var reply = await alice.SendAsync(TestPeer.Payment("g.bob.x", 5));
+
+            Assert.Equal("T00", Assert.IsType<IlpReject>(reply).Code);
+            await connector.WaitForStderr("paused at doubtful-post-resolve", TimeSpan.FromSeconds(10));
+            connector.Kill();
+            Assert.Equal((-12, 12), await Balances(ledger)); // the landed post, behind a T00: the violation
+        }
+        Assert.Single(File.ReadAllLines(journal), l => l.Contains("\"type\":\"doubtful\"", StringComparison.Ordinal));
+
+        using (var restarted = Connector.Start(dir, env, config))
+        {
+            await restarted.WaitForHealth(http);
+            await using var ledger = await PostgresLedger.OpenAsync(url);
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (await Balances(ledger) != (-7, 7) && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Equal((-7, 7), await Balances(ledger)); // only the fulfilled packet: the books match the T00
+            while (new FileInfo(journal).Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Equal("", await File.ReadAllTextAsync(journal)); // resolved and compacted
+            restarted.Stop();
+        }
+        Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>Posts the open pending pair of <paramref name="amount"/> with fresh ids, as a COMMIT the connector never heard of.</summary>
+    private static async Task PostOpenPendingBehindTheConnectorsBack(PostgresLedger ledger, ulong amount)
+    {
+        var open = new List<Transfer>();
+        await foreach (var (t, state) in ledger.ReadJournalAsync())
+            if (state == PendingState.Open && t.Amount == amount) open.Add(t);
+        var incoming = Assert.Single(open, t => t.DebitAccountId == Alice);
+        var outgoing = Assert.Single(open, t => t.CreditAccountId == Bob);
+        var results = await ledger.CreateTransfersAsync(
+        [
+            new Transfer { Id = PeerAccounts.NewTransferId(), PendingId = incoming.Id, Flags = TransferFlags.PostPending | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
+            new Transfer { Id = PeerAccounts.NewTransferId(), PendingId = outgoing.Id, Flags = TransferFlags.PostPending, Code = PeerAccounts.PacketTransferCode },
+        ]);
+        Assert.All(results, r => Assert.Equal(CreateTransferResult.Ok, r));
+    }
+
+    private static async Task<(Int128, Int128)> Balances(PostgresLedger ledger) =>
+        ((await ledger.LookupAccountAsync(Alice))!.PostedBalance, (await ledger.LookupAccountAsync(Bob))!.PostedBalance);
+
+    /// <summary>`m2m-connector run` in a working directory of its own (CliProcess runs in the shared temp directory).</summary>
+    private sealed class Connector : IDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _stderr = new();
+
+        private Connector(Process process)
+        {
+            _process = process;
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public static Connector Start(string workDir, Dictionary<string, string> env, string config)
+        {
+            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workDir };
+            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2m-connector.dll"));
+            foreach (var a in new[] { "run", "--config", config }) info.ArgumentList.Add(a);
+            foreach (var name in new[] { "CONFIG_FILE", "LEDGER_BACKEND", "LEDGER_PATH", "M2M_CRASHPOINT", "M2M_PAUSEPOINT", "LOG_LEVEL" }) info.Environment.Remove(name);
+            foreach (var (k, v) in env) info.Environment[k] = v;
+            return new Connector(Process.Start(info)!);
+        }
+
+        public async Task WaitForHealth(int port)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (DateTime.UtcNow < deadline)
+            {
+                Assert.False(_process.HasExited, $"connector exited: {Stderr}");
+                try
+                {
+                    if ((await http.GetAsync($"http://127.0.0.1:{port}/health")).IsSuccessStatusCode) return;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+                await Task.Delay(100);
+            }
+            Assert.Fail($"connector not healthy within 30 s: {Stderr}");
+        }
+
+        public async Task WaitForStderr(string text, TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (!Stderr.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline) await Task.Delay(50);
+            Assert.Contains(text, Stderr);
+        }
+
+        private string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+
+        public void Kill()
+        {
+            _process.Kill(entireProcessTree: true); // SIGKILL
+            _process.WaitForExit();
+        }
+
+        /// <summary>SIGTERM (graceful drain) via `kill`, then wait.</summary>
+        public void Stop()
+        {
+            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]);
+            kill.WaitForExit();
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(30))) _process.Kill(entireProcessTree: true);
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
+    }
+}

@@ -1,0 +1,306 @@
+using M2M.Core.Ilp;
+using M2M.Core.Ledger;
+using M2M.Core.Switch;
+using M2M.Ledger.Sqlite;
+using M2M.Server.Accounting;
+using M2M.Server.Configuration;
+using M2M.TestKit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace M2M.Server.Tests;
+
+/// <summary>
+/// The doubtful-post journal (issue 8): a Fulfill answered T00 with its post's outcome unknown is
+/// resolved again after a restart, so a post that landed never stays posted behind a T00.
+/// Real journal files and a real SQLite ledger.
+/// </summary>
+public sealed class DoubtfulPostJournalTests : IAsyncLifetime
+{
+    private static readonly uint Usd = PeerAccounts.LedgerFor("USD", 9);
+    private static readonly UInt128 Alice = PeerAccounts.PeerAccountId("alice", Usd);
+    private static readonly UInt128 Bob = PeerAccounts.PeerAccountId("bob", Usd);
+    private static readonly UInt128 Clearing = PeerAccounts.ClearingAccountId(Usd);
+
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "m2m-tests", "doubtful-" + Guid.NewGuid().ToString("N"));
+    private readonly ListLogger _log = new();
+    private SqliteLedger _ledger = null!;
+
+    private string JournalPath => Path.Combine(_dir, DoubtfulPostFile.FileName);
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        _ledger = SqliteLedger.Open(Path.Combine(_dir, "ledger.db"));
+        await _ledger.CreateAccountsAsync(
+        [
+            PeerAccounts.PeerAccount("alice", "USD", 9, null),
+            PeerAccounts.PeerAccount("bob", "USD", 9, null),
+            PeerAccounts.ClearingAccount("USD", 9),
+        ]);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _ledger.DisposeAsync();
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private enum Fate { Posted, Pending, Voided }
+
+    /// <summary>Reserves a pair as LedgerStep does, then posts, voids or leaves it; returns its journal record.</summary>
+    private async Task<DoubtfulPost> Pair(ulong amount, Fate fate)
+    {
+        var incoming = Pending(Alice, Clearing, amount, TransferFlags.Linked);
+        var outgoing = Pending(Clearing, Bob, amount, TransferFlags.None);
+        Assert.All(await _ledger.CreateTransfersAsync([incoming, outgoing]), r => Assert.Equal(CreateTransferResult.Ok, r));
+        Transfer[] posts = [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)];
+        if (fate == Fate.Posted) Assert.All(await _ledger.CreateTransfersAsync(posts), r => Assert.Equal(CreateTransferResult.Ok, r));
+        if (fate == Fate.Voided)
+            Assert.All(await _ledger.CreateTransfersAsync([Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)]),
+                r => Assert.Equal(CreateTransferResult.Ok, r));
+        return DoubtfulPost.For(incoming, outgoing, posts, DateTimeOffset.UtcNow);
+    }
+
+    private static Transfer Pending(UInt128 debit, UInt128 credit, ulong amount, TransferFlags extra) => new()
+    {
+        Id = PeerAccounts.NewTransferId(),
+        DebitAccountId = debit,
+        CreditAccountId = credit,
+        Amount = amount,
+        Ledger = Usd,
+        Code = PeerAccounts.PacketTransferCode,
+        Flags = TransferFlags.Pending | extra,
+        TimeoutAt = DateTimeOffset.UtcNow.AddHours(1),
+    };
+
+    private static Transfer Resolve(Transfer pending, TransferFlags flags) =>
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = pending.Id, Flags = flags, Code = PeerAccounts.PacketTransferCode };
+
+    private async Task<(Int128 Alice, Int128 Bob, UInt128 Pending)> Books()
+    {
+        var a = (await _ledger.LookupAccountAsync(Alice))!;
+        var b = (await _ledger.LookupAccountAsync(Bob))!;
+        return (a.PostedBalance, b.PostedBalance, a.DebitsPending + b.CreditsPending);
+    }
+
+    private LedgerStep Step(IDoubtfulPostJournal journal) =>
+        new(new SwitchOptions { IlpAddress = "g.conn" }, _ledger, _ => null, TimeProvider.System) { Journal = journal };
+
+    private async Task<int> Replay()
+    {
+        var journal = DoubtfulPostFile.OpenFile(JournalPath, _log);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        return await Step(journal).ReplayDoubtfulPostsAsync(cts.Token);
+    }
+
+    [Fact]
+    public async Task Replay_reverses_a_posted_pair_voids_a_pending_one_leaves_a_voided_one_and_is_idempotent()
+    {
+        await Pair(7, Fate.Posted); // a fulfilled packet before the doubtful ones: the books must come back to it
+        var before = await Books();
+        Assert.Equal(((Int128)(-7), (Int128)7, UInt128.Zero), before);
+        var journal = DoubtfulPostFile.OpenFile(JournalPath, _log);
+        Assert.True(journal.TryAppend(await Pair(100, Fate.Posted)));
+        Assert.True(journal.TryAppend(await Pair(20, Fate.Pending)));
+        Assert.True(journal.TryAppend(await Pair(3, Fate.Voided)));
+        Assert.Equal(((Int128)(-107), (Int128)107, (UInt128)40), await Books());
+        string written = await File.ReadAllTextAsync(JournalPath);
+        Assert.Equal(3, written.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        Assert.Equal(3, await Replay()); // a "restart": a new journal object reads the file
+
+        Assert.Equal(before, await Books());
+        Assert.Empty(DoubtfulPostFile.OpenFile(JournalPath, _log).Open);
+        Assert.Equal("", await File.ReadAllTextAsync(JournalPath)); // compacted
+        Assert.False(File.Exists(JournalPath + ".tmp"));
+
+        // Killed after the reversal committed but before "resolved" reached the file: the same
+        // records again must not reverse twice (fixed reversal ids: Exists).
+        await File.WriteAllTextAsync(JournalPath, written);
+        Assert.Equal(3, await Replay());
+        Assert.Equal(before, await Books());
+        Assert.Equal(0, await Replay()); // nothing left
+        Assert.Equal(before, await Books());
+        var report = await LedgerVerifier.VerifyAsync(_ledger, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
+        Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
+        Assert.Equal(0, report.OpenPending);
+    }
+
+    [Fact]
+    public async Task A_torn_last_line_is_ignored_with_a_warning_and_the_next_append_is_not_glued_to_it()
+    {
+        var posted = await Pair(50, Fate.Posted);
+        await File.WriteAllTextAsync(JournalPath, DoubtfulPostFile.DoubtfulLine(posted) + DoubtfulPostFile.DoubtfulLine(await Pair(9, Fate.Pending))[..40]);
+
+        var journal = DoubtfulPostFile.OpenFile(JournalPath, _log);
+        Assert.Equal([posted.IncomingId], journal.Open.Select(p => p.IncomingId));
+        Assert.Contains(_log.Lines, l => l.Level == LogLevel.Warning && l.Text.Contains("line 2 is torn", StringComparison.Ordinal));
+        var later = await Pair(4, Fate.Pending);
+        Assert.True(journal.TryAppend(later)); // after the torn tail: must start on its own line
+
+        var reread = DoubtfulPostFile.OpenFile(JournalPath, _log);
+        Assert.Equal(new[] { posted.IncomingId, later.IncomingId }.Order(), reread.Open.Select(p => p.IncomingId).Order());
+        Assert.Equal(2, await Replay());
+        var (alice, bob, _) = await Books();
+        Assert.Equal(((Int128)0, (Int128)0), (alice, bob)); // the posted 50 reversed
+    }
+
+    [Fact]
+    public async Task A_corrupt_line_in_the_middle_is_reported_and_skipped_never_a_crash()
+    {
+        var first = await Pair(11, Fate.Pending);
+        var third = await Pair(12, Fate.Posted);
+        await File.WriteAllTextAsync(JournalPath, DoubtfulPostFile.DoubtfulLine(first) + "{\"type\":\"doubtful\",\"incoming\":\"not a number\"}\n\u0000garbage\n" + DoubtfulPostFile.DoubtfulLine(third));
+
+        var journal = DoubtfulPostFile.OpenFile(JournalPath, _log);
+
+        Assert.Equal(2, journal.Open.Count);
+        Assert.Equal(2, _log.Lines.Count(l => l.Level == LogLevel.Error && l.Text.Contains("is corrupt and skipped", StringComparison.Ordinal)));
+        Assert.Contains(_log.Lines, l => l.Text.Contains("line 3 is corrupt", StringComparison.Ordinal));
+        Assert.Equal(2, await Replay());
+        Assert.Equal(((Int128)0, (Int128)0, UInt128.Zero), await Books());
+    }
+
+    [Fact]
+    public async Task An_unwritable_journal_is_logged_and_the_record_is_still_resolved_in_memory()
+    {
+        Directory.CreateDirectory(JournalPath); // a directory where the file should be: every append fails
+        var journal = DoubtfulPostFile.OpenFile(Path.Combine(JournalPath), _log);
+        Assert.False(journal.TryAppend(await Pair(5, Fate.Pending)));
+        Assert.Contains(_log.Lines, l => l.Level == LogLevel.Error && l.Text.Contains("Could not write the doubtful-post journal", StringComparison.Ordinal));
+        Assert.Single(journal.Open);
+    }
+
+    [Fact]
+    public async Task A_connector_stopped_while_the_ledger_is_down_reverses_the_landed_post_on_restart()
+    {
+        var settings = TestConnector.WithTempLedger(TestConnector.TwoPeers() with
+        {
+            Ledger = new LedgerSettings { Path = Path.Combine(_dir, "connector", "ledger.db") },
+            BindAddress = "127.0.0.1",
+            BtpServerPort = 0,
+            HealthCheckPort = 0,
+        });
+        string journalPath = Path.Combine(_dir, "connector", DoubtfulPostFile.FileName);
+        var dying = new DyingLedger(SqliteLedger.Open(settings.Ledger.Path));
+        await using (var host = new ConnectorHost(settings, NullLoggerFactory.Instance, openLedger: _ => dying))
+        {
+            await host.StartAsync(CancellationToken.None);
+            await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+            await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+            Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 7)));
+            dying.DieAfterNextPost = true;
+
+            var reject = Assert.IsType<IlpReject>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 5, expiresInSeconds: 4)));
+
+            Assert.Equal("T00", reject.Code);
+            Assert.True(dying.PostLanded);
+            Assert.Single(host.DoubtfulPosts!.Open);
+            using var http = new HttpClient();
+            Assert.Contains("ledger_doubtful_posts_open 1", await http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics"));
+        } // stopped with the ledger still down: the in-memory resolution never ran
+
+        Assert.Single(DoubtfulPostFile.OpenFile(journalPath, _log).Open);
+        await using (var host = new ConnectorHost(settings, NullLoggerFactory.Instance))
+        {
+            await host.StartAsync(CancellationToken.None);
+            Assert.Equal(1, await host.DoubtfulReplay.WaitAsync(TimeSpan.FromSeconds(20)));
+            var a = (await host.Accounting.Ledger.LookupAccountAsync(Alice))!;
+            var b = (await host.Accounting.Ledger.LookupAccountAsync(Bob))!;
+            Assert.Equal(((Int128)(-7), (Int128)7), (a.PostedBalance, b.PostedBalance)); // only the fulfilled packet
+            Assert.Empty(host.DoubtfulPosts!.Open);
+            using var http = new HttpClient();
+            Assert.Contains("ledger_doubtful_posts_open 0", await http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics"));
+        }
+        Assert.Equal("", await File.ReadAllTextAsync(journalPath));
+    }
+}
+
+/// <summary>A real ledger that dies for good right after committing a post (the acknowledgement is lost).</summary>
+internal sealed class DyingLedger(ILedger inner) : ILedger
+{
+    public volatile bool DieAfterNextPost;
+    public volatile bool PostLanded;
+    private volatile bool _dead;
+
+    public string Backend => inner.Backend;
+
+    private void Check()
+    {
+        if (_dead) throw new LedgerUnavailableException("injected: ledger gone");
+    }
+
+    public async ValueTask<IReadOnlyList<CreateTransferResult>> CreateTransfersAsync(IReadOnlyList<Transfer> transfers, CancellationToken ct = default)
+    {
+        Check();
+        var results = await inner.CreateTransfersAsync(transfers, ct);
+        if (DieAfterNextPost && transfers.Any(t => t.Flags.HasFlag(TransferFlags.PostPending)))
+        {
+            PostLanded = results.All(r => r == CreateTransferResult.Ok);
+            _dead = true;
+            throw new LedgerUnavailableException("injected: committed, then the ledger died");
+        }
+        return results;
+    }
+
+    public ValueTask<IReadOnlyList<CreateAccountResult>> CreateAccountsAsync(IReadOnlyList<Account> accounts, CancellationToken ct = default)
+    {
+        Check();
+        return inner.CreateAccountsAsync(accounts, ct);
+    }
+
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default)
+    {
+        Check();
+        return inner.SetDebitLimitAsync(id, debitLimit, ct);
+    }
+
+    public ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default)
+    {
+        Check();
+        return inner.LookupAccountAsync(id, ct);
+    }
+
+    public ValueTask<IReadOnlyList<Account>> ListAccountsAsync(CancellationToken ct = default)
+    {
+        Check();
+        return inner.ListAccountsAsync(ct);
+    }
+
+    public IAsyncEnumerable<(Transfer Transfer, PendingState? State)> ReadJournalAsync(CancellationToken ct = default) => inner.ReadJournalAsync(ct);
+
+    public ValueTask<int> ExpirePendingAsync(DateTimeOffset now, CancellationToken ct = default)
+    {
+        Check();
+        return inner.ExpirePendingAsync(now, ct);
+    }
+
+    public ValueTask PingAsync(CancellationToken ct = default)
+    {
+        Check();
+        return inner.PingAsync(ct);
+    }
+
+    public ValueTask DisposeAsync() => inner.DisposeAsync();
+}
+
+/// <summary>Keeps formatted log lines so tests can assert warnings and errors.</summary>
+internal sealed class ListLogger : ILogger
+{
+    private readonly List<(LogLevel Level, string Text)> _lines = [];
+
+    public IReadOnlyList<(LogLevel Level, string Text)> Lines
+    {
+        get { lock (_lines) return [.. _lines]; }
+    }
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        lock (_lines) _lines.Add((logLevel, formatter(state, exception)));
+    }
+}
