@@ -27,7 +27,10 @@ internal sealed class CliProcess : IDisposable
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
 
-    public static CliProcess Start(IDictionary<string, string>? env, params string[] args)
+    public static CliProcess Start(IDictionary<string, string>? env, params string[] args) => StartIn(Path.GetTempPath(), env, args);
+
+    /// <summary>Starts in <paramref name="workingDirectory"/>: with a PostgreSQL ledger the node's data directory is ./data there.</summary>
+    public static CliProcess StartIn(string workingDirectory, IDictionary<string, string>? env, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -35,12 +38,12 @@ internal sealed class CliProcess : IDisposable
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
+            WorkingDirectory = workingDirectory,
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2m-connector.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         // A clean slate: nothing from the developer's shell leaks into the connector under test.
-        foreach (var name in new[] { "CONFIG_FILE", "NODE_ID", "BTP_SERVER_PORT", "BTP_PORT", "HEALTH_CHECK_PORT", "LOG_LEVEL", "LOG_FORMAT", "ENVIRONMENT", "LEDGER_BACKEND", "LEDGER_PATH", "ADMIN_API_TOKEN" })
+        foreach (var name in new[] { "CONFIG_FILE", "NODE_ID", "BTP_SERVER_PORT", "BTP_PORT", "HEALTH_CHECK_PORT", "LOG_LEVEL", "LOG_FORMAT", "ENVIRONMENT", "LEDGER_BACKEND", "LEDGER_PATH", "ADMIN_API_TOKEN", "M2M_CRASHPOINT", "M2M_PAUSEPOINT" })
             info.Environment.Remove(name);
         // Each process gets its own ledger file unless the test names one.
         info.Environment["LEDGER_PATH"] = Path.Combine(Path.GetTempPath(), "m2m-cli-tests", Guid.NewGuid().ToString("N"), "ledger.db");
@@ -75,6 +78,14 @@ internal sealed class CliProcess : IDisposable
         await _process.WaitForExitAsync(cts.Token);
         _process.WaitForExit(); // flush the async output readers
         return _process.ExitCode;
+    }
+
+    /// <summary>Waits until stderr contains <paramref name="text"/> (e.g. "paused at …"), or fails.</summary>
+    public async Task WaitForStderr(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Stderr.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Contains(text, Stderr);
     }
 
     public void Signal(int signal) => Assert.Equal(0, SysKill(_process.Id, signal));

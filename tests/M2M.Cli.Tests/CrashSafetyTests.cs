@@ -94,7 +94,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         var violations = new List<string>();
         var sent = new List<(ulong Amount, string Outcome, TimeSpan Latency)>();
         var crashEnv = crashPoint is null ? env : new Dictionary<string, string>(env) { ["M2M_CRASHPOINT"] = crashPoint, ["M2M_CRASHPOINT_SKIP"] = skip.ToString(CultureInfo.InvariantCulture) };
-        using (var connector = CliProcess.Start(crashEnv, "run", "--config", config))
+        using (var connector = CliProcess.StartIn(dir, crashEnv, "run", "--config", config))
         {
             await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
             await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
@@ -137,7 +137,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         }
 
         // Restart on the same ledger; wait past every pending timeout so the sweeper has run.
-        using (var restarted = CliProcess.Start(env, "run", "--config", config))
+        using (var restarted = CliProcess.StartIn(dir, env, "run", "--config", config))
         {
             await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
             await Task.Delay(TimeSpan.FromSeconds(PacketExpirySeconds + 2.5));

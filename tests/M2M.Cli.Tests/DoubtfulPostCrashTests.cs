@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using M2M.Core.Ilp;
 using M2M.Core.Ledger;
 using M2M.Ledger.Postgres;
@@ -43,9 +41,9 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
         // With a PostgreSQL ledger the data directory is ./data: run in the test's own directory.
         string journal = Path.Combine(dir, "data", "doubtful-posts.journal");
 
-        using (var connector = Connector.Start(dir, new(env) { ["M2M_PAUSEPOINT"] = "doubtful-post-resolve" }, config))
+        using (var connector = CliProcess.StartIn(dir, new Dictionary<string, string>(env) { ["M2M_PAUSEPOINT"] = "doubtful-post-resolve" }, "run", "--config", config))
         {
-            await connector.WaitForHealth(http);
+            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
             await using var ledger = await PostgresLedger.OpenAsync(url);
             await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
             await using var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret");
@@ -60,21 +58,23 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
 
             Assert.Equal("T00", Assert.IsType<IlpReject>(reply).Code);
             await connector.WaitForStderr("paused at doubtful-post-resolve", TimeSpan.FromSeconds(10));
-            connector.Kill();
+            connector.Signal(CliProcess.SIGKILL);
+            await connector.WaitForExitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal((-12, 12), await Balances(ledger)); // the landed post, behind a T00: the violation
         }
         Assert.Single(File.ReadAllLines(journal), l => l.Contains("\"type\":\"doubtful\"", StringComparison.Ordinal));
 
-        using (var restarted = Connector.Start(dir, env, config))
+        using (var restarted = CliProcess.StartIn(dir, env, "run", "--config", config))
         {
-            await restarted.WaitForHealth(http);
+            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
             await using var ledger = await PostgresLedger.OpenAsync(url);
             var deadline = DateTime.UtcNow.AddSeconds(20);
             while (await Balances(ledger) != (-7, 7) && DateTime.UtcNow < deadline) await Task.Delay(100);
             Assert.Equal((-7, 7), await Balances(ledger)); // only the fulfilled packet: the books match the T00
             while (new FileInfo(journal).Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(100);
             Assert.Equal("", await File.ReadAllTextAsync(journal)); // resolved and compacted
-            restarted.Stop();
+            restarted.Signal(CliProcess.SIGTERM);
+            await restarted.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
         Directory.Delete(dir, recursive: true);
     }
@@ -97,76 +97,4 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
 
     private static async Task<(Int128, Int128)> Balances(PostgresLedger ledger) =>
         ((await ledger.LookupAccountAsync(Alice))!.PostedBalance, (await ledger.LookupAccountAsync(Bob))!.PostedBalance);
-
-    /// <summary>`m2m-connector run` in a working directory of its own (CliProcess runs in the shared temp directory).</summary>
-    private sealed class Connector : IDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _stderr = new();
-
-        private Connector(Process process)
-        {
-            _process = process;
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-        }
-
-        public static Connector Start(string workDir, Dictionary<string, string> env, string config)
-        {
-            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workDir };
-            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "m2m-connector.dll"));
-            foreach (var a in new[] { "run", "--config", config }) info.ArgumentList.Add(a);
-            foreach (var name in new[] { "CONFIG_FILE", "LEDGER_BACKEND", "LEDGER_PATH", "M2M_CRASHPOINT", "M2M_PAUSEPOINT", "LOG_LEVEL" }) info.Environment.Remove(name);
-            foreach (var (k, v) in env) info.Environment[k] = v;
-            return new Connector(Process.Start(info)!);
-        }
-
-        public async Task WaitForHealth(int port)
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (DateTime.UtcNow < deadline)
-            {
-                Assert.False(_process.HasExited, $"connector exited: {Stderr}");
-                try
-                {
-                    if ((await http.GetAsync($"http://127.0.0.1:{port}/health")).IsSuccessStatusCode) return;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-                await Task.Delay(100);
-            }
-            Assert.Fail($"connector not healthy within 30 s: {Stderr}");
-        }
-
-        public async Task WaitForStderr(string text, TimeSpan timeout)
-        {
-            var deadline = DateTime.UtcNow + timeout;
-            while (!Stderr.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline) await Task.Delay(50);
-            Assert.Contains(text, Stderr);
-        }
-
-        private string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
-
-        public void Kill()
-        {
-            _process.Kill(entireProcessTree: true); // SIGKILL
-            _process.WaitForExit();
-        }
-
-        /// <summary>SIGTERM (graceful drain) via `kill`, then wait.</summary>
-        public void Stop()
-        {
-            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]);
-            kill.WaitForExit();
-            if (!_process.WaitForExit(TimeSpan.FromSeconds(30))) _process.Kill(entireProcessTree: true);
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.Dispose();
-        }
-    }
 }
