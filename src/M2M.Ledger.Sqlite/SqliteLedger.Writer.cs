@@ -73,7 +73,7 @@ public sealed partial class SqliteLedger
         try
         {
             var now = _time.GetUtcNow();
-            if (!TryCommit(items, now, optimistic: OptimisticIds)) Invariant.Check(TryCommit(items, now, optimistic: false), "lookup path must commit or throw");
+            if (!TryCommit(items, now, optimistic: true)) Invariant.Check(TryCommit(items, now, optimistic: false), "lookup path must commit or throw");
         }
         catch (Exception e)
         {
@@ -87,27 +87,57 @@ public sealed partial class SqliteLedger
         BatchCommitted?.Invoke(items.Count, Stopwatch.GetElapsedTime(started));
     }
 
-    /// <summary>Whether batches first run with new ids assumed absent.</summary>
-    private const bool OptimisticIds = false;
+    /// <summary>Batches redone on the lookup path because an id assumed absent existed (for tests).</summary>
+    internal long OptimisticRetries { get; private set; }
 
     /// <summary>
     /// One attempt at the batch in a BEGIN IMMEDIATE transaction. Returns false (rolled back,
     /// nothing written) when <paramref name="optimistic"/> and an id assumed absent exists.
+    /// Optimistic: only pending ids outside the open-pending cache are looked up; any other id
+    /// not in the batch or cache is answered "absent" and remembered. The assumption is then
+    /// verified before COMMIT: an assumed id that the batch INSERTs is checked by the UNIQUE
+    /// constraint on transfers.id; one it does not insert (its transfer failed, e.g. a retried
+    /// post of a posted pending) is looked up. The engine is deterministic in what the view
+    /// answers, so when every assumption holds the results equal the lookup path's.
     /// </summary>
     private bool TryCommit(List<WorkItem> items, DateTimeOffset now, bool optimistic)
     {
         var view = _view;
-        view.Reset();
+        view.Reset(optimistic);
         using var tx = _writer.BeginTransaction(deferred: false);
         view.Transaction = tx;
-        Prefetch(items, view);
+        Prefetch(items, view, pendingIdsOnly: optimistic);
         foreach (var item in items)
         {
             var changes = item.Apply(view, now);
             if (changes is not null) view.Absorb(changes);
         }
-        Write(view, tx);
+        if (optimistic && !AssumptionsHold(view)) return Retry();
+        try
+        {
+            Write(view, tx);
+        }
+        catch (SqliteException e) when (optimistic && (e.SqliteErrorCode & 0xFF) == SQLitePCL.raw.SQLITE_CONSTRAINT)
+        {
+            return Retry(); // an id assumed absent was in the table (SQLITE_CONSTRAINT_UNIQUE)
+        }
         tx.Commit();
+        return true;
+    }
+
+    private bool Retry()
+    {
+        OptimisticRetries++;
+        return false; // the caller's `using` rolls the transaction back
+    }
+
+    /// <summary>Assumed-absent ids that this batch does not insert: absent in the table too?</summary>
+    private bool AssumptionsHold(BatchView view)
+    {
+        foreach (var id in view.Assumed)
+        {
+            if (!view.InBatch(id) && _statements.SelectTransfer(id, view.Transaction).Transfer is not null) return false;
+        }
         return true;
     }
 
@@ -153,8 +183,14 @@ public sealed partial class SqliteLedger
         /// <summary>Committed rows (or their absence) fetched up front for this batch.</summary>
         public Dictionary<UInt128, (Transfer? Transfer, PendingState? State)> Known { get; } = [];
 
-        public void Reset()
+        /// <summary>Optimistic batch: ids answered "absent" without a lookup.</summary>
+        public HashSet<UInt128> Assumed { get; } = [];
+        private bool _optimistic;
+
+        public void Reset(bool optimistic)
         {
+            _optimistic = optimistic;
+            Assumed.Clear();
             Changes.Accounts.Clear();
             Changes.Transfers.Clear();
             Changes.PendingStates.Clear();
@@ -182,22 +218,29 @@ public sealed partial class SqliteLedger
         public Transfer? GetTransfer(UInt128 id)
         {
             if (_batchTransfers.TryGetValue(id, out var t) || owner._openPending.TryGetValue(id, out t)) return t;
-            return Known.TryGetValue(id, out var known) ? known.Transfer : owner._statements.SelectTransfer(id, Transaction).Transfer;
+            if (Known.TryGetValue(id, out var known)) return known.Transfer;
+            if (!_optimistic) return owner._statements.SelectTransfer(id, Transaction).Transfer;
+            Assumed.Add(id);
+            return null;
         }
 
         public PendingState? GetPendingState(UInt128 id)
         {
             if (Changes.PendingStates.TryGetValue(id, out var s)) return s;
             if (owner._openPending.ContainsKey(id)) return PendingState.Open;
-            return Known.TryGetValue(id, out var known) ? known.State : owner._statements.SelectTransfer(id, Transaction).State;
+            if (Known.TryGetValue(id, out var known)) return known.State;
+            if (!_optimistic) return owner._statements.SelectTransfer(id, Transaction).State;
+            Assumed.Add(id);
+            return null;
         }
     }
 
     /// <summary>
-    /// Looks up every transfer id the batch mentions (new ids for idempotency, pending ids for
-    /// post/void) with the prepared single-id SELECT; absent ids are remembered too.
+    /// Looks up the transfer ids the batch mentions (new ids for idempotency unless
+    /// <paramref name="pendingIdsOnly"/>, pending ids for post/void) that are not open pendings,
+    /// with the prepared single-id SELECT; absent ids are remembered too.
     /// </summary>
-    private void Prefetch(List<WorkItem> items, BatchView view)
+    private void Prefetch(List<WorkItem> items, BatchView view, bool pendingIdsOnly)
     {
         var ids = _prefetchIds;
         ids.Clear();
@@ -207,7 +250,7 @@ public sealed partial class SqliteLedger
             for (int i = 0; i < item.Transfers.Count; i++)
             {
                 var t = item.Transfers[i];
-                if (!_openPending.ContainsKey(t.Id)) ids.Add(t.Id);
+                if (!pendingIdsOnly && !_openPending.ContainsKey(t.Id)) ids.Add(t.Id);
                 if (t.PendingId != UInt128.Zero && !_openPending.ContainsKey(t.PendingId)) ids.Add(t.PendingId);
             }
         }
