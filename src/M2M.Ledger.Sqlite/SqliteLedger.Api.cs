@@ -78,7 +78,6 @@ public sealed partial class SqliteLedger
     {
         _queue.Writer.TryComplete();
         await _writerLoop.ConfigureAwait(false);
-        await StopCheckpointerAsync().ConfigureAwait(false);
         _statements.Dispose();
         _writer.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

@@ -85,8 +85,6 @@ public sealed partial class SqliteLedger
         MergeIntoCache(_view.Changes);
         foreach (var item in items) item.Complete();
         BatchCommitted?.Invoke(items.Count, Stopwatch.GetElapsedTime(started));
-        var c = _view.Changes;
-        AfterCommit(c.Accounts.Count + c.Transfers.Count + c.PendingStates.Count);
     }
 
     /// <summary>Batches redone on the lookup path because an id assumed absent existed (for tests).</summary>

@@ -40,7 +40,6 @@ public sealed partial class SqliteLedger : ILedger
         LoadCache();
         _statements = new WriterStatements(writer);
         _view = new BatchView(this);
-        StartCheckpointer();
         _writerLoop = Task.Run(WriteLoopAsync);
     }
 

@@ -84,33 +84,6 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     }
 
     [Fact]
-    public async Task Checkpoints_run_in_the_background_and_a_clean_close_truncates_the_wal()
-    {
-        var ledger = (SqliteLedger)Ledger;
-        UInt128 a = await Account(), b = await Account();
-        await Task.WhenAll(Enumerable.Range(0, 600).Select(_ => One(new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 1, Ledger = Usd, Code = 1 })));
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (ledger.BackgroundCheckpoints == 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.True(ledger.BackgroundCheckpoints > 0, "the background checkpointer never ran");
-        await Ledger.PingAsync();
-
-        // A reader sees every committed row whether or not it was checkpointed yet.
-        await using (var snapshot = SqliteSnapshot.Open(DbPath))
-        {
-            Assert.Equal((UInt128)600, snapshot.Accounts().Single(x => x.Id == a).DebitsPosted);
-        }
-        var closing = System.Diagnostics.Stopwatch.StartNew();
-        await Ledger.DisposeAsync();
-        Assert.True(closing.Elapsed < TimeSpan.FromSeconds(5), $"close took {closing.Elapsed}");
-        var wal = new FileInfo(DbPath + "-wal");
-        Assert.True(!wal.Exists || wal.Length == 0, $"WAL left with {(wal.Exists ? wal.Length : 0)} bytes after a clean close");
-
-        Ledger = SqliteLedger.Open(DbPath);
-        Assert.Equal((UInt128)600, (await Get(b)).CreditsPosted);
-        await AssertConsistent();
-    }
-
-    [Fact]
     public async Task Concurrent_callers_are_committed_in_shared_batches()
     {
         var sizes = new List<int>();
