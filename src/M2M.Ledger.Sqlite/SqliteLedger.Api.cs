@@ -78,6 +78,7 @@ public sealed partial class SqliteLedger
     {
         _queue.Writer.TryComplete();
         await _writerLoop.ConfigureAwait(false);
+        _statements.Dispose();
         _writer.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         await _lock.DisposeAsync().ConfigureAwait(false);

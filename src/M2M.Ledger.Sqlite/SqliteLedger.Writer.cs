@@ -45,6 +45,11 @@ public sealed partial class SqliteLedger
         return await item.Task.WaitAsync(ct).ConfigureAwait(false);
     }
 
+    // Owned by the writer loop: prepared statements and collections reused across batches.
+    private WriterStatements _statements = null!;
+    private BatchView _view = null!;
+    private readonly HashSet<UInt128> _prefetchIds = [];
+
     private async Task WriteLoopAsync()
     {
         var batch = new List<WorkItem>(MaxBatchItems);
@@ -56,24 +61,19 @@ public sealed partial class SqliteLedger
         }
     }
 
-    /// <summary>Applies every item in one transaction; callers complete only after COMMIT, or all fail.</summary>
+    /// <summary>
+    /// Applies every item in one transaction; callers complete only after COMMIT, or all fail.
+    /// First optimistically (new ids assumed absent, see <see cref="TryCommit"/>); if that
+    /// assumption is found wrong the transaction is rolled back and the batch is redone with
+    /// every id looked up, so results are exactly those of the lookup path.
+    /// </summary>
     private void CommitBatch(List<WorkItem> items)
     {
         long started = Stopwatch.GetTimestamp();
-        var view = new BatchView(this);
         try
         {
-            using var tx = _writer.BeginTransaction(deferred: false);
-            view.Transaction = tx;
-            Prefetch(items, view);
             var now = _time.GetUtcNow();
-            foreach (var item in items)
-            {
-                var changes = item.Apply(view, now);
-                if (changes is not null) view.Absorb(changes);
-            }
-            Write(view.Changes, tx);
-            tx.Commit();
+            if (!TryCommit(items, now, optimistic: true)) Invariant.Check(TryCommit(items, now, optimistic: false), "lookup path must commit or throw");
         }
         catch (Exception e)
         {
@@ -82,9 +82,63 @@ public sealed partial class SqliteLedger
             foreach (var item in items) item.Fail(failure);
             return;
         }
-        MergeIntoCache(view.Changes);
+        MergeIntoCache(_view.Changes);
         foreach (var item in items) item.Complete();
         BatchCommitted?.Invoke(items.Count, Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>Batches redone on the lookup path because an id assumed absent existed (for tests).</summary>
+    internal long OptimisticRetries { get; private set; }
+
+    /// <summary>
+    /// One attempt at the batch in a BEGIN IMMEDIATE transaction. Returns false (rolled back,
+    /// nothing written) when <paramref name="optimistic"/> and an id assumed absent exists.
+    /// Optimistic: only pending ids outside the open-pending cache are looked up; any other id
+    /// not in the batch or cache is answered "absent" and remembered. The assumption is then
+    /// verified before COMMIT: an assumed id that the batch INSERTs is checked by the UNIQUE
+    /// constraint on transfers.id; one it does not insert (its transfer failed, e.g. a retried
+    /// post of a posted pending) is looked up. The engine is deterministic in what the view
+    /// answers, so when every assumption holds the results equal the lookup path's.
+    /// </summary>
+    private bool TryCommit(List<WorkItem> items, DateTimeOffset now, bool optimistic)
+    {
+        var view = _view;
+        view.Reset(optimistic);
+        using var tx = _writer.BeginTransaction(deferred: false);
+        view.Transaction = tx;
+        Prefetch(items, view, pendingIdsOnly: optimistic);
+        foreach (var item in items)
+        {
+            var changes = item.Apply(view, now);
+            if (changes is not null) view.Absorb(changes);
+        }
+        if (optimistic && !AssumptionsHold(view)) return Retry();
+        try
+        {
+            Write(view, tx);
+        }
+        catch (SqliteException e) when (optimistic && (e.SqliteErrorCode & 0xFF) == SQLitePCL.raw.SQLITE_CONSTRAINT)
+        {
+            return Retry(); // an id assumed absent was in the table (SQLITE_CONSTRAINT_UNIQUE)
+        }
+        tx.Commit();
+        return true;
+    }
+
+    private bool Retry()
+    {
+        OptimisticRetries++;
+        return false; // the caller's `using` rolls the transaction back
+    }
+
+    /// <summary>Assumed-absent ids that this batch does not insert: absent in the table too?</summary>
+    private bool AssumptionsHold(BatchView view)
+    {
+        foreach (var id in view.Assumed)
+        {
+            if (!view.InBatch(id) && _statements.SelectTransfer(id, view.Transaction).Transfer is not null) return false;
+        }
+        return true;
     }
 
     private void MergeIntoCache(LedgerChangeSet changes)
@@ -92,7 +146,7 @@ public sealed partial class SqliteLedger
         foreach (var (id, a) in changes.Accounts) _accounts[id] = a;
         foreach (var t in changes.Transfers)
         {
-            if (t.Flags.HasFlag(TransferFlags.Pending)) _openPending[t.Id] = t;
+            if ((t.Flags & TransferFlags.Pending) != 0) _openPending[t.Id] = t;
         }
         foreach (var (id, state) in changes.PendingStates)
         {
@@ -100,82 +154,25 @@ public sealed partial class SqliteLedger
         }
     }
 
-    private void Write(LedgerChangeSet changes, SqliteTransaction tx)
+    private void Write(BatchView view, SqliteTransaction tx)
     {
-        if (changes.Accounts.Count > 0) WriteAccounts(changes.Accounts.Values, tx);
-        if (changes.Transfers.Count > 0) WriteTransfers(changes, tx);
-        var inserted = changes.Transfers.Select(t => t.Id).ToHashSet();
-        var stateOnly = changes.PendingStates.Where(s => !inserted.Contains(s.Key)).ToList();
-        if (stateOnly.Count == 0) return;
-        using var cmd = _writer.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = "UPDATE transfers SET pending_state = $s WHERE id = $id";
-        var s = cmd.Parameters.Add("$s", SqliteType.Integer);
-        var id = cmd.Parameters.Add("$id", SqliteType.Text);
-        foreach (var (pendingId, state) in stateOnly)
-        {
-            s.Value = (long)state;
-            id.Value = Id(pendingId);
-            Invariant.Check(cmd.ExecuteNonQuery() == 1, $"pending transfer {pendingId:X} missing while changing its state");
-        }
-    }
-
-    private void WriteAccounts(IEnumerable<Account> accounts, SqliteTransaction tx)
-    {
-        using var cmd = _writer.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = $"""
-            INSERT INTO accounts ({AccountColumns}) VALUES ($id, $ledger, $code, $flags, $limit, $name, $dp, $dP, $cp, $cP, $created)
-            ON CONFLICT (id) DO UPDATE SET debit_limit = excluded.debit_limit, debits_pending = excluded.debits_pending,
-              debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted
-            """;
-        foreach (var a in accounts)
-        {
-            cmd.Parameters.Clear();
-            cmd.Parameters.AddWithValue("$id", Id(a.Id));
-            cmd.Parameters.AddWithValue("$ledger", (long)a.Ledger);
-            cmd.Parameters.AddWithValue("$code", (long)a.Code);
-            cmd.Parameters.AddWithValue("$flags", (long)a.Flags);
-            cmd.Parameters.AddWithValue("$limit", Amount(a.DebitLimit));
-            cmd.Parameters.AddWithValue("$name", a.Name);
-            cmd.Parameters.AddWithValue("$dp", Amount(a.DebitsPending));
-            cmd.Parameters.AddWithValue("$dP", Amount(a.DebitsPosted));
-            cmd.Parameters.AddWithValue("$cp", Amount(a.CreditsPending));
-            cmd.Parameters.AddWithValue("$cP", Amount(a.CreditsPosted));
-            cmd.Parameters.AddWithValue("$created", Millis(a.CreatedAt));
-            cmd.ExecuteNonQuery();
-        }
-    }
-
-    private void WriteTransfers(LedgerChangeSet changes, SqliteTransaction tx)
-    {
-        using var cmd = _writer.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = $"INSERT INTO transfers ({TransferColumns}) VALUES ($id, $d, $c, $a, $p, $l, $code, $f, $timeout, $state, $created)";
-        var p = new Dictionary<string, SqliteParameter>();
-        foreach (var name in new[] { "$id", "$d", "$c", "$a", "$p" }) p[name] = cmd.Parameters.Add(name, SqliteType.Text);
-        foreach (var name in new[] { "$l", "$code", "$f", "$timeout", "$state", "$created" }) p[name] = cmd.Parameters.Add(name, SqliteType.Integer);
+        var changes = view.Changes;
+        foreach (var a in changes.Accounts.Values) _statements.UpsertAccount(a);
         foreach (var t in changes.Transfers)
         {
-            p["$id"].Value = Id(t.Id);
-            p["$d"].Value = Id(t.DebitAccountId);
-            p["$c"].Value = Id(t.CreditAccountId);
-            p["$a"].Value = Amount(t.Amount);
-            p["$p"].Value = t.PendingId == UInt128.Zero ? DBNull.Value : Id(t.PendingId);
-            p["$l"].Value = (long)t.Ledger;
-            p["$code"].Value = (long)t.Code;
-            p["$f"].Value = (long)t.Flags;
-            p["$timeout"].Value = t.TimeoutAt is { } at ? Millis(at) : DBNull.Value;
-            p["$state"].Value = changes.PendingStates.TryGetValue(t.Id, out var s) ? (long)s : DBNull.Value;
-            p["$created"].Value = Millis(t.CreatedAt);
-            cmd.ExecuteNonQuery();
+            _statements.InsertTransfer(t, changes.PendingStates.TryGetValue(t.Id, out var s) ? s : null);
+        }
+        foreach (var (pendingId, state) in changes.PendingStates)
+        {
+            if (view.InBatch(pendingId)) continue; // inserted above with its state
+            Invariant.Check(_statements.UpdatePendingState(pendingId, state) == 1, $"pending transfer {pendingId:X} missing while changing its state");
         }
     }
 
     /// <summary>
     /// The committed state as the writer sees it inside its transaction, plus the changes of the
     /// items already applied in this batch. Transfers that are not open pendings are looked up
-    /// in the database (idempotency checks on old ids).
+    /// in the database (idempotency checks on old ids). One instance, reused by every batch.
     /// </summary>
     private sealed class BatchView(SqliteLedger owner) : ILedgerStateView
     {
@@ -183,7 +180,26 @@ public sealed partial class SqliteLedger
         public SqliteTransaction? Transaction { get; set; }
         private readonly Dictionary<UInt128, Transfer> _batchTransfers = [];
 
-        public Dictionary<UInt128, Account> Accounts => owner._accounts;
+        /// <summary>Committed rows (or their absence) fetched up front for this batch.</summary>
+        public Dictionary<UInt128, (Transfer? Transfer, PendingState? State)> Known { get; } = [];
+
+        /// <summary>Optimistic batch: ids answered "absent" without a lookup.</summary>
+        public HashSet<UInt128> Assumed { get; } = [];
+        private bool _optimistic;
+
+        public void Reset(bool optimistic)
+        {
+            _optimistic = optimistic;
+            Assumed.Clear();
+            Changes.Accounts.Clear();
+            Changes.Transfers.Clear();
+            Changes.PendingStates.Clear();
+            _batchTransfers.Clear();
+            Known.Clear();
+            Transaction = null;
+        }
+
+        public bool InBatch(UInt128 id) => _batchTransfers.ContainsKey(id);
 
         public void Absorb(LedgerChangeSet c)
         {
@@ -199,71 +215,45 @@ public sealed partial class SqliteLedger
         public Account? GetAccount(UInt128 id) =>
             Changes.Accounts.TryGetValue(id, out var a) ? a : owner._accounts.GetValueOrDefault(id);
 
-        /// <summary>Committed rows (or their absence) fetched up front for this batch.</summary>
-        public Dictionary<UInt128, (Transfer? Transfer, PendingState? State)> Known { get; } = [];
-
         public Transfer? GetTransfer(UInt128 id)
         {
             if (_batchTransfers.TryGetValue(id, out var t) || owner._openPending.TryGetValue(id, out t)) return t;
-            return Known.TryGetValue(id, out var known) ? known.Transfer : owner.QueryTransfer(id, Transaction).Transfer;
+            if (Known.TryGetValue(id, out var known)) return known.Transfer;
+            if (!_optimistic) return owner._statements.SelectTransfer(id, Transaction).Transfer;
+            Assumed.Add(id);
+            return null;
         }
 
         public PendingState? GetPendingState(UInt128 id)
         {
             if (Changes.PendingStates.TryGetValue(id, out var s)) return s;
             if (owner._openPending.ContainsKey(id)) return PendingState.Open;
-            return Known.TryGetValue(id, out var known) ? known.State : owner.QueryTransfer(id, Transaction).State;
+            if (Known.TryGetValue(id, out var known)) return known.State;
+            if (!_optimistic) return owner._statements.SelectTransfer(id, Transaction).State;
+            Assumed.Add(id);
+            return null;
         }
     }
 
-    /// <summary>Chunk size of the prefetch's IN list (SQLite allows 32766 parameters; small chunks keep statements cacheable).</summary>
-    private const int PrefetchChunk = 200;
-
     /// <summary>
-    /// Looks up every transfer id the batch mentions (new ids for idempotency, pending ids for
-    /// post/void) in a few IN queries instead of one query per id; absent ids are remembered too.
+    /// Looks up the transfer ids the batch mentions (new ids for idempotency unless
+    /// <paramref name="pendingIdsOnly"/>, pending ids for post/void) that are not open pendings,
+    /// with the prepared single-id SELECT; absent ids are remembered too.
     /// </summary>
-    private void Prefetch(List<WorkItem> items, BatchView view)
+    private void Prefetch(List<WorkItem> items, BatchView view, bool pendingIdsOnly)
     {
-        var ids = new HashSet<UInt128>();
+        var ids = _prefetchIds;
+        ids.Clear();
         foreach (var item in items)
         {
             if (item.Transfers is null) continue;
-            foreach (var t in item.Transfers)
+            for (int i = 0; i < item.Transfers.Count; i++)
             {
-                if (!_openPending.ContainsKey(t.Id)) ids.Add(t.Id);
+                var t = item.Transfers[i];
+                if (!pendingIdsOnly && !_openPending.ContainsKey(t.Id)) ids.Add(t.Id);
                 if (t.PendingId != UInt128.Zero && !_openPending.ContainsKey(t.PendingId)) ids.Add(t.PendingId);
             }
         }
-        foreach (var id in ids) view.Known[id] = (null, null);
-        foreach (var chunk in ids.Chunk(PrefetchChunk))
-        {
-            using var cmd = _writer.CreateCommand();
-            cmd.Transaction = view.Transaction;
-            var names = new string[chunk.Length];
-            for (int i = 0; i < chunk.Length; i++)
-            {
-                names[i] = "$p" + i;
-                cmd.Parameters.AddWithValue(names[i], Id(chunk[i]));
-            }
-            cmd.CommandText = $"SELECT {TransferColumns} FROM transfers WHERE id IN ({string.Join(',', names)})";
-            using var r = cmd.ExecuteReader();
-            while (r.Read())
-            {
-                var row = ReadTransfer(r);
-                view.Known[row.Transfer.Id] = row;
-            }
-        }
-    }
-
-    private (Transfer? Transfer, PendingState? State) QueryTransfer(UInt128 id, SqliteTransaction? tx)
-    {
-        using var cmd = _writer.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = $"SELECT {TransferColumns} FROM transfers WHERE id = $id";
-        cmd.Parameters.AddWithValue("$id", Id(id));
-        using var r = cmd.ExecuteReader();
-        if (!r.Read()) return (null, null);
-        return ReadTransfer(r);
+        foreach (var id in ids) view.Known[id] = _statements.SelectTransfer(id, view.Transaction);
     }
 }

@@ -38,6 +38,8 @@ public sealed partial class SqliteLedger : ILedger
         _lock = lockFile;
         _writer = writer;
         LoadCache();
+        _statements = new WriterStatements(writer);
+        _view = new BatchView(this);
         _writerLoop = Task.Run(WriteLoopAsync);
     }
 

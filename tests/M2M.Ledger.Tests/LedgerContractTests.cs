@@ -128,6 +128,88 @@ public abstract class LedgerContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Duplicate_ids_in_a_later_call_in_the_same_call_and_with_different_fields_match_the_reference_model()
+    {
+        // The SQLite writer assumes new ids are absent and verifies that assumption (UNIQUE
+        // constraint or a lookup) before COMMIT, redoing the batch when it was wrong; every
+        // kind of duplicate below must answer exactly as the memory model does.
+        await using var model = new MemoryLedger();
+        var accounts = new List<Account>();
+        for (int i = 0; i < 2; i++)
+        {
+            var acct = new Account { Id = NewId(), Ledger = Usd, Code = 1, Flags = AccountFlags.DebitsMustNotExceedCredits, DebitLimit = 100, Name = $"dup-{i}" };
+            Assert.Equal((await model.CreateAccountsAsync([acct]))[0], (await Ledger.CreateAccountsAsync([acct]))[0]);
+            accounts.Add(acct);
+        }
+        UInt128 a = accounts[0].Id, b = accounts[1].Id;
+        var plain = new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 60, Ledger = Usd, Code = 1 };
+        var pending = Pending(a, b, 30);
+        var voided = Pending(a, b, 5);
+        var post = Post(pending.Id);
+        var voiding = Void(voided.Id);
+        var fresh = new Transfer { Id = NewId(), DebitAccountId = b, CreditAccountId = a, Amount = 1, Ledger = Usd, Code = 1 };
+        var freshPending = Pending(b, a, 2);
+        var twice = fresh with { Id = NewId() };
+        var calls = new List<Transfer[]>
+        {
+            new[] { plain, pending, voided },
+            new[] { post, voiding },
+            // Later calls: each old id again (plain, closed pending, post, void), one with
+            // different fields, and a plain retry that would now exceed the debit limit (so it is
+            // not re-inserted and the assumption is checked by lookup, not by the constraint).
+            new[] { plain },
+            new[] { plain with { Amount = 61 } },
+            new[] { pending },
+            new[] { post },
+            new[] { post with { PendingId = voided.Id } },
+            new[] { voiding },
+            new[] { voided with { Amount = 6 } },
+            // Mixed with new transfers in one call: the new ones must apply exactly once.
+            new[] { fresh, plain, freshPending },
+            // Within one call: a new id twice, then again with different fields.
+            new[] { twice, twice, twice with { Amount = 2 } },
+            // A linked chain whose first member is an old id: the chain fails as the model says.
+            new[] { plain with { Flags = TransferFlags.Linked }, new Transfer { Id = NewId(), DebitAccountId = b, CreditAccountId = a, Amount = 1, Ledger = Usd, Code = 1 } },
+            new[] { Post(freshPending.Id), Post(freshPending.Id) },
+        };
+        foreach (var call in calls)
+        {
+            var expected = await model.CreateTransfersAsync(call);
+            var actual = await Ledger.CreateTransfersAsync(call);
+            Assert.Equal(expected, actual);
+        }
+        foreach (var id in new[] { a, b })
+        {
+            var (m, l) = ((await model.LookupAccountAsync(id))!, await Get(id));
+            Assert.Equal((m.DebitsPending, m.DebitsPosted, m.CreditsPending, m.CreditsPosted), (l.DebitsPending, l.DebitsPosted, l.CreditsPending, l.CreditsPosted));
+        }
+        Assert.Equal((UInt128)90, (await Get(a)).DebitsPosted); // plain 60 + posted 30, each once
+        await AssertConsistent();
+    }
+
+    [Fact]
+    public async Task Concurrent_calls_mixing_new_and_old_ids_apply_each_new_transfer_exactly_once()
+    {
+        UInt128 a = await Account(), b = await Account();
+        var old = Enumerable.Range(0, 20).Select(_ => new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 1, Ledger = Usd, Code = 1 }).ToList();
+        Assert.All(await Ledger.CreateTransfersAsync(old), r => Assert.Equal(CreateTransferResult.Ok, r));
+
+        // New and old ids at once: group commit puts them in shared batches, so batches holding
+        // an old id are redone on the lookup path together with the new transfers beside them.
+        var fresh = Enumerable.Range(0, 200).Select(_ => new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 1, Ledger = Usd, Code = 1 }).ToList();
+        var calls = fresh.Select((t, i) => i % 10 == 0 ? (Transfer[])[old[i / 10]] : [t]).ToList();
+        var results = await Task.WhenAll(calls.Select(c => Ledger.CreateTransfersAsync(c).AsTask()));
+
+        for (int i = 0; i < calls.Count; i++)
+        {
+            Assert.Equal(i % 10 == 0 ? CreateTransferResult.Exists : CreateTransferResult.Ok, results[i][0]);
+        }
+        Assert.Equal((UInt128)(20 + 180), (await Get(a)).DebitsPosted);
+        Assert.Equal((UInt128)(20 + 180), (await Get(b)).CreditsPosted);
+        await AssertConsistent();
+    }
+
+    [Fact]
     public async Task Posting_or_voiding_twice_is_a_clear_error_not_a_double_post()
     {
         UInt128 a = await Account(), b = await Account();

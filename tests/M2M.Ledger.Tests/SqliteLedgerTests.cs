@@ -63,6 +63,27 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     }
 
     [Fact]
+    public async Task A_duplicate_id_in_a_later_batch_is_caught_by_the_optimistic_check_and_redone()
+    {
+        var ledger = (SqliteLedger)Ledger;
+        UInt128 a = await Account(), b = await Account();
+        var t = new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 7, Ledger = Usd, Code = 1 };
+        Assert.Equal(CreateTransferResult.Ok, await One(t));
+        Assert.Equal(0, ledger.OptimisticRetries);
+
+        // Re-inserted (constraint path), then not re-inserted (lookup path).
+        Assert.Equal(CreateTransferResult.Exists, await One(t));
+        Assert.Equal(1, ledger.OptimisticRetries);
+        Assert.Equal(CreateTransferResult.ExistsWithDifferentFields, await One(t with { DebitAccountId = b, CreditAccountId = b }));
+        Assert.Equal(2, ledger.OptimisticRetries);
+        // A new id costs no retry.
+        Assert.Equal(CreateTransferResult.Ok, await One(t with { Id = NewId() }));
+        Assert.Equal(2, ledger.OptimisticRetries);
+        Assert.Equal((UInt128)14, (await Get(a)).DebitsPosted);
+        await AssertConsistent();
+    }
+
+    [Fact]
     public async Task Concurrent_callers_are_committed_in_shared_batches()
     {
         var sizes = new List<int>();

@@ -37,7 +37,7 @@ public static class LedgerEngine
         for (int i = 0; i < batch.Count; i++)
         {
             var t = batch[i] with { CreatedAt = now };
-            bool linked = t.Flags.HasFlag(TransferFlags.Linked);
+            bool linked = Has(t.Flags, TransferFlags.Linked);
             var result = linked && i == batch.Count - 1 ? CreateTransferResult.LinkedEventChainOpen : ApplyOne(t, chain, now);
             results[i] = result;
             bool chainEnds = !linked || i == batch.Count - 1;
@@ -49,16 +49,16 @@ public static class LedgerEngine
                 {
                     i++;
                     results[i] = CreateTransferResult.LinkedEventFailed;
-                    chainEnds = !batch[i].Flags.HasFlag(TransferFlags.Linked) || i == batch.Count - 1;
+                    chainEnds = !Has(batch[i].Flags, TransferFlags.Linked) || i == batch.Count - 1;
                 }
-                chain = new Overlay(committed, changes);
+                chain.Clear(); // one overlay per call, cleared between chains
                 chainStart = i + 1;
                 continue;
             }
             if (chainEnds)
             {
                 chain.CommitInto(changes);
-                chain = new Overlay(committed, changes);
+                chain.Clear();
                 chainStart = i + 1;
             }
         }
@@ -84,7 +84,7 @@ public static class LedgerEngine
         if (t.Id == UInt128.Zero) return CreateTransferResult.IdMustNotBeZero;
         var existing = s.GetTransfer(t.Id);
         if (existing is not null) return SameFields(existing, t) ? CreateTransferResult.Exists : CreateTransferResult.ExistsWithDifferentFields;
-        bool post = t.Flags.HasFlag(TransferFlags.PostPending), voids = t.Flags.HasFlag(TransferFlags.VoidPending), pending = t.Flags.HasFlag(TransferFlags.Pending);
+        bool post = Has(t.Flags, TransferFlags.PostPending), voids = Has(t.Flags, TransferFlags.VoidPending), pending = Has(t.Flags, TransferFlags.Pending);
         if ((post ? 1 : 0) + (voids ? 1 : 0) + (pending ? 1 : 0) > 1) return CreateTransferResult.FlagsAreMutuallyExclusive;
         return post || voids ? Resolve(t, s, now, post) : Create(t, s, pending);
     }
@@ -102,9 +102,9 @@ public static class LedgerEngine
         if (!TryAdd(debit.DebitsPending, debit.DebitsPosted, t.Amount, out var debitTotal)
             || !TryAdd(credit.CreditsPending, credit.CreditsPosted, t.Amount, out var creditTotal))
             return CreateTransferResult.Overflow;
-        if (debit.Flags.HasFlag(AccountFlags.DebitsMustNotExceedCredits) && !WithinLimit(debitTotal, debit.CreditsPosted, debit.DebitLimit))
+        if ((debit.Flags & AccountFlags.DebitsMustNotExceedCredits) != 0 && !WithinLimit(debitTotal, debit.CreditsPosted, debit.DebitLimit))
             return CreateTransferResult.ExceedsCredits;
-        if (credit.Flags.HasFlag(AccountFlags.CreditsMustNotExceedDebits) && creditTotal > credit.DebitsPosted)
+        if ((credit.Flags & AccountFlags.CreditsMustNotExceedDebits) != 0 && creditTotal > credit.DebitsPosted)
             return CreateTransferResult.ExceedsDebits;
         s.SetAccount(pending ? debit with { DebitsPending = debit.DebitsPending + t.Amount } : debit with { DebitsPosted = debit.DebitsPosted + t.Amount });
         s.SetAccount(pending ? credit with { CreditsPending = credit.CreditsPending + t.Amount } : credit with { CreditsPosted = credit.CreditsPosted + t.Amount });
@@ -117,7 +117,7 @@ public static class LedgerEngine
     {
         var p = s.GetTransfer(t.PendingId);
         if (p is null) return CreateTransferResult.PendingTransferNotFound;
-        if (!p.Flags.HasFlag(TransferFlags.Pending)) return CreateTransferResult.PendingTransferNotPending;
+        if (!Has(p.Flags, TransferFlags.Pending)) return CreateTransferResult.PendingTransferNotPending;
         switch (s.GetPendingState(p.Id))
         {
             case PendingState.Posted: return CreateTransferResult.PendingTransferAlreadyPosted;
@@ -144,6 +144,9 @@ public static class LedgerEngine
         return CreateTransferResult.Ok;
     }
 
+    /// <summary>A flag test without Enum.HasFlag (boxed in unoptimised tiers).</summary>
+    private static bool Has(TransferFlags flags, TransferFlags flag) => (flags & flag) != 0;
+
     private static bool TryAdd(UInt128 a, UInt128 b, UInt128 c, out UInt128 sum)
     {
         sum = a + b;
@@ -161,7 +164,7 @@ public static class LedgerEngine
     }
 
     private static bool SameFields(Transfer stored, Transfer t) =>
-        t.Flags.HasFlag(TransferFlags.PostPending) || t.Flags.HasFlag(TransferFlags.VoidPending)
+        (t.Flags & (TransferFlags.PostPending | TransferFlags.VoidPending)) != 0
             ? stored.Flags == t.Flags && stored.PendingId == t.PendingId
             : stored.Flags == t.Flags && stored.DebitAccountId == t.DebitAccountId && stored.CreditAccountId == t.CreditAccountId
               && stored.Amount == t.Amount && stored.Ledger == t.Ledger && stored.Code == t.Code;
@@ -192,6 +195,14 @@ public static class LedgerEngine
         }
 
         public void SetPendingState(UInt128 id, PendingState state) => _states[id] = state;
+
+        public void Clear()
+        {
+            _accounts.Clear();
+            _transfers.Clear();
+            _states.Clear();
+            _order.Clear();
+        }
 
         public void CommitInto(LedgerChangeSet target)
         {
