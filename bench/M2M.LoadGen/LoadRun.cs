@@ -69,15 +69,15 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
 
     private async Task WorkerAsync(BtpSession sender, Recorder recorder, Pacer pacer, CancellationToken stopTaking, CancellationToken abort)
     {
-        byte[] prepare = new byte[PrepareLength()];
+        var prepare = PrepareTemplate.Create(options);
         while (!stopTaking.IsCancellationRequested && recorder.TryTake(out long slot))
         {
             if (!await pacer.WaitTurnAsync(slot, stopTaking).ConfigureAwait(false)) return; // counted as unsent
-            EncodePrepare(prepare, (ulong)Interlocked.Increment(ref _sequence));
+            prepare.Fill(_keys, (ulong)Interlocked.Increment(ref _sequence), DateTimeOffset.UtcNow.AddSeconds(options.ExpirySeconds));
             long started = Stopwatch.GetTimestamp();
             try
             {
-                var reply = await sender.SendIlpAsync(prepare, abort).ConfigureAwait(false);
+                var reply = await sender.SendIlpAsync(prepare.Bytes, abort).ConfigureAwait(false);
                 recorder.Reply(slot, reply.Span, Stopwatch.GetElapsedTime(started));
             }
             catch (Exception e) when (e is BtpException or OperationCanceledException)
@@ -85,32 +85,6 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
                 recorder.Error(slot, e is OperationCanceledException ? "cancelled_by_time_cap" : e.GetType().Name, Stopwatch.GetElapsedTime(started));
             }
         }
-    }
-
-    private int PrepareLength() => IlpEncoder.EncodedLength(Template(0, new byte[IlpCodec.HashLength]));
-
-    /// <summary>A Prepare whose data starts with the sequence number and whose condition the receiver can recompute.</summary>
-    private void EncodePrepare(byte[] into, ulong sequence)
-    {
-        Span<byte> fulfillment = stackalloc byte[IlpCodec.HashLength];
-        _keys.Fulfillment(sequence, fulfillment);
-        var condition = SHA256.HashData(fulfillment);
-        var writer = new FixedWriter(into);
-        IlpEncoder.Encode(Template(sequence, condition), writer);
-    }
-
-    private IlpPrepare Template(ulong sequence, byte[] condition)
-    {
-        var data = new byte[options.DataBytes];
-        BinaryPrimitives.WriteUInt64BigEndian(data, sequence);
-        return new IlpPrepare
-        {
-            Amount = options.Amount,
-            ExpiresAt = DateTimeOffset.UtcNow.AddSeconds(options.ExpirySeconds),
-            ExecutionCondition = condition,
-            Destination = options.Destination,
-            Data = data,
-        };
     }
 
     private static BtpClient Client(string role, Uri url, IBtpMessageHandler handler) =>
@@ -133,13 +107,59 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
         }
     }
 
-    /// <summary>An IBufferWriter over one reused array: the Prepare is encoded in place, no allocation per packet.</summary>
-    private sealed class FixedWriter(byte[] buffer) : IBufferWriter<byte>
+}
+
+/// <summary>
+/// One worker's Prepare, encoded once; per packet only the expiry, the condition and the sequence number
+/// (first 8 data bytes) are written in place, so the sender costs no allocation and no re-encode per packet
+/// (it shares the cores with the connector it measures).
+/// </summary>
+public sealed class PrepareTemplate
+{
+    private readonly int _expiryOffset;
+    private readonly int _conditionOffset;
+    private readonly int _dataOffset;
+
+    private PrepareTemplate(byte[] bytes, int dataBytes)
     {
-        private int _written;
-        public void Advance(int count) => _written += count;
-        public Memory<byte> GetMemory(int sizeHint = 0) => buffer.AsMemory(_written);
-        public Span<byte> GetSpan(int sizeHint = 0) => buffer.AsSpan(_written);
+        Bytes = bytes;
+        // The offsets come from the codec's own reading of the template (its slices point into bytes).
+        if (IlpCodec.TryReadPrepare(bytes, out var view, out string? error) != OperationStatus.Done)
+            throw new InvalidOperationException($"prepare template does not decode: {error}");
+        _conditionOffset = OffsetOf(view.ExecutionCondition);
+        _expiryOffset = _conditionOffset - IlpCodec.TimestampLength;
+        _dataOffset = OffsetOf(view.Data);
+        if (view.Data.Length != dataBytes) throw new InvalidOperationException("prepare template data length mismatch");
+    }
+
+    private static int OffsetOf(ReadOnlyMemory<byte> slice) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(slice, out var segment) ? segment.Offset : throw new InvalidOperationException("not an array slice");
+
+    public byte[] Bytes { get; }
+
+    public static PrepareTemplate Create(LoadOptions options) => Create(options.Amount, options.Destination, options.DataBytes);
+
+    public static PrepareTemplate Create(ulong amount, string destination, int dataBytes)
+    {
+        var bytes = IlpEncoder.ToArray(new IlpPrepare
+        {
+            Amount = amount,
+            ExpiresAt = DateTimeOffset.UnixEpoch,
+            ExecutionCondition = new byte[IlpCodec.HashLength],
+            Destination = destination,
+            Data = new byte[Math.Max(dataBytes, sizeof(ulong))],
+        });
+        return new PrepareTemplate(bytes, Math.Max(dataBytes, sizeof(ulong)));
+    }
+
+    /// <summary>Packet <paramref name="sequence"/>: condition = sha256(HMAC(run key, sequence)).</summary>
+    public void Fill(PacketKeys keys, ulong sequence, DateTimeOffset expiresAt)
+    {
+        Span<byte> fulfillment = stackalloc byte[IlpCodec.HashLength];
+        keys.Fulfillment(sequence, fulfillment);
+        SHA256.HashData(fulfillment, Bytes.AsSpan(_conditionOffset, IlpCodec.HashLength));
+        IlpCodec.WriteTimestamp(Bytes.AsSpan(_expiryOffset, IlpCodec.TimestampLength), expiresAt);
+        BinaryPrimitives.WriteUInt64BigEndian(Bytes.AsSpan(_dataOffset), sequence);
     }
 }
 

@@ -91,6 +91,42 @@ public static class BtpCodec
         return length;
     }
 
+    /// <summary>
+    /// Length of a MESSAGE or RESPONSE frame whose only protocol data is one "ilp" octet-stream entry of
+    /// <paramref name="ilpLength"/> bytes (the frame every ILP packet travels in).
+    /// </summary>
+    public static int GetIlpFrameLength(int ilpLength)
+    {
+        int contents = IlpContentsLength(ilpLength);
+        return checked(HeaderSize + Oer.LengthPrefixSize(contents) + contents);
+    }
+
+    /// <summary>
+    /// Writes the frame <see cref="BtpPacket.IlpMessage"/> / <see cref="BtpPacket.IlpResponse"/> would encode
+    /// to (byte-identical), except for the ILP bytes: returns the slice of <paramref name="destination"/>
+    /// where exactly <paramref name="ilpLength"/> ILP bytes go. No BtpPacket or protocol-data array per frame.
+    /// </summary>
+    public static Span<byte> WriteIlpFrameHeader(BtpPacketType type, uint requestId, int ilpLength, Span<byte> destination)
+    {
+        if (type is not (BtpPacketType.Message or BtpPacketType.Response))
+            throw new ArgumentException("an ilp frame is a MESSAGE or a RESPONSE", nameof(type));
+        int length = GetIlpFrameLength(ilpLength);
+        if (destination.Length < length) throw new ArgumentException("Destination too small.", nameof(destination));
+        var w = new SpanWriter(destination[..length]);
+        w.WriteByte((byte)type);
+        w.WriteUInt32(requestId);
+        w.WriteLength(IlpContentsLength(ilpLength));
+        w.WriteByte(1); // count: one length byte,
+        w.WriteByte(1); // then the count itself
+        w.WriteVarLatin1(BtpProtocolNames.Ilp);
+        w.WriteByte((byte)BtpContentType.ApplicationOctetStream);
+        w.WriteLength(ilpLength);
+        return destination.Slice(length - ilpLength, ilpLength);
+    }
+
+    private static int IlpContentsLength(int ilpLength) =>
+        checked(2 + VarLength(BtpProtocolNames.Ilp.Length) + 1 + VarLength(ilpLength));
+
     // ---- decoding ----
 
     private static OperationStatus DecodeEnvelope(ref Reader r, out BtpPacket? packet)

@@ -23,7 +23,11 @@ public sealed class BtpSession : IAsyncDisposable
     private readonly BtpLimits _limits;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    // Outgoing frames, encoded into pooled buffers; one caller at a time drains them (see EnqueueFrame).
+    private readonly ConcurrentQueue<OutgoingFrame> _sendQueue = new();
+    private int _draining; // 1 while a drainer owns the socket's send side
+    private bool _closeWritten; // drainer-only: no frame may follow our close frame
+    private bool _sendFailed; // drainer-only: the socket broke; drop what is left
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<ReadOnlyMemory<byte>>> _pending = new();
     // Requests sent with SendMessageAsync: their RESPONSE is returned whole, not just its ilp data.
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<BtpPacket>> _pendingMessages = new();
@@ -73,11 +77,19 @@ public sealed class BtpSession : IAsyncDisposable
     /// Throws <see cref="BtpRemoteException"/> on a BTP ERROR, <see cref="BtpSessionClosedException"/> if the
     /// session closes, <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
     /// </summary>
-    public async Task<ReadOnlyMemory<byte>> SendIlpAsync(ReadOnlyMemory<byte> ilpPacket, CancellationToken ct = default)
+    public Task<ReadOnlyMemory<byte>> SendIlpAsync(ReadOnlyMemory<byte> ilpPacket, CancellationToken ct = default) =>
+        SendIlpAsync(ilpPacket.Length, ilpPacket, static (frame, ilp) => ilp.Span.CopyTo(frame), ct);
+
+    /// <summary>
+    /// As <see cref="SendIlpAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, but <paramref name="write"/> writes the
+    /// <paramref name="ilpLength"/>-byte ILP packet straight into the pooled frame buffer: no intermediate copy.
+    /// It is called at most once, synchronously, before this method returns its task.
+    /// </summary>
+    public async Task<ReadOnlyMemory<byte>> SendIlpAsync<TState>(int ilpLength, TState state, SpanAction<byte, TState> write, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(write);
         ThrowIfClosed();
-        var message = BtpPacket.IlpMessage(0, ilpPacket);
-        if (!FitsInFrame(message)) throw new ArgumentException("ILP packet does not fit in one BTP frame.", nameof(ilpPacket));
+        if (BtpCodec.GetIlpFrameLength(ilpLength) > _limits.MaxFrameBytes) throw new ArgumentException("ILP packet does not fit in one BTP frame.", nameof(ilpLength));
         if (Interlocked.Increment(ref _outgoingInFlight) > _limits.MaxInFlightRequests)
         {
             Interlocked.Decrement(ref _outgoingInFlight);
@@ -88,8 +100,9 @@ public sealed class BtpSession : IAsyncDisposable
         try
         {
             ThrowIfClosed(); // Shutdown may have drained _pending before our entry was added.
-            using var cancel = ct.Register(static s => ((TaskCompletionSource<ReadOnlyMemory<byte>>)s!).TrySetCanceled(), reply);
-            await SendFrameAsync(BtpPacket.IlpMessage(requestId, ilpPacket), ct).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            using var cancel = ct.UnsafeRegister(static s => ((TaskCompletionSource<ReadOnlyMemory<byte>>)s!).TrySetCanceled(), reply);
+            EnqueueIlpFrame(BtpPacketType.Message, requestId, ilpLength, state, write);
             return await reply.Task.ConfigureAwait(false);
         }
         finally
@@ -124,8 +137,9 @@ public sealed class BtpSession : IAsyncDisposable
         try
         {
             ThrowIfClosed();
+            ct.ThrowIfCancellationRequested();
             using var cancel = ct.Register(static s => ((TaskCompletionSource<BtpPacket>)s!).TrySetCanceled(), reply);
-            await SendFrameAsync(BtpPacket.Message(requestId, protocolData), ct).ConfigureAwait(false);
+            EnqueuePacket(BtpPacket.Message(requestId, protocolData));
             return await reply.Task.ConfigureAwait(false);
         }
         finally
@@ -139,9 +153,10 @@ public sealed class BtpSession : IAsyncDisposable
     public async ValueTask CloseAsync(WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure,
         string? description = null, CancellationToken ct = default)
     {
-        await SendCloseAsync(status, description ?? "closing").ConfigureAwait(false);
         try
         {
+            // Both waits bounded: a peer that stopped reading can hold the send side, one that never closes the session.
+            await SendCloseAsync(status, description ?? "closing").WaitAsync(_limits.CloseTimeout, _time, ct).ConfigureAwait(false);
             await _completion.Task.WaitAsync(_limits.CloseTimeout, _time, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
@@ -233,14 +248,22 @@ public sealed class BtpSession : IAsyncDisposable
     {
         uint requestId = frame.Length > RequestIdOffset + sizeof(uint) - 1
             ? BinaryPrimitives.ReadUInt32BigEndian(frame.Span[RequestIdOffset..]) : 0;
-        await SendQuietlyAsync(ErrorPacket(requestId, BtpErrorCodes.InvalidFields, BtpErrorCodes.InvalidFieldsName, "malformed BTP frame")).ConfigureAwait(false);
+        SendQuietly(ErrorPacket(requestId, BtpErrorCodes.InvalidFields, BtpErrorCodes.InvalidFieldsName, "malformed BTP frame"));
         return await FailAsync(WebSocketCloseStatus.ProtocolError, "malformed BTP frame").ConfigureAwait(false);
     }
 
     /// <summary>Closes because of a protocol violation and waits (bounded) for the peer's close.</summary>
     private async Task<string> FailAsync(WebSocketCloseStatus status, string reason)
     {
-        await SendCloseAsync(status, reason).ConfigureAwait(false);
+        try
+        {
+            // Bounded: a peer that stopped reading can hold the send side forever.
+            await SendCloseAsync(status, reason).WaitAsync(_limits.CloseTimeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort();
+        }
         await BtpFrameIO.DrainAsync(_socket, null, _limits.CloseTimeout, _time).ConfigureAwait(false);
         return reason;
     }
@@ -293,14 +316,20 @@ public sealed class BtpSession : IAsyncDisposable
                 return;
             }
             // Unknown sub-protocol: acknowledge like ilp-plugin-btp does.
-            _ = SendQuietlyAsync(BtpPacket.Response(packet.RequestId));
+            SendQuietly(BtpPacket.Response(packet.RequestId));
             return;
         }
         if (!TryEnterIncoming(packet.RequestId)) return;
         byte[] copy = ArrayPool<byte>.Shared.Rent(ilp.Data.Length);
         ilp.Data.Span.CopyTo(copy);
-        int length = ilp.Data.Length;
-        _ = Task.Run(() => HandleIlpAsync(packet.RequestId, copy, length));
+        // Handled on the thread pool so the read loop goes on to the next frame at once (requests run
+        // concurrently, bounded by MaxInFlightRequests); one small work item instead of Task.Run's closure + Task.
+        ThreadPool.UnsafeQueueUserWorkItem(new IncomingIlp(this, packet.RequestId, copy, ilp.Data.Length), preferLocal: true);
+    }
+
+    private sealed class IncomingIlp(BtpSession session, uint requestId, byte[] ilp, int length) : IThreadPoolWorkItem
+    {
+        public void Execute() => _ = session.HandleIlpAsync(requestId, ilp, length);
     }
 
     private async Task HandleIlpAsync(uint requestId, byte[] ilp, int length)
@@ -308,10 +337,9 @@ public sealed class BtpSession : IAsyncDisposable
         try
         {
             var reply = await _handler.HandleIlpAsync(this, ilp.AsMemory(0, length), _lifetime.Token).ConfigureAwait(false);
-            var response = BtpPacket.IlpResponse(requestId, reply);
             // An oversize reply would make the peer drop the whole session.
-            if (!FitsInFrame(response)) throw new BtpException("handler reply does not fit in one BTP frame");
-            await SendQuietlyAsync(response).ConfigureAwait(false);
+            if (BtpCodec.GetIlpFrameLength(reply.Length) > _limits.MaxFrameBytes) throw new BtpException("handler reply does not fit in one BTP frame");
+            EnqueueIlpFrame(BtpPacketType.Response, requestId, reply.Length, reply, static (frame, r) => r.Span.CopyTo(frame));
         }
         catch (Exception ex)
         {
@@ -340,7 +368,7 @@ public sealed class BtpSession : IAsyncDisposable
                 BtpLog.HandlerFailed(_logger, PeerId, requestId, ex);
                 response = ErrorPacket(requestId, BtpErrorCodes.NotAccepted, BtpErrorCodes.NotAcceptedName, ex.Message);
             }
-            await SendQuietlyAsync(response).ConfigureAwait(false);
+            SendQuietly(response);
         }
         finally
         {
@@ -368,7 +396,7 @@ public sealed class BtpSession : IAsyncDisposable
         try
         {
             if (OnTransfer is { } hook) await hook(this, amount, protocolData).ConfigureAwait(false);
-            await SendQuietlyAsync(BtpPacket.Response(requestId)).ConfigureAwait(false);
+            SendQuietly(BtpPacket.Response(requestId));
         }
         catch (Exception ex)
         {
@@ -380,11 +408,12 @@ public sealed class BtpSession : IAsyncDisposable
         }
     }
 
-    private async Task ReportHandlerFailureAsync(uint requestId, Exception ex)
+    private Task ReportHandlerFailureAsync(uint requestId, Exception ex)
     {
-        if (_closed) return; // cancellation by shutdown is not a handler bug
+        if (_closed) return Task.CompletedTask; // cancellation by shutdown is not a handler bug
         BtpLog.HandlerFailed(_logger, PeerId, requestId, ex);
-        await SendQuietlyAsync(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, HandlerFailedText)).ConfigureAwait(false);
+        SendQuietly(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, HandlerFailedText));
+        return Task.CompletedTask;
     }
 
     private bool TryEnterIncoming(uint requestId)
@@ -392,7 +421,7 @@ public sealed class BtpSession : IAsyncDisposable
         if (Interlocked.Increment(ref _incomingInFlight) <= _limits.MaxInFlightRequests) return true;
         Interlocked.Decrement(ref _incomingInFlight);
         BtpLog.TooManyInFlight(_logger, PeerId, requestId);
-        _ = SendQuietlyAsync(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, TooBusyText));
+        SendQuietly(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, TooBusyText));
         return false;
     }
 
@@ -408,58 +437,100 @@ public sealed class BtpSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Serialized send. <paramref name="ct"/> only bounds the wait for the write lock: cancelling
-    /// a WebSocket send mid-message would abort the connection.</summary>
-    private async Task SendFrameAsync(BtpPacket packet, CancellationToken ct)
+    /// <summary>A RESPONSE or MESSAGE carrying one ILP packet, encoded straight into a pooled frame buffer.</summary>
+    private void EnqueueIlpFrame<TState>(BtpPacketType type, uint requestId, int ilpLength, TState state, SpanAction<byte, TState> write)
     {
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        int length = BtpCodec.GetIlpFrameLength(ilpLength);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            ThrowIfClosed();
-            await BtpFrameIO.SendAsync(_socket, packet, _lifetime.Token).ConfigureAwait(false);
+            write(BtpCodec.WriteIlpFrameHeader(type, requestId, ilpLength, buffer), state);
         }
-        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        catch
         {
-            // Inside the lock only the session lifetime token can cancel, so this is always "closed".
-            throw new BtpSessionClosedException(PeerId);
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
         }
-        finally
-        {
-            _writeLock.Release();
-        }
+        EnqueueFrame(new OutgoingFrame(buffer, length, null));
+    }
+
+    private void EnqueuePacket(BtpPacket packet)
+    {
+        int length = BtpCodec.GetEncodedLength(packet);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        BtpCodec.Encode(packet, buffer.AsSpan(0, length));
+        EnqueueFrame(new OutgoingFrame(buffer, length, null));
     }
 
     /// <summary>For replies: a failed send means the connection is gone, which the read loop handles.</summary>
-    private async Task SendQuietlyAsync(BtpPacket packet)
+    private void SendQuietly(BtpPacket packet) => EnqueuePacket(packet);
+
+    /// <summary>
+    /// Frames go out in queue order, back to back: whoever finds no drainer running becomes it and writes
+    /// everything queued (inline, so an idle session sends at once with no hand-off); others only enqueue.
+    /// Replaces a lock taken per frame, whose waiters each needed a wake-up under load.
+    /// </summary>
+    private void EnqueueFrame(OutgoingFrame frame)
     {
-        try
-        {
-            await SendFrameAsync(packet, _lifetime.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is BtpException || BtpFrameIO.IsConnectionError(ex))
-        {
-        }
+        _sendQueue.Enqueue(frame);
+        if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0) _ = DrainSendQueueAsync();
     }
 
-    private async Task SendCloseAsync(WebSocketCloseStatus status, string description)
+    private async Task DrainSendQueueAsync()
     {
-        if (Interlocked.Exchange(ref _closeSent, 1) != 0) return;
+        do
+        {
+            while (_sendQueue.TryDequeue(out var frame)) await WriteFrameAsync(frame).ConfigureAwait(false);
+            Volatile.Write(ref _draining, 0);
+            // A frame enqueued after the last TryDequeue saw _draining == 1 and left it to us: take it over.
+        }
+        while (!_sendQueue.IsEmpty && Interlocked.CompareExchange(ref _draining, 1, 0) == 0);
+    }
+
+    private async ValueTask WriteFrameAsync(OutgoingFrame frame)
+    {
         try
         {
-            await _writeLock.WaitAsync(_lifetime.Token).ConfigureAwait(false);
+            if (frame.Close is { } close)
+            {
+                if (!_closeWritten && !_sendFailed)
+                    await BtpFrameIO.CloseOutputQuietlyAsync(_socket, close.Status, close.Description, _lifetime.Token).ConfigureAwait(false);
+                _closeWritten = true;
+                return;
+            }
+            if (_closed || _closeWritten || _sendFailed) return; // requests dropped here fail when the session shuts down
+            await _socket.SendAsync(frame.Buffer.AsMemory(0, frame.Length), WebSocketMessageType.Binary, endOfMessage: true, _lifetime.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
-            return; // already shut down
-        }
-        try
-        {
-            await BtpFrameIO.CloseOutputQuietlyAsync(_socket, status, description, _lifetime.Token).ConfigureAwait(false);
+            // The connection is gone (or closing): drop the rest; the read loop ends and fails pending requests.
+            // Catch-all on purpose: a dead drainer would leave _draining set and silence the session.
+            _sendFailed = true;
+            _socket.Abort();
         }
         finally
         {
-            _writeLock.Release();
+            if (frame.Buffer is not null) ArrayPool<byte>.Shared.Return(frame.Buffer);
+            frame.Close?.Written.TrySetResult();
         }
+    }
+
+    /// <summary>Queues the close frame after every frame already queued; completes once it is written (or dropped).</summary>
+    private Task SendCloseAsync(WebSocketCloseStatus status, string description)
+    {
+        if (Interlocked.Exchange(ref _closeSent, 1) != 0) return Task.CompletedTask;
+        var close = new CloseRequest(status, description);
+        EnqueueFrame(new OutgoingFrame(null, 0, close));
+        return close.Written.Task;
+    }
+
+    private readonly record struct OutgoingFrame(byte[]? Buffer, int Length, CloseRequest? Close);
+
+    private sealed class CloseRequest(WebSocketCloseStatus status, string description)
+    {
+        public WebSocketCloseStatus Status => status;
+        public string Description => description;
+        public TaskCompletionSource Written { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private bool FitsInFrame(BtpPacket packet) => BtpCodec.GetEncodedLength(packet) <= _limits.MaxFrameBytes;

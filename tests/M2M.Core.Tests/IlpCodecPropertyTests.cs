@@ -4,6 +4,8 @@ using M2M.Core.Ilp;
 namespace M2M.Core.Tests;
 
 /// <summary>Properties over seeded random inputs: decode∘encode = id, and no input ever throws.</summary>
+// Not in parallel with the other test class that decodes: both use the shared IlpAddressCache.
+[Collection("IlpAddressCache")]
 public class IlpCodecPropertyTests
 {
     private const int Cases = 20_000;

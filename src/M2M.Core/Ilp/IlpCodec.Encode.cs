@@ -23,12 +23,37 @@ public static class IlpEncoder
         }
     }
 
-    /// <summary>Convenience for non-hot paths and tests.</summary>
-    public static byte[] ToArray(IlpPacket packet)
+    // Reused per thread by the synchronous helpers below: the only allocation left is the result.
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
+
+    /// <summary>The encoded packet in a new exact-size array (one allocation).</summary>
+    public static byte[] ToArray(IlpPacket packet) => Scratch(packet).WrittenSpan.ToArray();
+
+    /// <summary>Encodes into <paramref name="destination"/> (at least <see cref="EncodedLength"/> bytes); returns bytes written.</summary>
+    public static int Encode(IlpPacket packet, Span<byte> destination)
     {
-        var buffer = new ArrayBufferWriter<byte>(EncodedLength(packet));
-        Encode(packet, buffer);
-        return buffer.WrittenSpan.ToArray();
+        var written = Scratch(packet).WrittenSpan;
+        if (destination.Length < written.Length) throw new ArgumentException("Destination too small.", nameof(destination));
+        written.CopyTo(destination);
+        return written.Length;
+    }
+
+    private static ArrayBufferWriter<byte> Scratch(IlpPacket packet)
+    {
+        var scratch = t_scratch ??= new ArrayBufferWriter<byte>(256);
+        scratch.ResetWrittenCount();
+        try
+        {
+            Encode(packet, scratch);
+        }
+        catch
+        {
+            // An ArgumentException half-way leaves partial bytes; a big packet keeps a big buffer: drop both.
+            t_scratch = null;
+            throw;
+        }
+        if (scratch.Capacity > 64 * 1024) t_scratch = null;
+        return scratch;
     }
 
     public static int EncodedLength(IlpPacket packet)

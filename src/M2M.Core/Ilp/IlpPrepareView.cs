@@ -71,7 +71,10 @@ public sealed class IlpAddressCache
         Encoding.ASCII.GetChars(ascii, chars);
         if (_lookup.TryGetValue(chars, out string? cached)) return cached;
         string s = new(chars);
-        if (_strings.Count < MaxEntries) _strings.TryAdd(s, s);
+        // Full (e.g. a peer sent thousands of distinct destinations): start over rather than stop caching
+        // for good, so the addresses in use now are cached again after one miss each.
+        if (_strings.Count >= MaxEntries) _strings.Clear();
+        _strings.TryAdd(s, s);
         return s;
     }
 }

@@ -24,6 +24,11 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     private readonly Gauge _lastError;
     private readonly LatencyWindow _window = new(4096);
     private readonly Histogram _ledgerLatency;
+    // Labelled children used on every packet, looked up once (WithLabels allocates and hashes per call).
+    private readonly Counter.Child _processedFulfilled;
+    private readonly Counter.Child _processedRejected;
+    private readonly Histogram.Child _prepareLatency;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Operation, bool Ok), Histogram.Child> _ledgerLatencyChildren = new();
     private readonly Histogram _ledgerBatch;
     private readonly Counter _fulfillPostFailed;
     private readonly Gauge _balance;
@@ -89,15 +94,16 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
             new GaugeConfiguration { LabelNames = ["peer_id", "token_id"] });
         DotNetStats.Register(Registry);
         // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
-        foreach (var status in new[] { "fulfilled", "rejected" }) _processed.WithLabels("prepare", status);
-        _latency.WithLabels("prepare");
+        _processedFulfilled = _processed.WithLabels("prepare", "fulfilled");
+        _processedRejected = _processed.WithLabels("prepare", "rejected");
+        _prepareLatency = _latency.WithLabels("prepare");
     }
 
     public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed)
     {
         bool fulfilled = reply is IlpFulfill;
-        _processed.WithLabels("prepare", fulfilled ? "fulfilled" : "rejected").Inc();
-        _latency.WithLabels("prepare").Observe(elapsed.TotalSeconds);
+        (fulfilled ? _processedFulfilled : _processedRejected).Inc();
+        _prepareLatency.Observe(elapsed.TotalSeconds);
         _window.Add(elapsed);
         Interlocked.Increment(ref fulfilled ? ref _fulfilled : ref _rejected);
     }
@@ -105,7 +111,8 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     public void InFlightChanged(long inFlight) => _inFlight.Set(inFlight);
 
     public void Operation(string operation, TimeSpan elapsed, bool ok) =>
-        _ledgerLatency.WithLabels(operation, ok ? "ok" : "failed").Observe(elapsed.TotalSeconds);
+        _ledgerLatencyChildren.GetOrAdd((operation, ok), static (key, h) => h.WithLabels(key.Operation, key.Ok ? "ok" : "failed"), _ledgerLatency)
+            .Observe(elapsed.TotalSeconds);
 
     public void FulfillPostFailed()
     {
@@ -139,7 +146,7 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     /// <summary>A Prepare we could not even decode: counted as rejected and as an error.</summary>
     public void InvalidPacket()
     {
-        _processed.WithLabels("prepare", "rejected").Inc();
+        _processedRejected.Inc();
         Interlocked.Increment(ref _rejected);
         Error("invalid_packet", "warning");
     }

@@ -14,12 +14,12 @@ internal sealed class BtpPeerLink(BtpSession session) : IPeerLink
 
     public async ValueTask<IlpReply> SendPrepareAsync(IlpPrepare prepare, CancellationToken cancellationToken)
     {
-        var buffer = new ArrayBufferWriter<byte>(IlpEncoder.EncodedLength(prepare));
-        IlpEncoder.Encode(prepare, buffer);
         ReadOnlyMemory<byte> replyBytes;
         try
         {
-            replyBytes = await session.SendIlpAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            // Encoded straight into the session's pooled frame buffer: no buffer per forwarded Prepare.
+            replyBytes = await session.SendIlpAsync(IlpEncoder.EncodedLength(prepare), prepare,
+                static (frame, p) => IlpEncoder.Encode(p, frame), cancellationToken).ConfigureAwait(false);
         }
         catch (BtpSessionClosedException e)
         {
