@@ -57,13 +57,22 @@ public static class PeerAccounts
         return new Account { Id = IdFrom($"m2m:settlement:{ledger}"), Ledger = ledger, Code = SettlementAccountCode, Name = $"settlement:{assetCode}/{assetScale}" };
     }
 
-    /// <summary>A fresh random transfer id (the idempotency key of one ledger change).</summary>
-    public static UInt128 NewTransferId()
+    /// <summary>
+    /// A fresh transfer id (the idempotency key of one ledger change), time-ordered like a ULID:
+    /// the top 48 bits are Unix milliseconds, the low 80 bits random. New ids land at the right
+    /// edge of the id and pending-id indexes, so a commit dirties a few index pages instead of one
+    /// random page per transfer (TigerBeetle recommends time-based ids for the same reason).
+    /// </summary>
+    public static UInt128 NewTransferId() => NewTransferId(DateTimeOffset.UtcNow);
+
+    /// <summary><see cref="NewTransferId()"/> at a given instant (for tests).</summary>
+    public static UInt128 NewTransferId(DateTimeOffset now)
     {
-        Span<byte> bytes = stackalloc byte[16];
-        RandomNumberGenerator.Fill(bytes);
-        var id = new UInt128(BitConverter.ToUInt64(bytes), BitConverter.ToUInt64(bytes[8..]));
-        return id == UInt128.Zero ? 1 : id;
+        Span<byte> random = stackalloc byte[10];
+        RandomNumberGenerator.Fill(random);
+        ulong millis = (ulong)now.ToUnixTimeMilliseconds() & 0xFFFF_FFFF_FFFF;
+        ulong upper = millis << 16 | BitConverter.ToUInt16(random);
+        return new UInt128(upper, BitConverter.ToUInt64(random[2..]));
     }
 
     private static UInt128 IdFrom(string name)
