@@ -183,7 +183,7 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
             HealthCheckPort = 0,
         });
         string journalPath = Path.Combine(_dir, "connector", DoubtfulPostFile.FileName);
-        var dying = new DyingLedger(SqliteLedger.Open(settings.Ledger.Path));
+        var dying = new FlakyLedger(SqliteLedger.Open(settings.Ledger.Path));
         await using (var host = new ConnectorHost(settings, NullLoggerFactory.Instance, openLedger: _ => dying))
         {
             await host.StartAsync(CancellationToken.None);
@@ -215,74 +215,6 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
         }
         Assert.Equal("", await File.ReadAllTextAsync(journalPath));
     }
-}
-
-/// <summary>A real ledger that dies for good right after committing a post (the acknowledgement is lost).</summary>
-internal sealed class DyingLedger(ILedger inner) : ILedger
-{
-    public volatile bool DieAfterNextPost;
-    public volatile bool PostLanded;
-    private volatile bool _dead;
-
-    public string Backend => inner.Backend;
-
-    private void Check()
-    {
-        if (_dead) throw new LedgerUnavailableException("injected: ledger gone");
-    }
-
-    public async ValueTask<IReadOnlyList<CreateTransferResult>> CreateTransfersAsync(IReadOnlyList<Transfer> transfers, CancellationToken ct = default)
-    {
-        Check();
-        var results = await inner.CreateTransfersAsync(transfers, ct);
-        if (DieAfterNextPost && transfers.Any(t => t.Flags.HasFlag(TransferFlags.PostPending)))
-        {
-            PostLanded = results.All(r => r == CreateTransferResult.Ok);
-            _dead = true;
-            throw new LedgerUnavailableException("injected: committed, then the ledger died");
-        }
-        return results;
-    }
-
-    public ValueTask<IReadOnlyList<CreateAccountResult>> CreateAccountsAsync(IReadOnlyList<Account> accounts, CancellationToken ct = default)
-    {
-        Check();
-        return inner.CreateAccountsAsync(accounts, ct);
-    }
-
-    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default)
-    {
-        Check();
-        return inner.SetDebitLimitAsync(id, debitLimit, ct);
-    }
-
-    public ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default)
-    {
-        Check();
-        return inner.LookupAccountAsync(id, ct);
-    }
-
-    public ValueTask<IReadOnlyList<Account>> ListAccountsAsync(CancellationToken ct = default)
-    {
-        Check();
-        return inner.ListAccountsAsync(ct);
-    }
-
-    public IAsyncEnumerable<(Transfer Transfer, PendingState? State)> ReadJournalAsync(CancellationToken ct = default) => inner.ReadJournalAsync(ct);
-
-    public ValueTask<int> ExpirePendingAsync(DateTimeOffset now, CancellationToken ct = default)
-    {
-        Check();
-        return inner.ExpirePendingAsync(now, ct);
-    }
-
-    public ValueTask PingAsync(CancellationToken ct = default)
-    {
-        Check();
-        return inner.PingAsync(ct);
-    }
-
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
 }
 
 /// <summary>Keeps formatted log lines so tests can assert warnings and errors.</summary>

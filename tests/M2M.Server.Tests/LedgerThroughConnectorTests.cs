@@ -256,6 +256,9 @@ internal sealed class FlakyLedger(ILedger inner) : ILedger
     public volatile bool FailPosts;
     /// <summary>Posts commit, then the call fails as if the connection died before the acknowledgement.</summary>
     public volatile bool LosePostAcks;
+    /// <summary>The next post commits, then the ledger goes down for good and the call fails; <see cref="PostLanded"/> tells whether it had applied.</summary>
+    public volatile bool DieAfterNextPost;
+    public volatile bool PostLanded;
 
     public string Backend => "flaky";
 
@@ -276,7 +279,16 @@ internal sealed class FlakyLedger(ILedger inner) : ILedger
         bool post = transfers.Any(t => t.Flags.HasFlag(TransferFlags.PostPending));
         if (FailPosts && post) throw new LedgerUnavailableException("injected post failure");
         if (LosePostAcks && post) return LoseAck(transfers, ct);
+        if (DieAfterNextPost && post) return Die(transfers, ct);
         return inner.CreateTransfersAsync(transfers, ct);
+    }
+
+    private async ValueTask<IReadOnlyList<CreateTransferResult>> Die(IReadOnlyList<Transfer> transfers, CancellationToken ct)
+    {
+        var results = await inner.CreateTransfersAsync(transfers, ct);
+        PostLanded = results.All(r => r == CreateTransferResult.Ok);
+        Down = true;
+        throw new LedgerUnavailableException("injected: committed, then the ledger died");
     }
 
     private async ValueTask<IReadOnlyList<CreateTransferResult>> LoseAck(IReadOnlyList<Transfer> transfers, CancellationToken ct)
