@@ -248,7 +248,7 @@ public sealed class BtpSession : IAsyncDisposable
     {
         uint requestId = frame.Length > RequestIdOffset + sizeof(uint) - 1
             ? BinaryPrimitives.ReadUInt32BigEndian(frame.Span[RequestIdOffset..]) : 0;
-        SendQuietly(ErrorPacket(requestId, BtpErrorCodes.InvalidFields, BtpErrorCodes.InvalidFieldsName, "malformed BTP frame"));
+        EnqueuePacket(ErrorPacket(requestId, BtpErrorCodes.InvalidFields, BtpErrorCodes.InvalidFieldsName, "malformed BTP frame"));
         return await FailAsync(WebSocketCloseStatus.ProtocolError, "malformed BTP frame").ConfigureAwait(false);
     }
 
@@ -316,7 +316,7 @@ public sealed class BtpSession : IAsyncDisposable
                 return;
             }
             // Unknown sub-protocol: acknowledge like ilp-plugin-btp does.
-            SendQuietly(BtpPacket.Response(packet.RequestId));
+            EnqueuePacket(BtpPacket.Response(packet.RequestId));
             return;
         }
         if (!TryEnterIncoming(packet.RequestId)) return;
@@ -343,7 +343,7 @@ public sealed class BtpSession : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            await ReportHandlerFailureAsync(requestId, ex).ConfigureAwait(false);
+            ReportHandlerFailure(requestId, ex);
         }
         finally
         {
@@ -368,7 +368,7 @@ public sealed class BtpSession : IAsyncDisposable
                 BtpLog.HandlerFailed(_logger, PeerId, requestId, ex);
                 response = ErrorPacket(requestId, BtpErrorCodes.NotAccepted, BtpErrorCodes.NotAcceptedName, ex.Message);
             }
-            SendQuietly(response);
+            EnqueuePacket(response);
         }
         finally
         {
@@ -396,11 +396,11 @@ public sealed class BtpSession : IAsyncDisposable
         try
         {
             if (OnTransfer is { } hook) await hook(this, amount, protocolData).ConfigureAwait(false);
-            SendQuietly(BtpPacket.Response(requestId));
+            EnqueuePacket(BtpPacket.Response(requestId));
         }
         catch (Exception ex)
         {
-            await ReportHandlerFailureAsync(requestId, ex).ConfigureAwait(false);
+            ReportHandlerFailure(requestId, ex);
         }
         finally
         {
@@ -408,12 +408,11 @@ public sealed class BtpSession : IAsyncDisposable
         }
     }
 
-    private Task ReportHandlerFailureAsync(uint requestId, Exception ex)
+    private void ReportHandlerFailure(uint requestId, Exception ex)
     {
-        if (_closed) return Task.CompletedTask; // cancellation by shutdown is not a handler bug
+        if (_closed) return; // cancellation by shutdown is not a handler bug
         BtpLog.HandlerFailed(_logger, PeerId, requestId, ex);
-        SendQuietly(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, HandlerFailedText));
-        return Task.CompletedTask;
+        EnqueuePacket(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, HandlerFailedText));
     }
 
     private bool TryEnterIncoming(uint requestId)
@@ -421,7 +420,7 @@ public sealed class BtpSession : IAsyncDisposable
         if (Interlocked.Increment(ref _incomingInFlight) <= _limits.MaxInFlightRequests) return true;
         Interlocked.Decrement(ref _incomingInFlight);
         BtpLog.TooManyInFlight(_logger, PeerId, requestId);
-        SendQuietly(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, TooBusyText));
+        EnqueuePacket(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, TooBusyText));
         return false;
     }
 
@@ -454,6 +453,7 @@ public sealed class BtpSession : IAsyncDisposable
         EnqueueFrame(new OutgoingFrame(buffer, length, null));
     }
 
+    /// <summary>Queues a frame; never throws for a dead connection (a failed send is the read loop's to handle).</summary>
     private void EnqueuePacket(BtpPacket packet)
     {
         int length = BtpCodec.GetEncodedLength(packet);
@@ -461,9 +461,6 @@ public sealed class BtpSession : IAsyncDisposable
         BtpCodec.Encode(packet, buffer.AsSpan(0, length));
         EnqueueFrame(new OutgoingFrame(buffer, length, null));
     }
-
-    /// <summary>For replies: a failed send means the connection is gone, which the read loop handles.</summary>
-    private void SendQuietly(BtpPacket packet) => EnqueuePacket(packet);
 
     /// <summary>
     /// Frames go out in queue order, back to back: whoever finds no drainer running becomes it and writes
