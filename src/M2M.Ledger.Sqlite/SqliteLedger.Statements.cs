@@ -111,7 +111,7 @@ public sealed partial class SqliteLedger
         private void BindId(sqlite3_stmt s, int index, UInt128 value)
         {
             Span<byte> text = stackalloc byte[32];
-            Invariant.Check(value.TryFormat(text, out int n, "x32", CultureInfo.InvariantCulture) && n == 32, "id formatting");
+            Invariant.Check(value.TryFormat(text, out int n, IdFormat, CultureInfo.InvariantCulture) && n == 32, "id formatting");
             Check(raw.sqlite3_bind_text(s, index, text));
         }
 

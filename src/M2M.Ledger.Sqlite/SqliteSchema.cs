@@ -15,7 +15,10 @@ internal static class SqliteSchema
     /// <summary>The numbered migrations in Migrations/*.sql (embedded); a newer contract schema is refused.</summary>
     public static readonly MigrationSet Migrations = MigrationSet.FromResources("ledger", typeof(SqliteSchema).Assembly, "m2m.migrations.ledger-sqlite.");
 
-    public static string Id(UInt128 id) => id.ToString("x32", CultureInfo.InvariantCulture);
+    /// <summary>Ids are stored as 32 lower-case hex digits (fixed width, so text order is numeric order).</summary>
+    public const string IdFormat = "x32";
+
+    public static string Id(UInt128 id) => id.ToString(IdFormat, CultureInfo.InvariantCulture);
 
     public static UInt128 ParseId(string s) => UInt128.Parse(s, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 
