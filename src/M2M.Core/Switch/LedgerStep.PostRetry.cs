@@ -47,11 +47,7 @@ public sealed partial class LedgerStep
     /// </summary>
     private async Task<DoubtfulOutcome?> ResolveDoubtfulPostAsync(DoubtfulPost post, TimeSpan? limit, CancellationToken ct)
     {
-        Transfer[] voids =
-        [
-            new() { Id = PeerAccounts.NewTransferId(), PendingId = post.IncomingId, Flags = TransferFlags.VoidPending | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
-            new() { Id = PeerAccounts.NewTransferId(), PendingId = post.OutgoingId, Flags = TransferFlags.VoidPending, Code = PeerAccounts.PacketTransferCode },
-        ];
+        var voids = ResolvePair(post.IncomingId, post.OutgoingId, TransferFlags.VoidPending);
         Transfer[] reversal =
         [
             Reversal(post.ReverseIncomingId, post.IncomingDebit, post.IncomingCredit, post, TransferFlags.Linked),

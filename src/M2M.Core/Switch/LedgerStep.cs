@@ -56,7 +56,7 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         if (reply is IlpFulfill)
         {
             CrashPoint.Hit("after-fulfill-received");
-            Transfer[] posts = [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)];
+            var posts = ResolvePair(incoming.Id, outgoing.Id, TransferFlags.PostPending);
             var posted = await PostAsync(posts, context).ConfigureAwait(false);
             if (posted is not null && posted.All(r => r.IsApplied()))
             {
@@ -73,7 +73,7 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
             return Reject(IlpErrorCode.T00_InternalError, "fulfilled downstream but the ledger could not record it");
         }
         // Reject or timeout: release the reservation; if this fails, the sweeper voids it at its timeout.
-        await Run("void", [Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)], CancellationToken.None).ConfigureAwait(false);
+        await Run("void", ResolvePair(incoming.Id, outgoing.Id, TransferFlags.VoidPending), CancellationToken.None).ConfigureAwait(false);
         CrashPoint.Hit("after-void-commit");
         return reply;
     }
@@ -90,8 +90,12 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         TimeoutAt = context.OutgoingExpiresAt + PendingGrace,
     };
 
-    private static Transfer Resolve(Transfer pending, TransferFlags flags) =>
-        new() { Id = PeerAccounts.NewTransferId(), PendingId = pending.Id, Flags = flags, Code = PeerAccounts.PacketTransferCode };
+    /// <summary>Posts or voids a reserved pair (<paramref name="flags"/>: PostPending or VoidPending), incoming linked to outgoing; fresh ids.</summary>
+    private static Transfer[] ResolvePair(UInt128 incomingId, UInt128 outgoingId, TransferFlags flags) =>
+    [
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = incomingId, Flags = flags | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = outgoingId, Flags = flags, Code = PeerAccounts.PacketTransferCode },
+    ];
 
     private async Task<IReadOnlyList<CreateTransferResult>?> Run(string operation, Transfer[] transfers, CancellationToken ct)
     {
