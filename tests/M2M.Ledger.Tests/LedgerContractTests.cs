@@ -1,4 +1,5 @@
 using M2M.Core.Ledger;
+using M2M.TestKit;
 
 namespace M2M.Ledger.Tests;
 
@@ -64,8 +65,7 @@ public abstract class LedgerContractTests : IAsyncLifetime
 
     protected async Task AssertConsistent()
     {
-        var report = await LedgerVerifier.VerifyAsync(Ledger, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
-        Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
+        await Books.AssertConsistentAsync(Ledger);
     }
 
     [Fact]

@@ -18,8 +18,7 @@ public class FaultInjectionTests(ITestOutputHelper output)
 
     private static async Task AssertBooksClean(ConnectorHost host)
     {
-        var report = await LedgerVerifier.VerifyAsync(host.Accounting.Ledger, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
-        Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
+        var report = await Books.AssertConsistentAsync(host.Accounting.Ledger);
         Assert.Equal(0, report.OpenPending);
     }
 

@@ -82,8 +82,7 @@ public sealed class SettlementThroughConnectorTests : IAsyncLifetime
         Assert.Contains("settlement_amount_total{method=\"rfc38\",token=\"USD/9\"} 140", metrics);
         var health = JsonDocument.Parse(await _http.GetStringAsync("health")).RootElement;
         Assert.Equal(1.0, health.GetProperty("sla").GetProperty("settlementSuccessRate").GetDouble());
-        var report = await M2M.Core.Ledger.LedgerVerifier.VerifyAsync(_host.Accounting.Ledger, DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1));
-        Assert.True(report.IsConsistent, string.Join("\n", report.Violations));
+        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
     }
 
     [Theory]
