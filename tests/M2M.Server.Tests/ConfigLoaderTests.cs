@@ -191,6 +191,33 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    [Trait("Tier", "unit")]
+    public void Every_unknown_key_is_reported_at_once_with_its_line_and_a_suggestion()
+    {
+        var errors = Errors("nodeId: n\nbtpServerPrt: 3000\npeers:\n  - id: p\n    authTokn: x\n    relation: child\n    colour: red\nledger:\n  bakend: sqlite\n");
+        Assert.Equal(4, errors.Count);
+        Assert.Contains(errors, e => e.Contains(":2:1: unknown key 'btpServerPrt' in the top level (did you mean 'btpServerPort'?)"));
+        Assert.Contains(errors, e => e.Contains(":5:5: unknown key 'authTokn' in a peer (did you mean 'authToken'?)"));
+        Assert.Contains(errors, e => e.Contains(":7:5: unknown key 'colour' in a peer (expected one of: ") && e.Contains("authToken"));
+        Assert.Contains(errors, e => e.Contains(":9:3: unknown key 'bakend' in ledger (did you mean 'backend'?)"));
+    }
+
+    [Theory]
+    [Trait("Tier", "unit")]
+    [InlineData("nodeId: n\npeers: alice\n", ":2:8: 'peers' must be a list (one '- ' line per entry), found the value 'alice'")]
+    [InlineData("nodeId: n\nledger: sqlite\n", ":2:9: 'ledger' must be a section of 'key: value' lines, found the value 'sqlite'")]
+    [InlineData("nodeId:\n  - a\n  - b\n", ":2:3: 'nodeId' must be a single value, found a list")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n   url: ws://h:1\n", "not indented like the lines around it")]
+    [InlineData("nodeId: \"n\n", "a quoted value is not closed")]
+    public void Yaml_mistakes_are_told_in_plain_words_with_the_line(string yaml, string expected)
+    {
+        var error = Assert.Single(Errors(yaml));
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("M2M.Server", error); // no type names
+        Assert.DoesNotContain("MappingStart", error);
+    }
+
+    [Fact]
     public void Duplicate_peers_and_missing_files_are_errors()
     {
         Assert.Contains("used twice", Assert.Single(Errors("nodeId: n\npeers:\n  - id: p\n  - id: p\n")));

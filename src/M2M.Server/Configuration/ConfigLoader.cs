@@ -49,6 +49,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     {
         if (!File.Exists(path)) throw new ConfigException([$"config file '{path}' does not exist"]);
         string text = File.ReadAllText(path);
+        // Shape first: every unknown key and wrongly nested value at once, each with its line.
+        var shape = YamlShapeCheck.Check(text, path);
+        if (shape.Count > 0) throw new ConfigException(shape);
         try
         {
             var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
@@ -57,38 +60,13 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         }
         catch (YamlException e)
         {
-            throw new ConfigException([$"{path}:{e.Start.Line}:{e.Start.Column}: {DescribeYamlError(e)}"]);
+            // What the shape check cannot see: an unset ${VAR}, or a binder message.
+            string message = e.InnerException is null && e.Message.Contains("environment variable", StringComparison.Ordinal)
+                ? e.Message
+                : YamlShapeCheck.DescribeSyntaxError(e);
+            throw new ConfigException([$"{path}:{e.Start.Line}:{e.Start.Column}: {message}"]);
         }
     }
-
-    private static string DescribeYamlError(YamlException e)
-    {
-        string message = (e.InnerException ?? e).Message;
-        // YamlDotNet: "Property 'foo' not found on type 'M2M...PeerSection'." → name the key and where it may appear.
-        var m = UnknownProperty().Match(message);
-        if (m.Success)
-            return $"unknown key '{m.Groups[1].Value}' in {SectionName(m.Groups[2].Value)} (check the spelling; see README's config reference)";
-        return message;
-    }
-
-    private static string SectionName(string type) => type.Split('.')[^1] switch
-    {
-        "ConfigFile" => "the top level",
-        "PeerSection" => "a peer",
-        "RouteSection" => "a route",
-        "AssetSection" => "peers[].asset",
-        "SettlementSection" => "peers[].settlement",
-        "EvmSection" => "peers[].settlement.evm",
-        "LedgerSection" => "ledger",
-        "AdminSection" => "admin",
-        "LimitsSection" => "limits",
-        "WalletSection" => "wallet",
-        "PeerLimitsSection" => "peers[].limits",
-        var other => other,
-    };
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"Property '([^']+)' not found on type '([^']+)'")]
-    private static partial System.Text.RegularExpressions.Regex UnknownProperty();
 
     private ConnectorSettings? Build(ConfigFile f, string source)
     {
