@@ -218,6 +218,32 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    [Trait("Tier", "unit")]
+    public void The_quick_start_listens_on_loopback_and_placeholder_secrets_are_refused_where_others_can_reach_the_node()
+    {
+        const string yaml = "nodeId: n\npeers:\n  - id: agent-1\n    authToken: ${BTP_PEER_AGENT_1_SECRET:-dev-secret-agent-1}\n";
+        var quick = Loader().Load(Write(yaml));
+        Assert.Equal("127.0.0.1", quick.BindAddress);
+        Assert.Equal("dev-secret-agent-1", quick.Peers[0].AuthToken);
+
+        _env["BIND_ADDRESS"] = "0.0.0.0";
+        var exposed = Assert.Single(Errors(yaml));
+        Assert.Equal("peer 'agent-1' secret (BTP_PEER_AGENT_1_SECRET or authToken): the example's well-known placeholder secret is refused because BIND_ADDRESS 0.0.0.0 accepts other hosts; expected a long random string (e.g. openssl rand -hex 32)", exposed);
+        _env["BTP_PEER_AGENT_1_SECRET"] = "4f1c0e9a7b2d5e8f";
+        Assert.Equal("4f1c0e9a7b2d5e8f", Loader().Load(Write(yaml)).Peers[0].AuthToken);
+
+        _env.Remove("BIND_ADDRESS");
+        _env["ENVIRONMENT"] = "staging";
+        _env["ADMIN_API_TOKEN"] = "change-me-admin-token";
+        var staging = Assert.Single(Errors(yaml));
+        Assert.StartsWith("ADMIN_API_TOKEN: the example's well-known placeholder secret is refused because ENVIRONMENT is staging", staging);
+        Assert.DoesNotContain("change-me-admin", staging);
+
+        _env["BIND_ADDRESS"] = "everywhere";
+        Assert.Contains(Errors(yaml), e => e.StartsWith("BIND_ADDRESS: 'everywhere' is invalid; expected an IP address", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Duplicate_peers_and_missing_files_are_errors()
     {
         Assert.Contains("used twice", Assert.Single(Errors("nodeId: n\npeers:\n  - id: p\n  - id: p\n")));

@@ -82,7 +82,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         {
             NodeId = nodeId,
             IlpAddress = ilpAddress,
-            BindAddress = Env("BIND_ADDRESS") ?? "0.0.0.0",
+            BindAddress = BindAddress(),
             BtpServerPort = Port("btpServerPort (BTP_SERVER_PORT)", EnvWithAlias("BTP_SERVER_PORT", "BTP_PORT") ?? f.BtpServerPort, 3000),
             HealthCheckPort = Port("healthCheckPort (HEALTH_CHECK_PORT)", Env("HEALTH_CHECK_PORT") ?? f.HealthCheckPort, 8080),
             LogLevel = OneOf("logLevel (LOG_LEVEL)", Env("LOG_LEVEL") ?? f.LogLevel, "info", "debug", "info", "warn", "error"),
@@ -100,7 +100,19 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
         if (Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))
             Error("EVM_PRIVATE_KEY", "", "our EVM account's private key (32 bytes of hex) in the environment when a peer has settlement.evm");
-        return settings with { Peers = peers, Routes = routes };
+        settings = settings with { Peers = peers, Routes = routes };
+        RefusePlaceholderSecrets(settings);
+        return settings;
+    }
+
+    /// <summary>Loopback unless told otherwise: a quick start is not reachable from other hosts.</summary>
+    private string BindAddress()
+    {
+        string? value = Env("BIND_ADDRESS");
+        if (value is null) return "127.0.0.1";
+        if (value != "localhost" && !System.Net.IPAddress.TryParse(value, out _))
+            Error("BIND_ADDRESS", value, "an IP address to listen on (127.0.0.1 for this host only, 0.0.0.0 for every interface)");
+        return value;
     }
 
     private ConnectorSettings ApplyLimits(ConnectorSettings s, LimitsSection? l) => l is null ? s : s with
