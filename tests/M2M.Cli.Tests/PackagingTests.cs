@@ -49,7 +49,7 @@ public partial class PackagingTests
         // As shipped, its secrets are placeholders: production refuses each one, naming it, never echoing it.
         var (refused, _, why) = await CliProcess.RunAsync(null, "config", "validate", env);
         Assert.Equal(1, refused);
-        foreach (var what in new[] { "peer 'agent-fleet' secret", "peer 'smoke-test' secret", "peer 'upstream' authToken", "ADMIN_API_TOKEN", "WALLET_PASSWORD" })
+        foreach (var what in new[] { "peer 'agent-fleet' secret (BTP_PEER_AGENT_FLEET_SECRET or authToken)", "peer 'smoke-test' secret (BTP_PEER_SMOKE_TEST_SECRET or authToken)", "peer 'upstream' authToken", "ADMIN_API_TOKEN", "WALLET_PASSWORD" })
             Assert.Contains($"{what}: the example's well-known placeholder secret is refused because ENVIRONMENT is production", why);
         Assert.DoesNotContain("change-me-", why);
 
