@@ -141,16 +141,15 @@ public class BtpSessionTests
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Message_without_ilp_and_transfer_get_empty_responses()
     {
-        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
-        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
-        await raw.AuthenticateAsync();
-        var serverSession = await server.NextSessionAsync();
         var transfer = new TaskCompletionSource<(ulong, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        serverSession.OnTransfer = (_, amount, pd) =>
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(transfer: (_, amount, pd) =>
         {
             transfer.TrySetResult((amount, pd[0].ProtocolName));
             return ValueTask.CompletedTask;
-        };
+        }));
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.AuthenticateAsync();
+        await server.NextSessionAsync();
 
         await raw.SendAsync(BtpPacket.Message(40, [new("custom", BtpContentType.ApplicationJson, "{}"u8.ToArray())]));
         var reply = await raw.ReceivePacketAsync();
@@ -165,16 +164,15 @@ public class BtpSessionTests
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Sub_protocol_hook_answers_with_response_data_or_error_and_SendMessageAsync_returns_it()
     {
-        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
-        await using var client = NewClient(server.Url);
-        var clientSession = await StartAndWaitConnectedAsync(client);
-        var serverSession = await server.NextSessionAsync();
-        serverSession.OnSubProtocol = (_, entry) =>
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(subProtocol: (_, entry) =>
         {
             string text = Encoding.UTF8.GetString(entry.Data.Span);
             if (text == "bad") throw new InvalidOperationException("claim refused: bad");
             return ValueTask.FromResult<BtpProtocolData?>(new BtpProtocolData(entry.ProtocolName, BtpContentType.TextPlainUtf8, Encoding.UTF8.GetBytes("ack " + text)));
-        };
+        }));
+        await using var client = NewClient(server.Url);
+        var clientSession = await StartAndWaitConnectedAsync(client);
+        await server.NextSessionAsync();
 
         var reply = await clientSession.SendMessageAsync([new("payment-channel-claim", BtpContentType.ApplicationJson, Encoding.UTF8.GetBytes("good"))]).WaitAsync(TestTimeouts.Step);
         Assert.Equal(BtpPacketType.Response, reply.Type);

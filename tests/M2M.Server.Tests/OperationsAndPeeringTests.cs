@@ -108,7 +108,7 @@ public class OperationsAndPeeringTests
 
         await edgeHost.DisposeAsync();
         await RoutingThroughConnectorTests.WaitUntil(() => !coreHost.Peers.IsConnected("edge"));
-        await using var restarted = new ConnectorHost(edge with { BindAddress = "127.0.0.1", BtpServerPort = port, HealthCheckPort = 0 }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var restarted = await ConnectorHost.CreateAsync(edge with { BindAddress = "127.0.0.1", BtpServerPort = port, HealthCheckPort = 0 }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await restarted.StartAsync(CancellationToken.None);
 
         await RoutingThroughConnectorTests.WaitUntil(() => coreHost.Peers.IsConnected("edge"), seconds: 20);

@@ -40,7 +40,7 @@ internal static class RunCommand
         ConnectorHost? created = null;
         try
         {
-            created = new ConnectorHost(settings, loggers);
+            created = await ConnectorHost.CreateAsync(settings, loggers);
         }
         catch (M2M.Core.Ledger.LedgerUnavailableException e)
         {
