@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace M2M.Btp.Tests;
 
 /// <summary>Sessions over real WebSockets: Kestrel on 127.0.0.1 and a <see cref="BtpClient"/>.</summary>
+[Trait("Tier", "integration")]
 public class BtpSessionTests
 {
     private const int TestTimeoutMs = 30_000;

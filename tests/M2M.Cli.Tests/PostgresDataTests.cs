@@ -5,6 +5,7 @@ namespace M2M.Cli.Tests;
 
 /// <summary>The PostgreSQL ledger: migrations recorded with SHA-256, `backup --full --verify` with pg_dump, restore, edited migration refused.</summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class PostgresDataTests(PostgresServer postgres) : IClassFixture<PostgresServer>
 {
     [Fact]

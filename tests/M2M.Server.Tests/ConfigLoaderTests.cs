@@ -3,6 +3,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
+[Trait("Tier", "integration")]
 public sealed class ConfigLoaderTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("m2m-config-").FullName;
@@ -45,7 +46,7 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         var s = Loader().Load(Write(OneXFile));
 
-        Assert.Equal(("connector-a", "g.connector-a", 3001, 8081, "debug"), (s.NodeId, s.IlpAddress, s.BtpServerPort, s.HealthCheckPort, s.LogLevel));
+        Assert.Equal(("connector-a", "g.connector-a", 3001, 8081, ConnectorLogLevel.Debug), (s.NodeId, s.IlpAddress, s.BtpServerPort, s.HealthCheckPort, s.LogLevel));
         var peer = Assert.Single(s.Peers);
         Assert.Equal(new Uri("ws://connector-b:3000"), peer.Url);
         Assert.Equal("secret-b", peer.AuthToken);
@@ -171,7 +172,7 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         _env["SETTLEMENT_PREFERENCE"] = "both";
         var s = Loader().Load(Write("nodeId: n\npeers:\n  - id: p\n    settlement: { threshold: 1000 }\n  - id: q\n    settlement: { threshold: 9, settleTo: 2, method: rfc38, engineUrl: 'http://127.0.0.1:7000' }\n"));
-        Assert.Equal(new SettlementSettings(1000, 0, "evm", null), s.Peers[0].Settlement);
+        Assert.Equal(new SettlementSettings(1000, 0, SettlementMethodKind.Evm, null), s.Peers[0].Settlement);
         Assert.Equal(new Uri("http://127.0.0.1:7000/"), s.Peers[1].Settlement!.EngineUrl);
     }
 
@@ -211,7 +212,7 @@ public sealed class ConfigLoaderTests : IDisposable
     public void Without_a_file_the_built_in_single_node_default_is_used()
     {
         var s = Loader().Load(null);
-        Assert.Equal(("m2m-connector", 3000, 8080, "sqlite", "./data/ledger.db"), (s.NodeId, s.BtpServerPort, s.HealthCheckPort, s.Ledger.Backend, s.Ledger.Path));
+        Assert.Equal(("m2m-connector", 3000, 8080, LedgerBackend.Sqlite, "./data/ledger.db"), (s.NodeId, s.BtpServerPort, s.HealthCheckPort, s.Ledger.Backend, s.Ledger.Path));
         Assert.Empty(s.Peers);
     }
 
@@ -219,7 +220,10 @@ public sealed class ConfigLoaderTests : IDisposable
     public void The_shipped_examples_are_valid()
     {
         string root = RepoRoot();
-        foreach (var file in Directory.GetFiles(Path.Combine(root, "examples"), "*.yaml"))
+        var files = Directory.GetFiles(Path.Combine(root, "examples"), "*.yaml");
+        // The three shipped examples: an empty or renamed folder fails instead of passing with nothing checked.
+        Assert.Equal(["production-single-node.yaml", "single-node.yaml", "two-peers.yaml"], files.Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        foreach (var file in files)
         {
             _env["BTP_PEER_ALICE_SECRET"] = "a";
             _env["BOB_TOKEN"] = "b";

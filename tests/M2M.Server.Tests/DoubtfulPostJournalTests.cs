@@ -15,6 +15,7 @@ namespace M2M.Server.Tests;
 /// resolved again after a restart, so a post that landed never stays posted behind a T00.
 /// Real journal files and a real SQLite ledger.
 /// </summary>
+[Trait("Tier", "integration")]
 public sealed class DoubtfulPostJournalTests : IAsyncLifetime
 {
     private static readonly uint Usd = PeerAccounts.LedgerFor("USD", 9);

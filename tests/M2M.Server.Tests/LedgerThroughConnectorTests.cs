@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace M2M.Server.Tests;
 
 /// <summary>Packets through a connector with its real SQLite ledger: what the books say afterwards.</summary>
+[Trait("Tier", "integration")]
 public class LedgerThroughConnectorTests
 {
     private static ConnectorSettings Settings(ulong? aliceLimit = null) => TestConnector.WithTempLedger(TestConnector.TwoPeers() with

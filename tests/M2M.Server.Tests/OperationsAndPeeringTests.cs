@@ -9,6 +9,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
+[Trait("Tier", "integration")]
 public class OperationsAndPeeringTests
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
@@ -116,6 +117,7 @@ public class OperationsAndPeeringTests
 }
 
 /// <summary>Hostile or broken BTP clients: each is refused and the connector keeps serving the others.</summary>
+[Trait("Tier", "integration")]
 public class HostileBtpClientTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

@@ -106,7 +106,7 @@ internal static class LedgerCommand
         }
         try
         {
-            if (settings.Ledger.Backend == "sqlite")
+            if (settings.Ledger.Backend == LedgerBackend.Sqlite)
             {
                 await using var snapshot = SqliteSnapshot.Open(settings.Ledger.Path);
                 return await use(snapshot.Accounts(), snapshot.Journal());

@@ -35,8 +35,8 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     /// <summary>Opens the backend named in the settings.</summary>
     public static async Task<ILedger> OpenConfiguredAsync(LedgerSettings settings, TimeProvider time, CancellationToken ct = default) => settings.Backend switch
     {
-        "sqlite" => SqliteLedger.Open(settings.Path, time),
-        "postgres" => await PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).ConfigureAwait(false),
+        LedgerBackend.Sqlite => SqliteLedger.Open(settings.Path, time),
+        LedgerBackend.Postgres => await PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).ConfigureAwait(false),
         _ => throw new LedgerUnavailableException($"unknown ledger backend '{settings.Backend}'"),
     };
 
