@@ -1,9 +1,6 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
-using Microsoft.Extensions.Logging;
 
 namespace M2M.Btp;
 

@@ -1,8 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 
 namespace M2M.Btp;

@@ -190,6 +190,28 @@ public class BtpSessionTests
         Assert.Equal(new byte[] { 0xEE, 7 }, ilp.ToArray());
     }
 
+    /// <summary>
+    /// The handler is part of the session from its creation: a claim written right behind the auth frame,
+    /// without waiting for the auth RESPONSE, is answered by it. With the old settable hook the host set it
+    /// after the read loop had started, so such a frame got a plain empty RESPONSE.
+    /// </summary>
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task A_sub_protocol_message_right_behind_auth_reaches_the_handler_given_at_creation()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(subProtocol: (_, entry) =>
+            ValueTask.FromResult<BtpProtocolData?>(new BtpProtocolData(entry.ProtocolName, BtpContentType.TextPlainUtf8, "ack"u8.ToArray()))));
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.SendAsync(RawBtpClient.AuthPacket(1, BtpTestServer.User, BtpTestServer.Token));
+        await raw.SendAsync(BtpPacket.Message(2, [new("payment-channel-claim", BtpContentType.ApplicationJson, "{}"u8.ToArray())]));
+
+        var auth = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Response, 1u), (auth.Type, auth.RequestId));
+        var reply = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Response, 2u), (reply.Type, reply.RequestId));
+        Assert.True(reply.TryGetProtocolData("payment-channel-claim", out var ack));
+        Assert.Equal("ack", Encoding.UTF8.GetString(ack.Data.Span));
+    }
+
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Client_reconnects_and_reauthenticates_after_server_drops_session()
     {

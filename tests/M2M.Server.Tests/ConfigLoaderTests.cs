@@ -217,6 +217,40 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Strings_become_typed_settings_and_a_bad_value_is_one_line_naming_the_allowed_ones()
+    {
+        _env["ENVIRONMENT"] = "Staging";
+        _env["LEDGER_BACKEND"] = "postgres";
+        _env["LEDGER_POSTGRES_URL"] = "Host=127.0.0.1";
+        var s = Loader().Load(Write("nodeId: a\nlogLevel: WARN\npeers:\n  - id: b\n    authToken: t\n    settlement: {threshold: '10', method: rfc38, engineUrl: 'http://127.0.0.1:1'}\n"));
+        Assert.Equal((DeploymentEnvironment.Staging, ConnectorLogLevel.Warn, LedgerBackend.Postgres, SettlementMethodKind.Rfc38),
+            (s.Environment, s.LogLevel, s.Ledger.Backend, s.Peers[0].Settlement!.Method));
+        Assert.Equal("rfc38", s.Peers[0].Settlement!.Method.ConfigName());
+
+        _env["LEDGER_BACKEND"] = "mysql";
+        _env["ENVIRONMENT"] = "1"; // a number is not a name
+        var errors = Errors("nodeId: a\nlogLevel: loud\npeers:\n  - id: b\n    authToken: t\n    settlement: {threshold: '10', method: cash}\n");
+        Assert.Contains("ledger.backend: 'mysql' is invalid; expected one of sqlite, postgres", errors);
+        Assert.Contains("ENVIRONMENT: '1' is invalid; expected one of development, staging, production", errors);
+        Assert.Contains("logLevel (LOG_LEVEL): 'loud' is invalid; expected one of debug, info, warn, error", errors);
+        Assert.Contains("peers[0].settlement.method: 'cash' is invalid; expected one of evm, xrp, rfc38, none", errors);
+    }
+
+    [Fact]
+    public void Test_seams_are_read_by_the_loader_and_absent_in_production()
+    {
+        Assert.Equal(M2M.Core.Diagnostics.TestSeams.None, Loader().ReadTestSeams());
+        _env["M2M_CRASHPOINT"] = "before-forward";
+        _env["M2M_CRASHPOINT_SKIP"] = "7";
+        _env["M2M_PAUSEPOINT"] = "after-void-commit";
+        _env["M2M_TEST_EXTRA_MIGRATIONS"] = "/tmp/extra";
+        _env["M2M_SIMULATE_SCHEMA_VERSION"] = "2";
+        Assert.Equal(new M2M.Core.Diagnostics.TestSeams("before-forward", "after-void-commit", 7, "/tmp/extra", 2), Loader().ReadTestSeams());
+        _env["M2M_SIMULATE_SCHEMA_VERSION"] = "0"; // not a version: ignored, as before
+        Assert.Null(Loader().ReadTestSeams().SimulatedSchemaVersion);
+    }
+
+    [Fact]
     public void The_shipped_examples_are_valid()
     {
         string root = RepoRoot();

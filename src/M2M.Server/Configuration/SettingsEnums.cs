@@ -32,10 +32,11 @@ public enum LedgerBackend
 /// <summary>peers[].settlement.method (default from SETTLEMENT_PREFERENCE; "both" prefers evm).</summary>
 public enum SettlementMethodKind
 {
-    None,
+    // In the order the error message has always listed them.
     Evm,
     Xrp,
     Rfc38,
+    None,
 }
 
 public static class SettingNames
