@@ -17,8 +17,8 @@ public class PostgresDataTests(PostgresServer postgres) : IClassFixture<Postgres
         node.Env["LEDGER_POSTGRES_URL"] = url;
         string balances = Path.Combine(node.Dir, "balances.json");
         File.WriteAllText(balances, """{"format": "m2m-balances/1", "balances": [{"peerId": "alice", "asset": "USD", "scale": 9, "balance": "-40"}, {"peerId": "bob", "asset": "USD", "scale": 9, "balance": "90"}]}""");
-        var imported = await node.Cli(null, "ledger", "import", balances);
-        Assert.True(imported.Code == 0, imported.Stdout + imported.Stderr);
+        var importRun = await node.Cli(null, "ledger", "import", balances);
+        Assert.True(importRun.Code == 0, importRun.Stdout + importRun.Stderr);
         var before = await node.Cli(null, "ledger", "balances");
 
         string dir = Path.Combine(node.Dir, "pg-backup");
@@ -33,8 +33,8 @@ public class PostgresDataTests(PostgresServer postgres) : IClassFixture<Postgres
 
         // Change the books, then restore: exactly the backed-up balances again, and verify passes.
         File.WriteAllText(balances, """{"format": "m2m-balances/1", "balances": [{"peerId": "bob", "asset": "USD", "scale": 9, "balance": "7"}]}""");
-        var imported = await node.Cli(null, "ledger", "import", balances);
-        Assert.True(imported.Code == 0, imported.Stdout + imported.Stderr);
+        var reimport = await node.Cli(null, "ledger", "import", balances);
+        Assert.True(reimport.Code == 0, reimport.Stdout + reimport.Stderr);
         Assert.NotEqual(before.Stdout, (await node.Cli(null, "ledger", "balances")).Stdout);
         var restore = await node.Cli(null, "restore", "--from", dir, "--force");
         Assert.True(restore.Code == 0, restore.Stdout + restore.Stderr);
