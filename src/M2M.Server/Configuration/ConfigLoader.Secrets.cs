@@ -14,7 +14,7 @@ public sealed partial class ConfigLoader
 
     private void RefusePlaceholderSecrets(ConnectorSettings s)
     {
-        string? exposure = s.Environment != "development" ? $"ENVIRONMENT is {s.Environment}"
+        string? exposure = s.Environment != DeploymentEnvironment.Development ? $"ENVIRONMENT is {s.Environment.ConfigName()}"
             : !IsLoopback(s.BindAddress) ? $"BIND_ADDRESS {s.BindAddress} accepts other hosts"
             : null;
         if (exposure is null) return;

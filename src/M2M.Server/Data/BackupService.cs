@@ -28,7 +28,7 @@ public static class BackupService
         Directory.CreateDirectory(outDir);
         var created = DateTimeOffset.UtcNow;
         var entries = new List<BackupEntry>();
-        if (settings.Ledger.Backend == "postgres") entries.Add(await DumpPostgresAsync(settings, outDir, progress, work, ct).ConfigureAwait(false));
+        if (settings.Ledger.Backend == LedgerBackend.Postgres) entries.Add(await DumpPostgresAsync(settings, outDir, progress, work, ct).ConfigureAwait(false));
         foreach (var store in DataStores.SqliteStores(settings))
         {
             if (!File.Exists(store.Path))
@@ -49,7 +49,7 @@ public static class BackupService
         var manifest = new BackupManifest
         {
             ToolVersion = ConnectorHost.Version, CreatedAt = created, NodeId = settings.NodeId,
-            LedgerBackend = settings.Ledger.Backend, Files = entries,
+            LedgerBackend = settings.Ledger.Backend.ConfigName(), Files = entries,
         };
         manifest.Write(outDir);
         progress($"backup: wrote {entries.Count} files and {BackupManifest.FileName} to {outDir}");
