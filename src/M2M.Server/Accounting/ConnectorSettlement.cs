@@ -36,8 +36,29 @@ public static class ConnectorSettlement
             methods.Add(evmPayer = new EvmSettlementMethod(settings, EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), sessionOf));
         else if (policies.Any(p => p.Method == "evm"))
             log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
-        var store = SettlementStore.Open(StorePath(settings));
-        return new SettlementCoordinator(store, ledger, methods, policies, time, log, observer: observer);
+        var store = OpenStore(settings, log);
+        var options = new SettlementOptions { LeaseTime = settings.SettlementLease, Holder = $"{settings.NodeId}/{Environment.ProcessId}/{Guid.NewGuid():N}" };
+        return new SettlementCoordinator(store, ledger, methods, policies, time, log, options, observer);
+    }
+
+    /// <summary>
+    /// The settlement records live in the ledger's store: beside the SQLite ledger (one node), or in the
+    /// PostgreSQL ledger's database, shared by every node. A PostgreSQL node that still has a
+    /// settlements.db from an earlier release imports its records once (by id) and renames the file.
+    /// </summary>
+    public static ISettlementStore OpenStore(ConnectorSettings settings, ILogger log)
+    {
+        if (settings.Ledger.Backend != "postgres") return SettlementStore.Open(StorePath(settings));
+        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(settings.Ledger.PostgresUrl!);
+        string old = StorePath(settings);
+        if (File.Exists(old))
+        {
+            using (var file = SettlementStore.Open(old))
+                foreach (var record in file.List()) store.CreateOrGetOpen(record);
+            File.Move(old, old + ".imported", overwrite: true);
+            log.LogInformation("Settlement records of {File} imported into the PostgreSQL ledger database; the file was renamed to {Renamed}", old, old + ".imported");
+        }
+        return store;
     }
 
     /// <summary>settlements.db beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>

@@ -25,6 +25,8 @@ public sealed record ConnectorSettings
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(35);
     public int MaxBtpFrameBytes { get; init; } = 64 * 1024;
     public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>limits.settlementLeaseMs: how long a node holds a settlement without renewing before another node resumes it.</summary>
+    public TimeSpan SettlementLease { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
     public string? EvmPrivateKey { get; init; }
     public TracingSettings Tracing { get; init; } = new();

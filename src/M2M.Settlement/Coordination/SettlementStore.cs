@@ -8,15 +8,18 @@ namespace M2M.Settlement.Coordination;
 /// <summary>
 /// Durable settlement records in their own SQLite file (WAL, synchronous=FULL). Every state
 /// change is committed before the coordinator acts on it, so a restart resumes from here.
-/// At most one open settlement per peer is enforced by a partial unique index.
+/// At most one open settlement per peer is enforced by a partial unique index. One process owns
+/// the SQLite ledger, so the per-peer lock of <see cref="CreateAsync"/> is a process-wide gate and
+/// the lease is always ours.
 /// </summary>
-public sealed class SettlementStore : IDisposable
+public sealed class SettlementStore : ISettlementStore
 {
     /// <summary>The numbered migrations in Migrations/*.sql (embedded).</summary>
     public static readonly MigrationSet Migrations = MigrationSet.FromResources("settlements", typeof(SettlementStore).Assembly, "m2m.migrations.settlements.");
 
     private readonly SqliteConnection _db;
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _create = new(1, 1);
 
     private SettlementStore(SqliteConnection db) => _db = db;
 
@@ -38,6 +41,29 @@ public sealed class SettlementStore : IDisposable
         }
         return new SettlementStore(db);
     }
+
+    public string Backend => "sqlite";
+
+    public async Task<(CreateOutcome Outcome, SettlementRecord? Record)> CreateAsync(string peerId, DateTimeOffset now, TimeSpan minInterval,
+        Func<CancellationToken, Task<SettlementRecord?>> build, CancellationToken ct)
+    {
+        await _create.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (OpenFor(peerId) is { } open) return (CreateOutcome.AlreadyOpen, open);
+            if (minInterval > TimeSpan.Zero && List(peerId: peerId).LastOrDefault() is { } last && now - last.CreatedAt < minInterval) return (CreateOutcome.TooSoon, null);
+            var record = await build(ct).ConfigureAwait(false);
+            if (record is null) return (CreateOutcome.Nothing, null);
+            var stored = CreateOrGetOpen(record);
+            return (stored.Id == record.Id ? CreateOutcome.Created : CreateOutcome.AlreadyOpen, stored);
+        }
+        finally
+        {
+            _create.Release();
+        }
+    }
+
+    public Task<bool> TryLeaseAsync(Guid id, string holder, TimeSpan ttl, CancellationToken ct) => Task.FromResult(Get(id)?.IsOpen == true);
 
     /// <summary>Inserts a new open settlement; returns the existing open one for the peer instead, if any.</summary>
     public SettlementRecord CreateOrGetOpen(SettlementRecord record)
@@ -143,5 +169,9 @@ public sealed class SettlementStore : IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        _create.Dispose();
+    }
 }
