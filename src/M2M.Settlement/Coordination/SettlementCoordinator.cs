@@ -178,7 +178,7 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
             await ReserveAsync(record, policy, ct).ConfigureAwait(false);
             CrashPoint.Hit("settlement-reserved-before-pay");
             _store.Update(submitted);
-            var receipt = await _methods[record.Method].SettleAsync(submitted, ct).ConfigureAwait(false);
+            var receipt = await PayUnderLeaseAsync(submitted, ct).ConfigureAwait(false);
             CrashPoint.Hit("settlement-paid-before-post");
             await PostReservationAsync(submitted, policy, ct).ConfigureAwait(false);
             _store.Update(submitted with { State = SettlementState.Confirmed, Reference = receipt.Reference, LastError = null, UpdatedAt = _time.GetUtcNow() });
@@ -199,6 +199,46 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
             });
             if (final) _observer?.Executed(submitted, success: false, _time.GetElapsedTime(started));
             LogAttemptFailed(record.Id, record.PeerId, submitted.Attempts, e.Message, final ? "marked failed" : $"retry in {delay.TotalSeconds:F1} s");
+        }
+    }
+
+    /// <summary>Pays, renewing the lease every third of its length meanwhile, so a slow engine or chain never lets another node overtake a live one.</summary>
+    private async Task<SettlementReceipt> PayUnderLeaseAsync(SettlementRecord record, CancellationToken ct)
+    {
+        using var paying = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var renewal = RenewLeaseAsync(record.Id, paying.Token);
+        try
+        {
+            return await _methods[record.Method].SettleAsync(record, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await paying.CancelAsync().ConfigureAwait(false);
+            await renewal.ConfigureAwait(false);
+        }
+    }
+
+    private async Task RenewLeaseAsync(Guid id, CancellationToken ct)
+    {
+        var every = _options.LeaseTime / 3;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(every, _time, ct).ConfigureAwait(false);
+                try
+                {
+                    await _store.TryLeaseAsync(id, _options.Holder, _options.LeaseTime, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogLoopFailed($"renewing the lease of settlement {id}: {e.Message}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // paid (or failed): the lease is no longer needed
         }
     }
 
@@ -289,7 +329,7 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
                 {
                     await RunOnceAsync(ct).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is LedgerUnavailableException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+                catch (Exception e) when (e is LedgerUnavailableException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or TimeoutException)
                 {
                     LogLoopFailed(e.Message);
                 }
