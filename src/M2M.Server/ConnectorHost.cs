@@ -60,6 +60,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Peers = new PeerManager(settings, loggers);
         Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
         EvmPayer = evmPayer;
+        Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
         if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
@@ -74,6 +75,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         [
             PeerLimits,
             new IldcpStep(options),
+            Rfc38.Messages,
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new RoutingStep(options, () => Routes, settings.NodeId),
@@ -93,6 +95,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public ConnectorLedger Accounting { get; }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
+    /// <summary>RFC 38 both ways: incoming settlement credits and peer.settle messages.</summary>
+    public Rfc38Services Rfc38 { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
     public EvmClaimReceiver? EvmClaims { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
@@ -132,6 +136,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapOperationsEndpoints(this);
             app.MapAdminEndpoints(this);
             app.MapWalletEndpoints(this);
+            app.MapRfc38Endpoints(this);
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -73,3 +73,18 @@ public static class ConnectorSettlement
         settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
             : new EvmClaimReceiver(settings, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"));
 }
+
+/// <summary>RFC 38 both ways for peers with a settlement engine: incoming credits and peer.settle messages.</summary>
+public sealed record Rfc38Services(M2M.Settlement.Rfc38.IncomingSettlements Incoming, M2M.Settlement.Rfc38.SettlementMessages Messages)
+{
+    public static Rfc38Services Create(ConnectorSettings settings, ILedger ledger, ISettlementStore store, M2M.Core.Switch.IPeerLinks links, TimeProvider time, ILoggerFactory loggers)
+    {
+        var engines = settings.Peers.Where(p => p.Settlement?.EngineUrl is not null).ToDictionary(p => p.Id, p => p.Settlement!.EngineUrl!);
+        var assets = settings.Peers.Where(p => engines.ContainsKey(p.Id)).ToDictionary(p => p.Id, p => new M2M.Settlement.Rfc38.PeerAsset(p.Id, p.AssetCode, p.AssetScale));
+        var log = loggers.CreateLogger("M2M.Settlement.Rfc38");
+        var http = new HttpClient { Timeout = M2M.Settlement.Rfc38.SettlementMessages.RelayTimeout };
+        return new Rfc38Services(
+            new M2M.Settlement.Rfc38.IncomingSettlements(store, ledger, assets, time, log),
+            new M2M.Settlement.Rfc38.SettlementMessages(http, id => engines.GetValueOrDefault(id), links, settings.IlpAddress, time, log));
+    }
+}

@@ -36,6 +36,14 @@ public interface ISettlementStore : IDisposable
     /// <summary>Takes or renews the lease of an open record for <paramref name="holder"/>; false when another live holder has it or it is closed.</summary>
     Task<bool> TryLeaseAsync(Guid id, string holder, TimeSpan ttl, CancellationToken ct);
 
+    /// <summary>
+    /// RFC 38 incoming settlement, under the peer's lock: a key seen before returns its stored credit (Replayed);
+    /// a new key runs <paramref name="convert"/> over the peer's leftover and stores the credit and the new leftover
+    /// in one transaction. A key reused with another quantity is refused.
+    /// </summary>
+    Task<Rfc38.IncomingCredit> RecordIncomingAsync(string peerId, string key, System.Numerics.BigInteger amount, byte scale,
+        Func<Rfc38.Leftover, (ulong Credit, Rfc38.Leftover Left)> convert, DateTimeOffset now, CancellationToken ct);
+
     /// <summary>Inserts a record as is (imports from the pre-2.1 settlements.db and tests); returns the existing open one for the peer instead, if any.</summary>
     SettlementRecord CreateOrGetOpen(SettlementRecord record);
 

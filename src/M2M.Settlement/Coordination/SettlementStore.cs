@@ -63,6 +63,63 @@ public sealed class SettlementStore : ISettlementStore
         }
     }
 
+    public async Task<Rfc38.IncomingCredit> RecordIncomingAsync(string peerId, string key, System.Numerics.BigInteger amount, byte scale,
+        Func<Rfc38.Leftover, (ulong Credit, Rfc38.Leftover Left)> convert, DateTimeOffset now, CancellationToken ct)
+    {
+        await _create.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            lock (_lock)
+            {
+                using var tx = _db.BeginTransaction();
+                using (var seen = _db.CreateCommand())
+                {
+                    seen.CommandText = "SELECT amount, scale, credited FROM incoming_settlements WHERE peer_id = $p AND idempotency_key = $k";
+                    seen.Parameters.AddWithValue("$p", peerId);
+                    seen.Parameters.AddWithValue("$k", key);
+                    using var r = seen.ExecuteReader();
+                    if (r.Read())
+                    {
+                        if (r.GetString(0) != amount.ToString(CultureInfo.InvariantCulture) || r.GetInt64(1) != scale)
+                            throw new Rfc38.IncomingSettlementException($"Idempotency-Key '{key}' was used before with another quantity");
+                        return new Rfc38.IncomingCredit(peerId, key, unchecked((ulong)r.GetInt64(2)), scale, Replayed: true);
+                    }
+                }
+                var leftover = Rfc38.Leftover.None;
+                using (var read = _db.CreateCommand())
+                {
+                    read.CommandText = "SELECT amount, scale FROM settlement_leftovers WHERE peer_id = $p";
+                    read.Parameters.AddWithValue("$p", peerId);
+                    using var r = read.ExecuteReader();
+                    if (r.Read()) leftover = new Rfc38.Leftover(System.Numerics.BigInteger.Parse(r.GetString(0), CultureInfo.InvariantCulture), (byte)r.GetInt64(1));
+                }
+                var (credit, left) = convert(leftover);
+                using (var write = _db.CreateCommand())
+                {
+                    write.CommandText = """
+                        INSERT INTO incoming_settlements VALUES ($p, $k, $a, $s, $c, $t);
+                        INSERT INTO settlement_leftovers VALUES ($p, $la, $ls) ON CONFLICT (peer_id) DO UPDATE SET amount = excluded.amount, scale = excluded.scale;
+                        """;
+                    write.Parameters.AddWithValue("$p", peerId);
+                    write.Parameters.AddWithValue("$k", key);
+                    write.Parameters.AddWithValue("$a", amount.ToString(CultureInfo.InvariantCulture));
+                    write.Parameters.AddWithValue("$s", (long)scale);
+                    write.Parameters.AddWithValue("$c", unchecked((long)credit));
+                    write.Parameters.AddWithValue("$t", now.ToUnixTimeMilliseconds());
+                    write.Parameters.AddWithValue("$la", left.Amount.ToString(CultureInfo.InvariantCulture));
+                    write.Parameters.AddWithValue("$ls", (long)left.Scale);
+                    write.ExecuteNonQuery();
+                }
+                tx.Commit();
+                return new Rfc38.IncomingCredit(peerId, key, credit, scale, Replayed: false);
+            }
+        }
+        finally
+        {
+            _create.Release();
+        }
+    }
+
     public Task<bool> TryLeaseAsync(Guid id, string holder, TimeSpan ttl, CancellationToken ct) => Task.FromResult(Get(id)?.IsOpen == true);
 
     /// <summary>Inserts a new open settlement; returns the existing open one for the peer instead, if any.</summary>

@@ -64,6 +64,54 @@ public sealed class PostgresSettlementStore : ISettlementStore
         return (CreateOutcome.Created, record);
     }
 
+    public async Task<Rfc38.IncomingCredit> RecordIncomingAsync(string peerId, string key, System.Numerics.BigInteger amount, byte scale,
+        Func<Rfc38.Leftover, (ulong Credit, Rfc38.Leftover Left)> convert, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var conn = await _db.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended('m2m-settle-in:' || $1, 0))", conn, tx))
+        {
+            lockCmd.Parameters.Add(new NpgsqlParameter { Value = peerId });
+            await lockCmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        await using (var seen = new NpgsqlCommand("SELECT amount::text, scale, credited FROM incoming_settlements WHERE peer_id = $1 AND idempotency_key = $2", conn, tx))
+        {
+            seen.Parameters.Add(new NpgsqlParameter { Value = peerId });
+            seen.Parameters.Add(new NpgsqlParameter { Value = key });
+            await using var r = await seen.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (r.GetString(0) != amount.ToString(System.Globalization.CultureInfo.InvariantCulture) || r.GetInt16(1) != scale)
+                    throw new Rfc38.IncomingSettlementException($"Idempotency-Key '{key}' was used before with another quantity");
+                return new Rfc38.IncomingCredit(peerId, key, (ulong)r.GetDecimal(2), scale, Replayed: true);
+            }
+        }
+        var leftover = Rfc38.Leftover.None;
+        await using (var read = new NpgsqlCommand("SELECT amount::text, scale FROM settlement_leftovers WHERE peer_id = $1", conn, tx))
+        {
+            read.Parameters.Add(new NpgsqlParameter { Value = peerId });
+            await using var r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
+                leftover = new Rfc38.Leftover(System.Numerics.BigInteger.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), (byte)r.GetInt16(1));
+        }
+        var (credit, left) = convert(leftover);
+        await using (var insert = new NpgsqlCommand("INSERT INTO incoming_settlements VALUES ($1, $2, $3::numeric, $4, $5, $6)", conn, tx))
+        {
+            object[] values = [peerId, key, amount.ToString(System.Globalization.CultureInfo.InvariantCulture), (short)scale, (decimal)credit, now.ToUnixTimeMilliseconds()];
+            foreach (var v in values) insert.Parameters.Add(new NpgsqlParameter { Value = v });
+            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        await using (var upsert = new NpgsqlCommand(
+            "INSERT INTO settlement_leftovers VALUES ($1, $2::numeric, $3) ON CONFLICT (peer_id) DO UPDATE SET amount = excluded.amount, scale = excluded.scale", conn, tx))
+        {
+            object[] values = [peerId, left.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture), (short)left.Scale];
+            foreach (var v in values) upsert.Parameters.Add(new NpgsqlParameter { Value = v });
+            await upsert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new Rfc38.IncomingCredit(peerId, key, credit, scale, Replayed: false);
+    }
+
     public async Task<bool> TryLeaseAsync(Guid id, string holder, TimeSpan ttl, CancellationToken ct)
     {
         await using var conn = await _db.OpenConnectionAsync(ct).ConfigureAwait(false);
