@@ -58,11 +58,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Metrics.TrackLedger(Accounting, settings);
         Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics);
         EvmPayer = evmPayer;
         Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
-        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
+        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
         if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));

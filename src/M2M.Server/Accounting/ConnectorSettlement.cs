@@ -19,7 +19,7 @@ public static class ConnectorSettlement
 
     /// <summary>As above; <paramref name="evmPayer"/> is the EVM method when one was built (its store is the caller's to dispose).</summary>
     public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
-        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer)
+        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer, M2M.Settlement.Evm.IPaymentChannelObserver? channels = null)
     {
         var log = loggers.CreateLogger("M2M.Settlement");
         var policies = settings.Peers
@@ -33,7 +33,7 @@ public static class ConnectorSettlement
         var methods = new List<ISettlementMethod> { new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale) };
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
-            methods.Add(evmPayer = new EvmSettlementMethod(settings, EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), sessionOf));
+            methods.Add(evmPayer = new EvmSettlementMethod(settings, EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), sessionOf, channels));
         else if (policies.Any(p => p.Method == "evm"))
             log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
         var store = OpenStore(settings, log);
@@ -69,9 +69,9 @@ public static class ConnectorSettlement
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Ledger.Backend == "sqlite" ? settings.Ledger.Path : "./data/ledger.db"))!, fileName);
 
     /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
-    public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers) =>
+    public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, M2M.Settlement.Evm.IPaymentChannelObserver? observer = null) =>
         settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
-            : new EvmClaimReceiver(settings, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"));
+            : new EvmClaimReceiver(settings, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
 }
 
 /// <summary>RFC 38 both ways for peers with a settlement engine: incoming credits and peer.settle messages.</summary>

@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Numerics;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using M2M.Btp;
 using M2M.Core.Ledger;
@@ -18,9 +16,9 @@ namespace M2M.Server.Accounting;
 /// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
 /// </summary>
-public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log) : IDisposable
+public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log, IPaymentChannelObserver? observer = null) : IDisposable
 {
-    public const ushort ClaimTransferCode = 3;
+    public const ushort ClaimTransferCode = TransferIds.ClaimCode;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     public EvmClaimStore Store => store;
@@ -80,6 +78,7 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
             if (channel is null) throw Reject(peerId, $"channel {m.ChannelId} does not exist on chain");
             if (!string.Equals(channel.Recipient, client.AccountAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} does not pay us");
             if (!string.Equals(channel.Sender, evm.PeerAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} is not from the peer's address");
+            if (channel.IsClosing) observer?.ChannelDisputed("evm", m.ChannelId);
             if (channel.IsClosing || channel.Finalized) throw Reject(peerId, $"channel {m.ChannelId} is closing or closed");
 
             var domain = new EvmClaimDomain(evm.ChainId, evm.Contract);
@@ -134,13 +133,7 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
     }
 
     /// <summary>The ledger transfer id of a claim: the same claim always maps to the same transfer.</summary>
-    public static UInt128 TransferId(string channelId, BigInteger cumulative)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes($"m2m:evm-claim:{channelId.ToLowerInvariant()}:{cumulative.ToString(CultureInfo.InvariantCulture)}"), hash);
-        var id = new UInt128(BitConverter.ToUInt64(hash), BitConverter.ToUInt64(hash[8..]));
-        return id == UInt128.Zero ? 1 : id;
-    }
+    public static UInt128 TransferId(string channelId, BigInteger cumulative) => TransferIds.EvmClaim(channelId, cumulative);
 
     private EvmClaimRejectedException Reject(string peerId, string reason)
     {

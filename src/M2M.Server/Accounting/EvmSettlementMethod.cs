@@ -33,7 +33,7 @@ public sealed record EvmClaimMessage(
 /// amount (persisted before signing) and sends the claim over the peer's live BTP session. Idempotent by
 /// settlement id: a resend sends the same stored claim, never a bigger one.
 /// </summary>
-public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelStore store, Func<string, BtpSession?> sessionOf) : ISettlementMethod
+public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelStore store, Func<string, BtpSession?> sessionOf, IPaymentChannelObserver? observer = null) : ISettlementMethod
 {
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -105,6 +105,7 @@ public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelSt
                 throw new SettlementFailedException($"opening a channel to '{peer.Id}' failed: {e.Message}", e);
             }
             store.SetChannel(peer.Id, opened.ChannelId);
+            observer?.ChannelFunded(Name);
             channel = (opened.ChannelId, BigInteger.Zero);
         }
         var (channelId, cumulative) = channel.Value;
@@ -113,6 +114,7 @@ public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelSt
         {
             var state = await client.GetChannelAsync(channelId, ct).ConfigureAwait(false)
                 ?? throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is not on chain");
+            if (state.IsClosing) observer?.ChannelDisputed(Name, channelId);
             if (state.IsClosing || state.Finalized) throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is closing or closed");
             deposit = state.Deposit;
         }
