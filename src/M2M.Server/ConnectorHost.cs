@@ -63,7 +63,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
-        if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
+        if (EvmClaims is not null) Peers.OnSubProtocol = BtpPeerMessenger.Hook(EvmClaims.HandleAsync);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
@@ -98,9 +98,9 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>RFC 38 both ways: incoming settlement credits and peer.settle messages.</summary>
     public Rfc38Services Rfc38 { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
-    public EvmClaimReceiver? EvmClaims { get; }
+    public M2M.Settlement.Evm.EvmClaimReceiver? EvmClaims { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
-    public EvmSettlementMethod? EvmPayer { get; }
+    public M2M.Settlement.Evm.EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }

@@ -127,7 +127,7 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
         var forged = new EvmClaimMessage(claim.ChannelId, forgedWei.ToString(CultureInfo.InvariantCulture),
             EvmClaimSigner.Sign(EvmNodeFixture.Accounts[3].Key, domain, claim.ChannelId, forgedWei), Guid.NewGuid().ToString(),
             EvmNodeFixture.ChainId.ToString(CultureInfo.InvariantCulture), contract);
-        var refused = await Assert.ThrowsAsync<BtpRemoteException>(() => aHost.Peers.SessionOf("b")!.SendMessageAsync([forged.ToProtocolData()]));
+        var refused = await Assert.ThrowsAsync<BtpRemoteException>(() => aHost.Peers.SessionOf("b")!.SendMessageAsync([new BtpProtocolData(EvmClaimMessage.ProtocolName, BtpContentType.ApplicationJson, forged.ToJson())]));
         Assert.Equal(BtpErrorCodes.NotAccepted, refused.Code);
         Assert.Contains("WrongSigner", refused.DataText, StringComparison.Ordinal);
         var afterForgery = (await bHost.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("a", Ledger)))!;

@@ -1,5 +1,6 @@
 using M2M.Core.Ledger;
 using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
 using M2M.Server.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -33,7 +34,8 @@ public static class ConnectorSettlement
         var methods = new List<ISettlementMethod> { new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale) };
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
-            methods.Add(evmPayer = new EvmSettlementMethod(settings, EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), sessionOf, channels));
+            methods.Add(evmPayer = new EvmSettlementMethod(id => EvmPeers(settings).FirstOrDefault(p => p.Id == id), settings.EvmPrivateKey,
+                EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), new Peers.BtpPeerMessenger(sessionOf), channels));
         else if (policies.Any(p => p.Method == "evm"))
             log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
         var store = OpenStore(settings, log);
@@ -71,7 +73,11 @@ public static class ConnectorSettlement
     /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
     public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, M2M.Settlement.Evm.IPaymentChannelObserver? observer = null) =>
         settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
-            : new EvmClaimReceiver(settings, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
+            : new EvmClaimReceiver(EvmPeers(settings), settings.EvmPrivateKey, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
+
+    /// <summary>The peers with peers[].settlement.evm, as settlement sees them.</summary>
+    public static IReadOnlyList<EvmPeer> EvmPeers(ConnectorSettings settings) =>
+        settings.Peers.Where(p => p.Settlement?.Evm is not null).Select(p => new EvmPeer(p.Id, p.AssetCode, p.AssetScale, p.Settlement!.Evm!)).ToList();
 }
 
 /// <summary>RFC 38 both ways for peers with a settlement engine: incoming credits and peer.settle messages.</summary>

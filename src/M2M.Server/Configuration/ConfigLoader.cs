@@ -2,6 +2,7 @@ using System.Globalization;
 using M2M.Core.Ilp;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
+using M2M.Settlement.Evm;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;

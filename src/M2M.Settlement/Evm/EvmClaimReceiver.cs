@@ -1,13 +1,10 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
-using M2M.Btp;
 using M2M.Core.Ledger;
-using M2M.Server.Configuration;
-using M2M.Settlement.Evm;
 using Microsoft.Extensions.Logging;
 
-namespace M2M.Server.Accounting;
+namespace M2M.Settlement.Evm;
 
 /// <summary>
 /// Accepts "payment-channel-claim" MESSAGEs from peers with peers[].settlement.evm: checks the channel on chain
@@ -16,7 +13,7 @@ namespace M2M.Server.Accounting;
 /// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
 /// </summary>
-public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log, IPaymentChannelObserver? observer = null) : IDisposable
+public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, string? privateKey, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log, IPaymentChannelObserver? observer = null) : IDisposable
 {
     public const ushort ClaimTransferCode = TransferIds.ClaimCode;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -26,26 +23,27 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
     /// <summary>Creates the settlement account of every asset a peer may settle to us in.</summary>
     public async Task StartAsync(CancellationToken ct)
     {
-        var accounts = settings.Peers.Where(p => p.Settlement?.Evm is not null)
-            .Select(p => PeerAccounts.SettlementAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id).ToList();
+        var accounts = peers.Select(p => PeerAccounts.SettlementAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id).ToList();
         if (accounts.Count > 0) await ledger.CreateAccountsAsync(accounts, ct).ConfigureAwait(false);
     }
 
-    /// <summary>The BTP sub-protocol hook (<see cref="BtpSession.OnSubProtocol"/>).</summary>
-    public async ValueTask<BtpProtocolData?> HandleAsync(BtpSession session, BtpProtocolData entry)
+    /// <summary>
+    /// Incoming sub-protocol message from an authenticated peer (the host calls this from its BTP hook): null for
+    /// other protocols (a plain acknowledgement); the acceptance JSON for a valid claim; throws when invalid.
+    /// </summary>
+    public async ValueTask<ReadOnlyMemory<byte>?> HandleAsync(string peerId, string protocol, ReadOnlyMemory<byte> data)
     {
-        if (entry.ProtocolName != EvmClaimMessage.ProtocolName) return null; // unknown sub-protocol: plain acknowledgement
-        var accepted = await AcceptAsync(session.PeerId, entry.Data, CancellationToken.None).ConfigureAwait(false);
-        var ack = JsonSerializer.SerializeToUtf8Bytes(new { accepted = true, channelId = accepted.ChannelId, cumulativeAmount = accepted.CumulativeWei.ToString(CultureInfo.InvariantCulture) });
-        return new BtpProtocolData(EvmClaimMessage.ProtocolName, BtpContentType.ApplicationJson, ack);
+        if (protocol != EvmClaimMessage.ProtocolName) return null;
+        var accepted = await AcceptAsync(peerId, data, CancellationToken.None).ConfigureAwait(false);
+        return JsonSerializer.SerializeToUtf8Bytes(new { accepted = true, channelId = accepted.ChannelId, cumulativeAmount = accepted.CumulativeWei.ToString(CultureInfo.InvariantCulture) });
     }
 
     /// <summary>Verifies and applies one claim from an authenticated peer; throws <see cref="EvmClaimRejectedException"/> when invalid.</summary>
     public async Task<EvmStoredClaim> AcceptAsync(string peerId, ReadOnlyMemory<byte> json, CancellationToken ct)
     {
-        var peer = settings.Peers.FirstOrDefault(p => p.Id == peerId);
-        var evm = peer?.Settlement?.Evm ?? throw Reject(peerId, $"peer '{peerId}' has no EVM settlement configured");
-        string key = settings.EvmPrivateKey ?? throw Reject(peerId, "this connector has no EVM key");
+        var peer = peers.FirstOrDefault(p => p.Id == peerId);
+        var evm = peer?.Evm ?? throw Reject(peerId, $"peer '{peerId}' has no EVM settlement configured");
+        string key = privateKey ?? throw Reject(peerId, "this connector has no EVM key");
         EvmClaimMessage? m;
         try
         {
@@ -125,8 +123,8 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
     /// <summary>Redeems the peer's latest accepted claim on chain (we are the channel's recipient).</summary>
     public async Task<EvmClaimResult> RedeemAsync(string peerId, CancellationToken ct)
     {
-        var evm = settings.Peers.FirstOrDefault(p => p.Id == peerId)?.Settlement?.Evm ?? throw new InvalidOperationException($"peer '{peerId}' has no EVM settlement configured");
-        string key = settings.EvmPrivateKey ?? throw new InvalidOperationException("EVM_PRIVATE_KEY is not set");
+        var evm = peers.FirstOrDefault(p => p.Id == peerId)?.Evm ?? throw new InvalidOperationException($"peer '{peerId}' has no EVM settlement configured");
+        string key = privateKey ?? throw new InvalidOperationException("EVM_PRIVATE_KEY is not set");
         var claim = store.Latest(peerId) ?? throw new InvalidOperationException($"no claim from '{peerId}' to redeem");
         var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
         return await client.ClaimAsync(claim.ChannelId, claim.CumulativeWei, claim.Signature, ct).ConfigureAwait(false);
