@@ -200,21 +200,7 @@ public sealed class SettlementStore : ISettlementStore
         var list = new List<SettlementRecord>();
         while (r.Read())
         {
-            list.Add(new SettlementRecord
-            {
-                Id = Guid.Parse(r.GetString(0)),
-                PeerId = r.GetString(1),
-                Method = r.GetString(2),
-                Amount = unchecked((ulong)r.GetInt64(3)),
-                Token = r.GetString(4),
-                State = (SettlementState)r.GetInt64(5),
-                Attempts = (int)r.GetInt64(6),
-                LastError = r.IsDBNull(7) ? null : r.GetString(7),
-                Reference = r.IsDBNull(8) ? null : r.GetString(8),
-                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(9)),
-                UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(10)),
-                NextAttemptAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(11)),
-            });
+            list.Add(SettlementRows.Read(r));
         }
         return list;
     }

@@ -199,21 +199,7 @@ public sealed class PostgresSettlementStore : ISettlementStore
         var list = new List<SettlementRecord>();
         while (r.Read())
         {
-            list.Add(new SettlementRecord
-            {
-                Id = r.GetGuid(0),
-                PeerId = r.GetString(1),
-                Method = r.GetString(2),
-                Amount = (ulong)r.GetDecimal(3),
-                Token = r.GetString(4),
-                State = (SettlementState)r.GetInt16(5),
-                Attempts = r.GetInt32(6),
-                LastError = r.IsDBNull(7) ? null : r.GetString(7),
-                Reference = r.IsDBNull(8) ? null : r.GetString(8),
-                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(9)),
-                UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(10)),
-                NextAttemptAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(11)),
-            });
+            list.Add(SettlementRows.Read(r));
         }
         return list;
     }
