@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using M2M.Core.Switch;
+using M2M.Server.Http;
 using M2M.Settlement.Rfc38;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,11 +19,11 @@ internal static class Rfc38Endpoints
     /// <summary>ILP data is at most 32,767 bytes, so is a relayed message.</summary>
     private const int MaxMessageBytes = 32_767;
 
-    public static void MapRfc38Endpoints(this IEndpointRouteBuilder app, ConnectorHost host)
+    public static void MapRfc38Endpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/accounts/{peerId}/settlements", async (HttpContext context, string peerId) =>
+        var admin = app.MapAdminGroup();
+        admin.MapPost("/accounts/{peerId}/settlements", async (HttpContext context, string peerId, ConnectorHost host) =>
         {
-            if (AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             JsonElement body;
             try
             {
@@ -45,9 +46,8 @@ internal static class Rfc38Endpoints
                 return Error(StatusCodes.Status400BadRequest, e.Message);
             }
         });
-        app.MapPost("/accounts/{peerId}/messages", async (HttpContext context, string peerId) =>
+        admin.MapPost("/accounts/{peerId}/messages", async (HttpContext context, string peerId, ConnectorHost host) =>
         {
-            if (AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             using var buffer = new MemoryStream();
             await context.Request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
             if (buffer.Length > MaxMessageBytes) return Error(StatusCodes.Status413PayloadTooLarge, $"a settlement message is at most {MaxMessageBytes} bytes (ILP data)");

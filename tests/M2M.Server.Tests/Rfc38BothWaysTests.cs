@@ -80,7 +80,7 @@ public sealed class Rfc38BothWaysTests : IAsyncLifetime
             Peers =
             [
                 new PeerSettings { Id = "bob", AuthToken = "bob-secret" },
-                new PeerSettings { Id = "a", AuthToken = "a-to-b", Settlement = new SettlementSettings(ulong.MaxValue, 0, "rfc38", _engineBUrl) },
+                new PeerSettings { Id = "a", AuthToken = "a-to-b", Settlement = new SettlementSettings(ulong.MaxValue, 0, SettlementMethodKind.Rfc38, _engineBUrl) },
             ],
             Routes = [new Route("g.bob", "bob"), new Route("g.alice", "a")],
         });
@@ -90,7 +90,7 @@ public sealed class Rfc38BothWaysTests : IAsyncLifetime
             Peers =
             [
                 new PeerSettings { Id = "alice", AuthToken = "alice-secret" },
-                new PeerSettings { Id = "b", Url = new Uri($"ws://127.0.0.1:{_b.BtpPort}/"), AuthToken = "a-to-b", Settlement = new SettlementSettings(1_000, 0, "rfc38", _engineAUrl) },
+                new PeerSettings { Id = "b", Url = new Uri($"ws://127.0.0.1:{_b.BtpPort}/"), AuthToken = "a-to-b", Settlement = new SettlementSettings(1_000, 0, SettlementMethodKind.Rfc38, _engineAUrl) },
             ],
             Routes = [new Route("g.alice", "alice"), new Route("g.bob", "b")],
         });

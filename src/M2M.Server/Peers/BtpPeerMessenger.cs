@@ -5,7 +5,7 @@ namespace M2M.Server.Peers;
 
 /// <summary>
 /// The host's side of settlement's <see cref="IPeerMessenger"/>: a BTP MESSAGE with one JSON protocol-data entry
-/// on the peer's live session, and the adapter that hands incoming sub-protocol entries to a settlement handler.
+/// on the peer's live session, and (<see cref="SettlementSubProtocol"/>) the adapter that hands incoming sub-protocol entries to a settlement handler.
 /// </summary>
 public sealed class BtpPeerMessenger(Func<string, BtpSession?> sessionOf) : IPeerMessenger
 {
@@ -33,10 +33,15 @@ public sealed class BtpPeerMessenger(Func<string, BtpSession?> sessionOf) : IPee
             throw new PeerMessageException($"no answer within {timeout.TotalSeconds} s", inner: e);
         }
     }
+}
 
-    /// <summary>A <see cref="BtpSession.OnSubProtocol"/> hook calling <paramref name="handler"/> with the peer id, protocol name and data.</summary>
-    public static Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>> Hook(Func<string, string, ReadOnlyMemory<byte>, ValueTask<ReadOnlyMemory<byte>?>> handler) =>
-        async (session, entry) => await handler(session.PeerId, entry.ProtocolName, entry.Data).ConfigureAwait(false) is { } reply
+/// <summary>A settlement handler of incoming sub-protocol messages (peer id, protocol, JSON) registered as a BTP sub-protocol.</summary>
+public sealed class SettlementSubProtocol(string protocolName, Func<string, string, ReadOnlyMemory<byte>, ValueTask<ReadOnlyMemory<byte>?>> handler) : IBtpSubProtocol
+{
+    public string ProtocolName => protocolName;
+
+    public async ValueTask<BtpProtocolData?> HandleAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct) =>
+        await handler(session.PeerId, entry.ProtocolName, entry.Data).ConfigureAwait(false) is { } reply
             ? new BtpProtocolData(entry.ProtocolName, BtpContentType.ApplicationJson, reply)
             : null;
 }
