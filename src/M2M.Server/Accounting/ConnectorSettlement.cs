@@ -50,7 +50,7 @@ public static class ConnectorSettlement
     /// </summary>
     public static ISettlementStore OpenStore(ConnectorSettings settings, ILogger log)
     {
-        if (settings.Ledger.Backend != "postgres") return SettlementStore.Open(StorePath(settings));
+        if (settings.Ledger.Backend != LedgerBackend.Postgres) return SettlementStore.Open(StorePath(settings));
         var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(settings.Ledger.PostgresUrl!);
         string old = StorePath(settings);
         if (File.Exists(old))
