@@ -4,6 +4,7 @@ using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Server.Http;
 using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;

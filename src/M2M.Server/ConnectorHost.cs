@@ -71,10 +71,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Metrics.TrackLedger(Accounting, settings);
         Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics);
         EvmPayer = evmPayer;
+        Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
-        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
+        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
@@ -86,13 +87,14 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         [
             PeerLimits,
             new IldcpStep(options),
+            Rfc38.Messages,
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new RoutingStep(options, () => Routes, settings.NodeId),
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
-        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [EvmClaims]));
+        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]));
     }
 
     public static string Version { get; } =
@@ -105,10 +107,12 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public ConnectorLedger Accounting { get; }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
+    /// <summary>RFC 38 both ways: incoming settlement credits and peer.settle messages.</summary>
+    public Rfc38Services Rfc38 { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
-    public EvmClaimReceiver? EvmClaims { get; }
+    public M2M.Settlement.Evm.EvmClaimReceiver? EvmClaims { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
-    public EvmSettlementMethod? EvmPayer { get; }
+    public M2M.Settlement.Evm.EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }
@@ -144,6 +148,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapOperationsEndpoints();
             app.MapAdminEndpoints();
             app.MapWalletEndpoints();
+            app.MapRfc38Endpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);

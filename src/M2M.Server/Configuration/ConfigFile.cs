@@ -86,6 +86,7 @@ public sealed class LimitsSection
     public string? DrainTimeoutMs { get; set; }
     public string? MaxBtpFrameBytes { get; set; }
     public string? BtpAuthTimeoutMs { get; set; }
+    public string? SettlementLeaseMs { get; set; }
 }
 
 /// <summary>wallet: the agent wallet store. The password is never in YAML: WALLET_PASSWORD or a password file.</summary>

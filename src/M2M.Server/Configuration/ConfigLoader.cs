@@ -2,6 +2,7 @@ using System.Globalization;
 using M2M.Core.Ilp;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
+using M2M.Settlement.Evm;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -131,6 +132,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         DrainTimeout = Millis("limits.drainTimeoutMs", l.DrainTimeoutMs, s.DrainTimeout, 0, 3_600_000),
         BtpAuthTimeout = Millis("limits.btpAuthTimeoutMs", l.BtpAuthTimeoutMs, s.BtpAuthTimeout, 100, 120_000),
         MaxBtpFrameBytes = (int)UInt("limits.maxBtpFrameBytes", l.MaxBtpFrameBytes, (ulong)s.MaxBtpFrameBytes, 40_000, 16 * 1024 * 1024),
+        SettlementLease = Millis("limits.settlementLeaseMs", l.SettlementLeaseMs, s.SettlementLease, 1_000, 3_600_000),
     };
 
     /// <summary>OTEL_* (the OpenTelemetry SDK's own names); only read here, so a bad value is one config error.</summary>

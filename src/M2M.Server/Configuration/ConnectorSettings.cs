@@ -1,5 +1,6 @@
 using M2M.Core.Routing;
 using M2M.Core.Switch;
+using M2M.Settlement.Evm;
 
 namespace M2M.Server.Configuration;
 
@@ -27,6 +28,8 @@ public sealed record ConnectorSettings
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(35);
     public int MaxBtpFrameBytes { get; init; } = 64 * 1024;
     public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>limits.settlementLeaseMs: how long a node holds a settlement without renewing before another node resumes it.</summary>
+    public TimeSpan SettlementLease { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
     public string? EvmPrivateKey { get; init; }
     public TracingSettings Tracing { get; init; } = new();
@@ -64,20 +67,6 @@ public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, Settlem
 
     /// <summary>Automatic settlements of this peer start at least this far apart (fees and rate limits on chain).</summary>
     public TimeSpan MinInterval { get; init; }
-}
-
-/// <summary>
-/// peers[].settlement.evm. As payer we open a channel on <see cref="Contract"/> to <see cref="PeerAddress"/>
-/// with <see cref="DepositWei"/>; as receiver we accept claims signed by <see cref="PeerAddress"/>.
-/// </summary>
-public sealed record EvmPeerSettings
-{
-    public required Uri RpcUrl { get; init; }
-    public required System.Numerics.BigInteger ChainId { get; init; }
-    public required string Contract { get; init; }
-    public required string PeerAddress { get; init; }
-    public System.Numerics.BigInteger DepositWei { get; init; }
-    public ulong DisputePeriodSeconds { get; init; } = 86_400;
 }
 
 public sealed record LedgerSettings

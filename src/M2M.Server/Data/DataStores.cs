@@ -4,6 +4,7 @@ using M2M.Ledger.Sqlite;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
 
 namespace M2M.Server.Data;
 

@@ -13,7 +13,7 @@ namespace M2M.Server.Observability;
 /// process do not share counters). Labels are bounded: packet type and status, error type and
 /// severity, configured peer ids; never an ILP address.
 /// </summary>
-public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Settlement.Coordination.ISettlementObserver
+public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Settlement.Coordination.ISettlementObserver, M2M.Settlement.Evm.IPaymentChannelObserver
 {
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
 
@@ -36,6 +36,9 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     private readonly Counter _settlementsExecuted;
     private readonly Histogram _settlementLatency;
     private readonly Counter _settlementAmount;
+    private readonly Counter _channelsFunded;
+    private readonly Counter _channelDisputes;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), byte> _disputedChannels = new();
 
     public void Executed(M2M.Settlement.Coordination.SettlementRecord settlement, bool success, TimeSpan latency)
     {
@@ -43,6 +46,13 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         _settlementLatency.WithLabels(settlement.Method).Observe(latency.TotalSeconds);
         if (success) _settlementAmount.WithLabels(settlement.Method, settlement.Token).Inc(settlement.Amount);
         else Error("settlement_failed", "error");
+    }
+
+    public void ChannelFunded(string method) => _channelsFunded.WithLabels(method).Inc();
+
+    public void ChannelDisputed(string method, string channelId)
+    {
+        if (_disputedChannels.TryAdd((method, channelId), 0)) _channelDisputes.WithLabels(method).Inc();
     }
 
     /// <summary>settlements_pending and payment_channels_active are read from the durable stores at each scrape.</summary>
@@ -85,6 +95,13 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
             new HistogramConfiguration { LabelNames = ["method"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 20) });
         _settlementAmount = f.CreateCounter("settlement_amount_total", "Units settled, by method and token (asset code/scale).",
             new CounterConfiguration { LabelNames = ["method", "token"] });
+        _channelsFunded = f.CreateCounter("payment_channels_funded_total", "Payment channels this node funded (opened with a deposit), by method.",
+            new CounterConfiguration { LabelNames = ["method"] });
+        _channelDisputes = f.CreateCounter("payment_channels_disputes_total", "Payment channels found in their dispute (closing) period, once per channel, by method.",
+            new CounterConfiguration { LabelNames = ["method"] });
+        // Present from the first scrape (0), as the guide greps for them.
+        _channelsFunded.WithLabels("evm");
+        _channelDisputes.WithLabels("evm");
         _ledgerLatency = f.CreateHistogram("ledger_operation_latency_seconds", "Ledger calls made while handling packets, by operation (reserve, post, void).",
             new HistogramConfiguration { LabelNames = ["operation", "result"], Buckets = Histogram.ExponentialBuckets(0.00005, 2, 18) });
         _ledgerBatch = f.CreateHistogram("ledger_batch_size", "Work items committed together in one ledger transaction (group commit).",
