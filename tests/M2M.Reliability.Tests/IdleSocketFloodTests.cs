@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using M2M.Cli.Tests;
+using M2M.Core.Ilp;
+using M2M.TestKit;
+using Xunit.Abstractions;
+
+namespace M2M.Reliability.Tests;
+
+/// <summary>
+/// Issue 13, defect 8: ~12,000 idle WebSockets that never authenticate filled Kestrel's upgraded
+/// connection cap; real peers got HTTP 500 and thousands of stack traces reached the log. Here a real
+/// connector process faces more idle sockets than its unauthenticated cap (10,000), opened from this
+/// test process, while alice and bob (re)connect and pay; then the books are audited.
+/// </summary>
+public partial class IdleSocketFloodTests(ITestOutputHelper output)
+{
+    [Fact]
+    [Trait("Tier", "process")]
+    public async Task Authenticated_peers_connect_and_pay_while_ten_thousand_idle_sockets_sit_open_and_the_log_has_one_summary_line_not_stack_traces()
+    {
+        // Short form: just past the cap. M2M_LONG=1: 15,000 (the fd limit here is 20,000 per process).
+        int idleCount = Environment.GetEnvironmentVariable("M2M_LONG") == "1" ? 15_000 : 10_200;
+        string dir = Directory.CreateTempSubdirectory("m2m-idle-").FullName;
+        string config = Path.Combine(dir, "idle.yaml");
+        File.WriteAllText(config, """
+            nodeId: idle
+            ilpAddress: g.idle
+            peers:
+              - { id: alice, authToken: alice-secret, creditLimit: 1000000 }
+              - { id: bob, authToken: bob-secret }
+            routes:
+              - { prefix: g.bob, nextHop: bob }
+            limits: { btpAuthTimeoutMs: 120000 }
+            """);
+        int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
+        string ledger = Path.Combine(dir, "data", "ledger.db");
+        using var connector = CliProcess.Start(ProcessSupport.Ports(btp, http, ledger), "run", "--config", config);
+        await ProcessSupport.WaitForHealth(http, connector);
+        ulong paid = await Pay(btp, 20);
+
+        var watch = Stopwatch.StartNew();
+        var (idle, refused) = await OpenIdle(btp, idleCount);
+        double openSeconds = watch.Elapsed.TotalSeconds;
+        try
+        {
+            int stillOpen = idle.Count(IsOpen);
+            string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{http}/metrics");
+            long waiting = Gauge(metrics, "btp_connections{state=\"unauthenticated\"}");
+            long rssMb = RssMb(connector.Id);
+
+            var connect = Stopwatch.StartNew();
+            paid += await Pay(btp, 50);
+            double payMs = connect.Elapsed.TotalMilliseconds;
+            output.WriteLine($"{idleCount} idle WebSockets opened in {openSeconds:F1} s ({refused} upgrades refused); {stillOpen} still open client-side, " +
+                $"{waiting} waiting for auth server-side; connector RSS {rssMb} MiB; alice and bob connected and paid 50 in {payMs:F0} ms");
+            Assert.Equal(0, refused);
+            Assert.True(stillOpen >= 10_000, $"only {stillOpen} idle sockets open");
+            Assert.True(waiting >= 10_000, $"server counts {waiting}");
+            Assert.Equal(70UL * 10, paid);
+        }
+        finally
+        {
+            foreach (var s in idle) s.Dispose();
+        }
+
+        connector.Signal(CliProcess.SIGTERM);
+        Assert.Equal(0, await connector.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        string log = connector.Stdout + connector.Stderr;
+        int summaries = SummaryLine().Matches(log).Count;
+        output.WriteLine($"log: {log.Split('\n').Length} lines, {summaries} summary lines, {Regex.Matches(log, @"\n\s+at ").Count} stack frames");
+        Assert.DoesNotContain("   at ", log);
+        Assert.InRange(summaries, 1, (int)(watch.Elapsed.TotalSeconds / 10) + 2);
+
+        var verify = await CliProcess.RunAsync(new Dictionary<string, string> { ["LEDGER_PATH"] = ledger }, "ledger", "verify", "--config", config);
+        Assert.True(verify.Code == 0, verify.Stdout + verify.Stderr);
+        await using var snapshot = M2M.Ledger.Sqlite.SqliteSnapshot.Open(ledger);
+        Assert.Equal((UInt128)paid, snapshot.Accounts().Single(a => a.Name.StartsWith("peer:alice", StringComparison.Ordinal)).DebitsPosted);
+    }
+
+    [GeneratedRegex("BTP unauthenticated connections: ")]
+    private static partial Regex SummaryLine();
+
+    /// <summary>alice and bob connect (fresh sessions), alice pays bob <paramref name="count"/> × 10; returns the fulfilled amount.</summary>
+    private static async Task<ulong> Pay(int port, int count)
+    {
+        await using var alice = await TestPeer.ConnectAsync(port, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(port, "bob", "bob-secret");
+        var replies = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 10))));
+        return (ulong)replies.Count(r => r is IlpFulfill) * 10;
+    }
+
+    /// <summary>Opens <paramref name="count"/> upgraded WebSockets from 127.0.0.5 that never send a frame (16 at a time).</summary>
+    private static async Task<(List<Socket> Sockets, int Refused)> OpenIdle(int port, int count)
+    {
+        var sockets = new System.Collections.Concurrent.ConcurrentBag<Socket>();
+        int refused = 0, next = 0;
+        byte[] request = Encoding.ASCII.GetBytes(RawTcp.UpgradeRequest);
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            var head = new byte[1024];
+            while (Interlocked.Increment(ref next) <= count)
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                s.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.5"), 0));
+                await s.ConnectAsync(IPAddress.Loopback, port);
+                await s.SendAsync(request);
+                int n = 0;
+                while (n < 4 || !Encoding.ASCII.GetString(head, 0, n).Contains("\r\n\r\n", StringComparison.Ordinal))
+                {
+                    int r = await s.ReceiveAsync(head.AsMemory(n));
+                    if (r == 0) break;
+                    n += r;
+                }
+                if (!Encoding.ASCII.GetString(head, 0, n).StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) Interlocked.Increment(ref refused);
+                sockets.Add(s);
+            }
+        }));
+        return (sockets.ToList(), refused);
+    }
+
+    /// <summary>Open: not readable (no close or reset arrived; the server sends nothing to an idle socket but pings every 20 s).</summary>
+    private static bool IsOpen(Socket s)
+    {
+        try
+        {
+            return !(s.Poll(0, SelectMode.SelectRead) && s.Available == 0);
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static long Gauge(string metrics, string name)
+    {
+        var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        Assert.True(line is not null, $"{name} not in /metrics");
+        return (long)double.Parse(line![(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static long RssMb(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return line is null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+    }
+}
