@@ -75,6 +75,13 @@ public sealed class StoreLock : IDisposable
         }
     }
 
+    /// <summary>
+    /// Creates the store's directory if needed and proves this process can create files in it (SQLite
+    /// creates PATH-wal and PATH-shm there); throws <see cref="StoreLockException"/> (NotWritable) if not.
+    /// Read-only checks of a WAL store fail in such a directory too, so run this before any of them.
+    /// </summary>
+    public static void CheckWritable(string path) => EnsureDirectory(System.IO.Path.GetFullPath(path));
+
     private static void EnsureDirectory(string full)
     {
         string dir = System.IO.Path.GetDirectoryName(full)!;
