@@ -164,7 +164,7 @@ public sealed class StoreLock : IDisposable
     }
 
     private static StoreLockException InUse(string full, Exception? inner, string detail = "") =>
-        new($"{full} is in use by another process{detail}: only one connector (or restore, ledger import, migrate-wallet) may write it at a time; stop the other one first", StoreLockFailure.InUse, inner);
+        new($"{full} is in use by another connector process{detail} (or by restore, ledger import or migrate-wallet): only one may write it at a time; stop the other one first", StoreLockFailure.InUse, inner);
 
     private static StoreLockException NotWritable(string what, string why, Exception inner) =>
         new($"{what}: {why} ({inner.Message.TrimEnd('.')}); the connector needs read-write access to its data directory and files (check owner and mode)", StoreLockFailure.NotWritable, inner);

@@ -34,19 +34,19 @@ public class LedgerOwnershipTests(ITestOutputHelper output)
         using var second = CliProcess.Start(secondEnv, "run", "--config", node.Config);
         int code = await second.WaitForExitAsync(TimeSpan.FromSeconds(60));
         output.WriteLine($"second connector: exit {code} after {watch.Elapsed.TotalSeconds:F1} s: {second.Stderr.Trim()}");
-        OneErrorLine(code, second.Stderr, "is in use by another process");
+        OneErrorLine(code, second.Stderr, "is in use by another connector process");
 
         string balances = Path.Combine(node.Dir, "balances.json");
         File.WriteAllText(balances, """{"format": "m2m-balances/1", "balances": [{"peerId": "alice", "asset": "USD", "scale": 9, "balance": "-700"}]}""");
         var import = await node.Cli(null, "ledger", "import", balances);
-        OneErrorLine(import.Code, import.Stderr, "is in use by another process");
+        OneErrorLine(import.Code, import.Stderr, "is in use by another connector process");
         string backup = Path.Combine(node.Dir, "online-backup");
         var made = await node.Cli(null, "backup", "--full", "--verify", "--out", backup);
         Assert.True(made.Code == 0, made.Stderr);
         var restore = await node.Cli(null, "restore", "--from", backup, "--force");
         OneErrorLine(restore.Code, restore.Stderr, "the connector is running");
         var migrate = await CliProcess.RunAsync(env, "migrate-wallet", "--from=1.0", "--to=2.0", "--path", walletDb);
-        OneErrorLine(migrate.Code, migrate.Stderr, "is in use by another process");
+        OneErrorLine(migrate.Code, migrate.Stderr, "is in use by another connector process");
         Assert.Equal(before, FileState(node.LedgerPath)); // 0 writes by any of them
 
         paid += await node.PayAsync(5, 10); // the owner still serves

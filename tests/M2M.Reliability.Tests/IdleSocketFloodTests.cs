@@ -48,19 +48,26 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
         try
         {
             int stillOpen = idle.Count(IsOpen);
+            long rssMb = RssMb(connector.Id);
+            var connect = Stopwatch.StartNew();
+            string payError = "";
+            try
+            {
+                paid += await Pay(btp, 50);
+            }
+            catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or TimeoutException or OperationCanceledException)
+            {
+                payError = $" (alice/bob could not connect: {e.Message})";
+            }
+            double payMs = connect.Elapsed.TotalMilliseconds;
             string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{http}/metrics");
             long waiting = Gauge(metrics, "btp_connections{state=\"unauthenticated\"}");
-            long rssMb = RssMb(connector.Id);
-
-            var connect = Stopwatch.StartNew();
-            paid += await Pay(btp, 50);
-            double payMs = connect.Elapsed.TotalMilliseconds;
             output.WriteLine($"{idleCount} idle WebSockets opened in {openSeconds:F1} s ({refused} upgrades refused); {stillOpen} still open client-side, " +
-                $"{waiting} waiting for auth server-side; connector RSS {rssMb} MiB; alice and bob connected and paid 50 in {payMs:F0} ms");
+                $"{waiting} waiting for auth server-side; connector RSS {rssMb} MiB; alice and bob connected and paid 50 in {payMs:F0} ms{payError}");
             Assert.Equal(0, refused);
             Assert.True(stillOpen >= 10_000, $"only {stillOpen} idle sockets open");
-            Assert.True(waiting >= 10_000, $"server counts {waiting}");
             Assert.Equal(70UL * 10, paid);
+            Assert.True(waiting >= 10_000 - 2, $"server counts {waiting}"); // alice's and bob's sockets took two places
         }
         finally
         {
@@ -105,17 +112,24 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
             while (Interlocked.Increment(ref next) <= count)
             {
                 var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                s.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.5"), 0));
-                await s.ConnectAsync(IPAddress.Loopback, port);
-                await s.SendAsync(request);
-                int n = 0;
-                while (n < 4 || !Encoding.ASCII.GetString(head, 0, n).Contains("\r\n\r\n", StringComparison.Ordinal))
+                try
                 {
-                    int r = await s.ReceiveAsync(head.AsMemory(n));
-                    if (r == 0) break;
-                    n += r;
+                    s.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.5"), 0));
+                    await s.ConnectAsync(IPAddress.Loopback, port);
+                    await s.SendAsync(request);
+                    int n = 0;
+                    while (n < 4 || !Encoding.ASCII.GetString(head, 0, n).Contains("\r\n\r\n", StringComparison.Ordinal))
+                    {
+                        int r = await s.ReceiveAsync(head.AsMemory(n));
+                        if (r == 0) break;
+                        n += r;
+                    }
+                    if (!Encoding.ASCII.GetString(head, 0, n).StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) Interlocked.Increment(ref refused);
                 }
-                if (!Encoding.ASCII.GetString(head, 0, n).StartsWith("HTTP/1.1 101", StringComparison.Ordinal)) Interlocked.Increment(ref refused);
+                catch (SocketException)
+                {
+                    Interlocked.Increment(ref refused);
+                }
                 sockets.Add(s);
             }
         }));
@@ -135,11 +149,11 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The gauge's value, or -1 when /metrics does not have it.</summary>
     private static long Gauge(string metrics, string name)
     {
         var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(name + " ", StringComparison.Ordinal));
-        Assert.True(line is not null, $"{name} not in /metrics");
-        return (long)double.Parse(line![(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return line is null ? -1 : (long)double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static long RssMb(int pid)
