@@ -231,7 +231,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             if (await AcceptOrRefuseAsync(context).ConfigureAwait(false) is not { } socket) return;
             using var _ = socket;
             string source = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-            using var ticket = ConnectionGate.Admit(socket.Abort, Peers.Limits.AuthTimeout, AuthLimiter.UnderPressure(source));
+            // Eviction aborts the connection itself (the WebSocket's Abort alone leaves Kestrel's socket open).
+            using var ticket = ConnectionGate.Admit(context.Abort, Peers.Limits.AuthTimeout, AuthLimiter.UnderPressure(source));
             var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token,
                 AuthLimiter, source, ticket).ConfigureAwait(false);
             if (session is null) return;

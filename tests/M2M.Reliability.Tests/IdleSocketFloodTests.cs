@@ -47,7 +47,13 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
         double openSeconds = watch.Elapsed.TotalSeconds;
         try
         {
+            // The ones past the cap were closed by the server (oldest first): wait for their FIN/RST to arrive.
             int stillOpen = idle.Count(IsOpen);
+            for (int i = 0; i < 50 && stillOpen > 10_000; i++)
+            {
+                await Task.Delay(200);
+                stillOpen = idle.Count(IsOpen);
+            }
             long rssMb = RssMb(connector.Id);
             var connect = Stopwatch.StartNew();
             string payError = "";
@@ -65,7 +71,7 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
             output.WriteLine($"{idleCount} idle WebSockets opened in {openSeconds:F1} s ({refused} upgrades refused); {stillOpen} still open client-side, " +
                 $"{waiting} waiting for auth server-side; connector RSS {rssMb} MiB; alice and bob connected and paid 50 in {payMs:F0} ms{payError}");
             Assert.Equal(0, refused);
-            Assert.True(stillOpen >= 10_000, $"only {stillOpen} idle sockets open");
+            Assert.InRange(stillOpen, 10_000 - 2, 10_000); // the cap, really closed past it (alice and bob may take two places)
             Assert.Equal(70UL * 10, paid);
             Assert.True(waiting >= 10_000 - 2, $"server counts {waiting}"); // alice's and bob's sockets took two places
         }
