@@ -13,7 +13,7 @@ namespace M2M.Btp;
 /// the peer's one auth round trip.</item>
 /// <item>Authenticated sessions are not counted against that cap (the host sizes the transport's cap
 /// as both together), so idle sockets never take an authenticated peer's place.</item>
-/// <item>Under pressure (half the cap in use, or the source over its failure budget) new connections
+/// <item>Under pressure (90 % of the cap in use, or the source over its failure budget) new connections
 /// get half the configured auth timeout (at least <see cref="MinPressureAuthTimeout"/>).</item>
 /// <item>Timeouts, evictions and refusals are counted and logged as one summary line per
 /// <see cref="SummaryInterval"/>, never a line (or a stack trace) per connection.</item>
@@ -66,7 +66,7 @@ public sealed partial class BtpConnectionGate : IDisposable
         Ticket ticket;
         lock (_gate)
         {
-            bool pressure = sourceUnderPressure || _waiting.Count >= MaxUnauthenticated / 2;
+            bool pressure = sourceUnderPressure || _waiting.Count >= MaxUnauthenticated / 10 * 9;
             var shortened = authTimeout / 2 > MinPressureAuthTimeout ? authTimeout / 2 : MinPressureAuthTimeout;
             ticket = new Ticket(this, evict, pressure && shortened < authTimeout ? shortened : authTimeout);
             if (_waiting.Count >= MaxUnauthenticated)

@@ -142,12 +142,15 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
         return (sockets.ToList(), refused);
     }
 
-    /// <summary>Open: not readable (no close or reset arrived; the server sends nothing to an idle socket but pings every 20 s).</summary>
+    /// <summary>Open: after draining what the server sent (pings, or an error and a close frame), no end of stream and no reset.</summary>
     private static bool IsOpen(Socket s)
     {
+        var scratch = new byte[4096];
         try
         {
-            return !(s.Poll(0, SelectMode.SelectRead) && s.Available == 0);
+            while (s.Poll(0, SelectMode.SelectRead))
+                if (s.Receive(scratch) == 0) return false;
+            return true;
         }
         catch (SocketException)
         {
