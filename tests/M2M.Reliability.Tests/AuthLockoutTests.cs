@@ -11,6 +11,7 @@ namespace M2M.Reliability.Tests;
 /// rate-limited while an attacker without alice's token cannot keep her out for more than a few seconds.
 /// Driven over real WebSockets from chosen 127.0.0.x source addresses against a running connector.
 /// </summary>
+[Collection(SerialCollection.Name)] // timing-sensitive, and the socket flood must not starve other tests
 public class AuthLockoutTests(ITestOutputHelper output)
 {
     private const string Wrong = "wrong-token-0f9e2d";

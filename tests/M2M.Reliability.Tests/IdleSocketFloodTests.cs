@@ -16,6 +16,7 @@ namespace M2M.Reliability.Tests;
 /// connector process faces more idle sockets than its unauthenticated cap (10,000), opened from this
 /// test process, while alice and bob (re)connect and pay; then the books are audited.
 /// </summary>
+[Collection(SerialCollection.Name)] // timing-sensitive, and the socket flood must not starve other tests
 public partial class IdleSocketFloodTests(ITestOutputHelper output)
 {
     [Fact]
