@@ -81,6 +81,6 @@ public sealed partial class SqliteLedger
         _statements.Dispose();
         _writer.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        await _lock.DisposeAsync().ConfigureAwait(false);
+        _lock.Dispose(); // last: after the writer connection is closed
     }
 }

@@ -9,7 +9,7 @@ using static M2M.Ledger.Sqlite.SqliteSchema;
 namespace M2M.Ledger.Sqlite;
 
 /// <summary>
-/// The embedded ledger. One process owns the file (a lock file refuses a second one). A single
+/// The embedded ledger. One process owns the file (an OS lock on it, <see cref="StoreLock"/>). A single
 /// writer task owns the write connection and commits queued work in batches (group commit):
 /// one fsync serves every caller in the batch, and each caller's task completes only after
 /// COMMIT. WAL with synchronous=FULL: a committed transaction survives power loss; SQLite's
@@ -24,14 +24,14 @@ public sealed partial class SqliteLedger : ILedger
 
     private readonly string _path;
     private readonly TimeProvider _time;
-    private readonly FileStream _lock;
+    private readonly StoreLock _lock;
     private readonly SqliteConnection _writer;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writerLoop;
     private readonly Dictionary<UInt128, Account> _accounts = [];
     private readonly Dictionary<UInt128, Transfer> _openPending = [];
 
-    private SqliteLedger(string path, TimeProvider time, FileStream lockFile, SqliteConnection writer)
+    private SqliteLedger(string path, TimeProvider time, StoreLock lockFile, SqliteConnection writer)
     {
         _path = path;
         _time = time;
@@ -54,12 +54,12 @@ public sealed partial class SqliteLedger : ILedger
     public static SqliteLedger Open(string path, TimeProvider? time = null)
     {
         string full = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
         var lockFile = AcquireLock(full);
         SqliteConnection? writer = null;
         try
         {
             writer = Connect(full, readOnly: false);
+            RefuseReadOnly(writer, full);
             Migrate(writer, full);
             return new SqliteLedger(full, time ?? TimeProvider.System, lockFile, writer);
         }
@@ -71,17 +71,26 @@ public sealed partial class SqliteLedger : ILedger
         }
     }
 
-    private static FileStream AcquireLock(string full)
+    private static StoreLock AcquireLock(string full)
     {
         try
         {
-            // FileShare.None takes an exclusive advisory lock (flock) on Unix: one owner per ledger file.
-            return new FileStream(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            return StoreLock.Acquire(full);
         }
-        catch (IOException)
+        catch (StoreLockException e)
         {
-            throw new LedgerUnavailableException($"ledger {full} is in use by another connector process (lock file {full}.lock is held)");
+            throw new LedgerUnavailableException($"ledger {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// SQLite quietly opens a file it may not write read-only; every transfer would then fail (T00)
+    /// after the connector said it was ready. Refuse to start instead.
+    /// </summary>
+    private static void RefuseReadOnly(SqliteConnection writer, string full)
+    {
+        if (SQLitePCL.raw.sqlite3_db_readonly(writer.Handle, "main") == 1)
+            throw new LedgerUnavailableException($"ledger {full} opened read-only (read-only file or file system): the connector needs to write its ledger; fix the file's and the directory's owner and mode");
     }
 
     internal static SqliteConnection Connect(string full, bool readOnly)

@@ -81,7 +81,9 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
         LimitMetrics = new LimitMetrics(Metrics);
-        AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused };
+        AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused, ConfiguredUser = Peers.InboundUser };
+        ConnectionGate = new BtpConnectionGate(loggers.CreateLogger("M2M.Btp.Server"), time: _time);
+        LimitMetrics.TrackConnections(ConnectionGate);
         PeerLimits = LimitMetrics.CreateStep(options, settings, _time, LimitMetrics);
         IPacketStep[] steps =
         [
@@ -116,8 +118,10 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public PacketSwitch Switch { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }
-    /// <summary>Per-source BTP auth failure limit (10 per minute).</summary>
+    /// <summary>BTP auth failure limits (10 per minute per address and username; see BtpAuthLimiter).</summary>
     public BtpAuthLimiter AuthLimiter { get; }
+    /// <summary>Caps connections waiting for BTP auth apart from authenticated ones.</summary>
+    public BtpConnectionGate ConnectionGate { get; }
     public LimitMetrics LimitMetrics { get; }
     public RoutingTable Routes { get; private set; }
     public ConnectorState State { get; private set; } = ConnectorState.Starting;
@@ -179,6 +183,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmPayer?.Store.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         Tracing.Dispose();
+        ConnectionGate.Dispose();
         State = ConnectorState.Stopped;
         LogStopped();
     }
@@ -216,7 +221,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             // Bounded resources per RELIABILITY.md: headers must arrive promptly, bodies are small.
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
             k.Limits.MaxRequestBodySize = 64 * 1024;
-            k.Limits.MaxConcurrentUpgradedConnections = 10_000;
+            // Above the BTP gate's own cap on unauthenticated sockets plus every peer: the gate decides, not a 500 from here.
+            k.Limits.MaxConcurrentUpgradedConnections = ConnectionGate.MaxUnauthenticated + Math.Max(1_000, 2 * _settings.Peers.Count);
         });
         var app = builder.Build();
         configure(app);
@@ -240,13 +246,32 @@ public sealed partial class ConnectorHost : IAsyncDisposable
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return;
             }
-            using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+            if (await AcceptOrRefuseAsync(context).ConfigureAwait(false) is not { } socket) return;
+            using var _ = socket;
+            string source = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            // Eviction aborts the connection itself (the WebSocket's Abort alone leaves Kestrel's socket open).
+            using var ticket = ConnectionGate.Admit(context.Abort, Peers.Limits.AuthTimeout, AuthLimiter.UnderPressure(source));
             var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token,
-                AuthLimiter, context.Connection.RemoteIpAddress?.ToString()).ConfigureAwait(false);
+                AuthLimiter, source, ticket).ConfigureAwait(false);
             if (session is null) return;
             Peers.Attach(session);
             await session.Completion.ConfigureAwait(false);
         });
+    }
+
+    /// <summary>The upgrade, or a counted 503 when the transport refuses it (no exception, no stack trace in the log).</summary>
+    private async Task<System.Net.WebSockets.WebSocket?> AcceptOrRefuseAsync(HttpContext context)
+    {
+        try
+        {
+            return await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            ConnectionGate.CountRefused();
+            if (!context.Response.HasStarted) context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return null;
+        }
     }
 
     private static int BoundPort(WebApplication app)

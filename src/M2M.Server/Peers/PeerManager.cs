@@ -59,6 +59,13 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     /// <summary>The switch's view of a configured peer (built once: this is on every packet's path).</summary>
     public PeerDescriptor? Describe(string peerId) => _descriptors.GetValueOrDefault(peerId);
 
+    /// <summary>The inbound peer an auth_username names (unescaped), or null: the auth limiter's key.</summary>
+    public string? InboundUser(string username)
+    {
+        username = Unescape(username);
+        return _inboundSecrets.ContainsKey(username) ? username : null;
+    }
+
     /// <summary>BTP auth: auth_username names the peer, auth_token must equal its secret (constant-time).</summary>
     /// <remarks>ilp-plugin-btp sends the URL's userinfo still percent-encoded, so both forms are accepted.</remarks>
     public string? Authenticate(string username, string token)
