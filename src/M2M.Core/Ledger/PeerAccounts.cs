@@ -105,6 +105,16 @@ public static class PeerAccounts
 
     private static long _idCounter;
 
+    /// <summary>How many transfer ids this process has issued so far: every later id's counter is larger.</summary>
+    public static ulong IssuedTransferIds => (ulong)Volatile.Read(ref _idCounter);
+
+    /// <summary>True (with its counter) when <paramref name="id"/> was issued by <see cref="NewTransferId()"/> in this process.</summary>
+    public static bool IsOwnTransferId(UInt128 id, out ulong counter)
+    {
+        counter = (ulong)id & 0xFFFF_FFFF_FFFF;
+        return (uint)(id >> 48) == ProcessPrefix;
+    }
+
     private static UInt128 IdFrom(string name)
     {
         Span<byte> hash = stackalloc byte[32];
