@@ -43,7 +43,7 @@ public sealed partial class SqliteLedger
         lock (_gate)
         {
             ThrowIfUnavailable();
-            (results, var changes) = LedgerEngine.Apply(transfers, this, _time.GetUtcNow());
+            (results, var changes) = LedgerEngine.Apply(transfers, this, _time.GetUtcNow(), _workspace);
             Record(changes);
             waiter = WaitFor(mayReturnBeforeCommit: ReservesOrReleasesOnly(transfers));
         }

@@ -27,6 +27,7 @@ public sealed partial class SqliteLedger : ILedgerStateView
     private readonly Dictionary<UInt128, Recent> _recent = [];
     private readonly Queue<(UInt128 Id, long Seq)> _recentOrder = new();
     private readonly StoredTransferLookup _lookup;
+    private readonly LedgerWorkspace _workspace = new();
     private ulong _ownIdCutoff;
 
     /// <summary>Ids looked up in the file because memory could not answer (for tests and the benchmark).</summary>

@@ -130,7 +130,7 @@ public sealed partial class SqliteLedger
         foreach (var (pendingId, state) in batch.States)
         {
             if (batch.Inserted.Contains(pendingId)) continue; // inserted above with its last state
-            Invariant.Check(_statements.UpdatePendingState(pendingId, state) == 1, $"pending transfer {pendingId:X} missing while changing its state");
+            if (_statements.UpdatePendingState(pendingId, state) != 1) Invariant.Fail($"pending transfer {pendingId:X} missing while changing its state");
         }
         tx.Commit();
     }
