@@ -6,7 +6,8 @@
 # start: COLD (the first --cold packets after start, while .NET's JIT tiering still runs) and WARM
 # (--packets after --warmup more). Then ours at half its warm peak rate, for the p99 target.
 # Optional rows: --baseline DLL (another build of m2m-connector.dll, e.g. main, measured the same
-# way in the same run) and --env NAME=VALUE (ours again, cold and warm, with that runtime setting,
+# way in the same run), --build NAME=DLL (the same for any other build, e.g. a ReadyToRun publish;
+# repeatable) and --env NAME=VALUE (ours again, cold and warm, with that runtime setting,
 # e.g. DOTNET_TieredPGO=0 or DOTNET_TieredCompilation=0; repeatable).
 # CPU per packet is the target process's utime+stime over the measured phase divided by the
 # packets answered, and is reported as a ratio to the JS connector's in the same run (cold to cold,
@@ -15,7 +16,7 @@
 # time cap; loopback only.
 #
 # usage: bench/compare.sh [--packets N] [--warmup N] [--cold N] [--concurrency C] [--cap SECONDS]
-#                         [--baseline DLL] [--env NAME=VALUE]... [--no-build]
+#                         [--baseline DLL] [--build NAME=DLL]... [--env NAME=VALUE]... [--no-build]
 #   defaults: 20000 packets, 20000 warm-up, 20000 cold, concurrency 64, 120 s cap per load run
 set -euo pipefail
 
@@ -27,6 +28,7 @@ CAP=120
 BUILD=1
 BASELINE=""
 ENVS=()
+BUILDS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --packets) PACKETS="$2"; shift 2 ;;
@@ -35,9 +37,10 @@ while [ $# -gt 0 ]; do
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
     --cap) CAP="$2"; shift 2 ;;
     --baseline) BASELINE="$2"; shift 2 ;;
+    --build) case "$2" in *=*) BUILDS+=("$2") ;; *) echo "compare.sh: --build needs NAME=DLL, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
     --env) case "$2" in *=*) ENVS+=("$2") ;; *) echo "compare.sh: --env needs NAME=VALUE, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    *) echo "compare.sh: unknown option $1 (use --packets N, --warmup N, --cold N, --concurrency C, --cap SECONDS, --baseline DLL, --env NAME=VALUE, --no-build)" >&2; exit 1 ;;
+    *) echo "compare.sh: unknown option $1 (use --packets N, --warmup N, --cold N, --concurrency C, --cap SECONDS, --baseline DLL, --build NAME=DLL, --env NAME=VALUE, --no-build)" >&2; exit 1 ;;
   esac
 done
 
@@ -51,14 +54,8 @@ cleanup() {
 trap cleanup EXIT
 
 step() { echo "== $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # host port seconds
-  for _ in $(seq $(( $3 * 10 ))); do
-    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "compare.sh: nothing listens on $1:$2 after $3 s" >&2; return 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
 CONNECTOR="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
@@ -67,7 +64,7 @@ if [ "$BUILD" = 1 ]; then
   dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
   dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
 fi
-for f in "$CONNECTOR" "${LOADGEN[1]}" ${BASELINE:+"$BASELINE"}; do
+for f in "$CONNECTOR" "${LOADGEN[1]}" ${BASELINE:+"$BASELINE"} ${BUILDS[@]+"${BUILDS[@]#*=}"}; do
   [ -f "$f" ] || { echo "compare.sh: $f is missing: run without --no-build (or fix --baseline)" >&2; exit 1; }
 done
 
@@ -110,15 +107,7 @@ run_load null-relay "$RELAY_PID" "$PACKETS" "$WARMUP" "${RELAY_PEERS[@]}"
 kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
 
 # ---- ours ----
-cat > "$WORK/config.yaml" <<YAML
-nodeId: bench
-ilpAddress: g.bench
-peers:
-  - { id: alice, authToken: alice-secret }
-  - { id: bob, authToken: bob-secret }
-routes:
-  - { prefix: g.bob, nextHop: bob }
-YAML
+write_connector_config "$WORK/config.yaml"
 
 run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then warm (then half rate)
   local label="$1" dll="$2" half="$3"; shift 3
@@ -147,6 +136,7 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
 
 run_m2m m2m "$CONNECTOR" 1
 if [ -n "$BASELINE" ]; then run_m2m baseline "$BASELINE" 0; fi
+for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do run_m2m "m2m-${kv%%=*}" "${kv#*=}" 0; done
 for kv in ${ENVS[@]+"${ENVS[@]}"}; do run_m2m "m2m-${kv%%=*}=${kv#*=}" "$CONNECTOR" 0 "$kv"; done
 
 python3 - "$WORK" <<'PY'
