@@ -99,7 +99,10 @@ RELAY=$(free_port)
 step "start the null relay (m2m-loadgen relay, :$RELAY)"
 "${LOADGEN[@]}" relay "$RELAY" alice:alice-secret bob:bob-secret > "$WORK/relay.log" 2>&1 &
 RELAY_PID=$!; PIDS+=("$RELAY_PID")
-wait_port 127.0.0.1 "$RELAY" 30
+# Wait for its "listening" line, not by connecting: HttpListener can fail (ArgumentNullException in
+# HttpEndPointListener.ProcessAccept) when a connection arrives while Start() is still running.
+for _ in $(seq 300); do grep -q '^null relay on' "$WORK/relay.log" 2>/dev/null && break; sleep 0.1; done
+grep -q '^null relay on' "$WORK/relay.log" || { echo "compare.sh: the null relay did not start:" >&2; cat "$WORK/relay.log" >&2; exit 1; }
 RELAY_PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$RELAY" --receiver-auth bob:bob-secret --destination g.bob.receiver)
 step "load: null relay, cold then warm"
 run_load null-relay-cold "$RELAY_PID" "$COLD" 0 "${RELAY_PEERS[@]}"
