@@ -63,6 +63,14 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
         Ledger = new MemoryLedger();
     }
 
+    /// <summary>A second connection to the ledger file, as another process would open it.</summary>
+    private SqliteConnection Connect(bool readOnly)
+    {
+        var c = new SqliteConnection($"Data Source={DbPath};{(readOnly ? "Mode=ReadOnly;" : "")}Pooling=false");
+        c.Open();
+        return c;
+    }
+
     private Transfer Own(UInt128 debit, UInt128 credit, TransferFlags flags = TransferFlags.None) => new()
     {
         Id = PeerAccounts.NewTransferId(), DebitAccountId = debit, CreditAccountId = credit, Amount = 3, Ledger = Usd, Code = 1, Flags = flags,
@@ -122,8 +130,7 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     public async Task A_reserve_returns_while_the_file_is_locked_and_the_post_only_after_its_commit()
     {
         UInt128 a = await Account(), b = await Account();
-        using var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=false");
-        blocker.Open();
+        using var blocker = Connect(readOnly: false);
         using var exclusive = blocker.BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: false);
 
         var pending = Own(a, b, TransferFlags.Pending);
@@ -136,8 +143,7 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
 
         exclusive.Rollback(); // the writer's BEGIN IMMEDIATE (busy_timeout 5 s) now gets the file
         Assert.Equal(CreateTransferResult.Ok, (await post)[0]);
-        using var reader = new SqliteConnection($"Data Source={DbPath};Mode=ReadOnly;Pooling=false");
-        reader.Open();
+        using var reader = Connect(readOnly: true);
         using var cmd = reader.CreateCommand();
         cmd.CommandText = "SELECT COUNT(*) FROM transfers WHERE pending_state = 1";
         Assert.Equal(1L, cmd.ExecuteScalar()); // the reserve, posted, is in the file with its post
@@ -149,8 +155,7 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     public async Task Every_post_that_returned_is_in_the_file_with_the_reserve_it_depends_on()
     {
         UInt128 a = await Account(), b = await Account();
-        using var reader = new SqliteConnection($"Data Source={DbPath};Mode=ReadOnly;Pooling=false");
-        reader.Open();
+        using var reader = Connect(readOnly: true);
         var missing = 0;
         await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
         {
@@ -178,9 +183,8 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     {
         UInt128 a = await Account(), b = await Account();
         Assert.Equal(CreateTransferResult.Ok, await One(Own(a, b)));
-        using (var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=false"))
+        using (var blocker = Connect(readOnly: false))
         {
-            blocker.Open();
             using var exclusive = blocker.BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: false);
             var pending = Own(a, b, TransferFlags.Pending);
             Assert.Equal(CreateTransferResult.Ok, await One(pending)); // applied in memory only
