@@ -172,10 +172,11 @@ internal static class AdminEndpoints
             list.Add(new PeerBalance(p.Id, p.AssetCode, p.AssetScale, a.PostedBalance.ToString(), a.DebitsPending.ToString(), a.CreditsPending.ToString(),
                 a.DebitsPosted.ToString(), a.CreditsPosted.ToString(), p.CreditLimit?.ToString()));
         }
+        list.AddRange(await host.HostedAccounts.BalancesAsync(ct).ConfigureAwait(false));
         return list;
     }
 
-    private static IResult? Refuse(HttpContext context, string? token)
+    internal static IResult? Refuse(HttpContext context, string? token)
     {
         if (string.IsNullOrEmpty(token))
             return Results.Json(new { error = "admin API disabled: set ADMIN_API_TOKEN" }, statusCode: StatusCodes.Status403Forbidden);

@@ -5,6 +5,7 @@ using M2M.Core.Ledger;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
 using M2M.Server.Accounting;
+using M2M.Server.Accounts;
 using M2M.Server.Configuration;
 using M2M.Server.Observability;
 using M2M.Server.Peers;
@@ -67,6 +68,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
+        HostedAccounts = new Accounts.HostedAccounts(settings, ledger, Accounts.AccountStore.Open(Accounts.HostedAccounts.StorePath(settings)), _time);
         LimitMetrics = new LimitMetrics(Metrics);
         AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused };
         PeerLimits = LimitMetrics.CreateStep(options, settings, _time, LimitMetrics);
@@ -76,6 +78,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new IldcpStep(options),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
+            new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
             new RoutingStep(options, () => Routes, settings.NodeId),
             CreateLedgerStep(options, ledger),
         ];
@@ -98,6 +101,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
     public EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
+    /// <summary>Hosted agent accounts (accounts.db), their STREAM receiver and payment notifications.</summary>
+    public Accounts.HostedAccounts HostedAccounts { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }
     /// <summary>Per-source BTP auth failure limit (10 per minute).</summary>
@@ -123,6 +128,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _startedAt = _time.GetTimestamp();
         // Accounts exist and crash leftovers are voided before any packet is accepted.
         await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        await HostedAccounts.PrepareAsync(cancellationToken).ConfigureAwait(false);
         StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -132,6 +138,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapOperationsEndpoints(this);
             app.MapAdminEndpoints(this);
             app.MapWalletEndpoints(this);
+            app.MapAccountEndpoints(this);
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -160,6 +167,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();
         EvmPayer?.Store.Dispose();
+        HostedAccounts.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         Tracing.Dispose();
         State = ConnectorState.Stopped;
