@@ -1,0 +1,156 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using M2M.Core.Switch;
+using M2M.Server;
+using M2M.Server.Configuration;
+using M2M.TestKit;
+
+namespace M2M.Interop.Tests;
+
+/// <summary>
+/// Issue 17: npm ilp-protocol-spsp / ilp-protocol-stream clients (over ilp-plugin-btp) pay a payment pointer
+/// hosted by our node; the money is in the hosted account's balance and in its SSE notification stream, exactly.
+/// </summary>
+[Trait("Tier", "interop")]
+public sealed class HostedAccountStreamTests : IAsyncLifetime
+{
+    private const string Admin = "admin-token-17";
+    private ConnectorHost _host = null!;
+    private HttpClient _http = null!;
+    private NodePeer? _client;
+
+    public async Task InitializeAsync()
+    {
+        _host = await InteropConnector.StartAsync(new ConnectorSettings
+        {
+            NodeId = "conn",
+            IlpAddress = "test.conn",
+            AdminApiToken = Admin,
+            Peers = [new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child, AssetCode = "USD", AssetScale = 9 }],
+        });
+        _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_host.HealthPort}") };
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Admin);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await InteropConnector.DisposeAllAsync(_host, _client);
+    }
+
+    private NodePeer Pay(string mode, string amount, params string[] extra) => NodePeer.Start("stream-client", "stream-client.js",
+        ["--url", $"btp+ws://alice:alice-secret@127.0.0.1:{_host.BtpPort}", "--pointer", $"http://127.0.0.1:{_host.HealthPort}/agent1",
+         "--mode", mode, "--amount", amount, .. extra]);
+
+    private async Task<JsonElement> CreateAccountAsync(string id)
+    {
+        var response = await _http.PostAsJsonAsync("/admin/accounts", new { id });
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private async Task<string> BalanceAsync(string id)
+    {
+        var rows = await _http.GetFromJsonAsync<JsonElement>("/admin/balances");
+        return rows.EnumerateArray().Single(r => r.Str("peerId") == id).Str("balance");
+    }
+
+    [Fact]
+    public async Task Spsp_pay_lands_exactly_in_the_hosted_balance_and_the_event_stream()
+    {
+        await CreateAccountAsync("agent1");
+        using var events = new SseReader(_http, "/accounts/agent1/events");
+        await events.SubscribedAsync();
+
+        _client = Pay("pay", "123456");
+        var paid = await _client.WaitForAsync("paid", TimeSpan.FromSeconds(20));
+
+        Assert.Equal("123456", paid.Str("totalSent"));
+        Assert.Equal("123456", await BalanceAsync("agent1"));
+        Assert.Equal("-123456", await BalanceAsync("alice"));
+        await InteropConnector.WaitUntil(() => events.Total == 123456, "SSE events sum to the amount", diagnostics: () => $" (SSE total {events.Total})");
+        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+    }
+
+    [Fact]
+    public async Task Stream_in_many_packets_is_exact_and_each_packet_is_one_event()
+    {
+        await CreateAccountAsync("agent1");
+        using var events = new SseReader(_http, "/accounts/agent1/events");
+        await events.SubscribedAsync();
+
+        _client = Pay("stream", "10000", "--max-packet", "1000");
+        var paid = await _client.WaitForAsync("paid", TimeSpan.FromSeconds(20));
+
+        Assert.Equal("10000", paid.Str("totalSent"));
+        Assert.Equal("10000", paid.Str("remoteReceived"));
+        Assert.Equal("10000", await BalanceAsync("agent1"));
+        await InteropConnector.WaitUntil(() => events.Total == 10000, "SSE events sum to the amount", diagnostics: () => $" (SSE total {events.Total})");
+        Assert.True(events.Count >= 10, $"{events.Count} events for 10 packets of at most 1000");
+        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+    }
+
+    [Fact]
+    public async Task Wrong_shared_secret_and_undecryptable_data_move_no_money()
+    {
+        await CreateAccountAsync("agent1");
+
+        _client = Pay("wrong-secret", "5000");
+        var failed = await _client.WaitForAsync("failed", TimeSpan.FromSeconds(20));
+        Assert.False(string.IsNullOrEmpty(failed.Str("message")));
+        await _client.DisposeAsync();
+
+        _client = Pay("garbage", "5000");
+        var reply = await _client.WaitForAsync("reply", TimeSpan.FromSeconds(20));
+        Assert.Equal("F06", reply.Str("code"));
+
+        Assert.Equal("0", await BalanceAsync("agent1"));
+        Assert.Equal("0", await BalanceAsync("alice"));
+        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+    }
+
+    /// <summary>Reads a Server-Sent Events stream of payment events in the background.</summary>
+    private sealed class SseReader : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private long _total;
+        private int _count;
+
+        public SseReader(HttpClient http, string path) => _ = Task.Run(() => ReadAsync(http, path));
+
+        public long Total => Interlocked.Read(ref _total);
+        public int Count => Volatile.Read(ref _count);
+
+        public Task SubscribedAsync() => _subscribed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        private async Task ReadAsync(HttpClient http, string path)
+        {
+            try
+            {
+                using var response = await http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead, _stop.Token);
+                response.EnsureSuccessStatusCode();
+                using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(_stop.Token));
+                while (await reader.ReadLineAsync(_stop.Token) is { } line)
+                {
+                    if (line.StartsWith(": subscribed", StringComparison.Ordinal)) _subscribed.TrySetResult();
+                    if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+                    var e = JsonDocument.Parse(line["data: ".Length..]).RootElement;
+                    Interlocked.Add(ref _total, long.Parse(e.Str("amount"), System.Globalization.CultureInfo.InvariantCulture));
+                    Interlocked.Increment(ref _count);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or HttpRequestException)
+            {
+                _subscribed.TrySetException(e);
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _stop.Dispose();
+        }
+    }
+}
