@@ -84,6 +84,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics);
+        Payments = new PaymentService(HostedAccounts, Switch.HandleAsync, _time, loggers.CreateLogger("M2M.Accounts"));
     }
 
     public static string Version { get; } =
@@ -103,6 +104,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public PacketSwitch Switch { get; }
     /// <summary>Hosted agent accounts (accounts.db), their STREAM receiver and payment notifications.</summary>
     public Accounts.HostedAccounts HostedAccounts { get; }
+    /// <summary>The send API's STREAM payments from hosted accounts.</summary>
+    public PaymentService Payments { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }
     /// <summary>Per-source BTP auth failure limit (10 per minute).</summary>
@@ -146,6 +149,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         HealthPort = BoundPort(_httpApp);
         Peers.StartOutgoing(_handler);
         State = ConnectorState.Running;
+        Payments.ResumeInterrupted();
         LogStarted(_settings.NodeId, Version, _settings.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
     }
 
@@ -157,6 +161,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public async Task StopAsync(TimeSpan? drainTimeout = null)
     {
         if (State == ConnectorState.Stopped) return;
+        await Payments.DisposeAsync().ConfigureAwait(false);
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);

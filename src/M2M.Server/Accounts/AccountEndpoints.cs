@@ -60,6 +60,7 @@ internal static class AccountEndpoints
             RefuseAccount(context, host, id) ?? await ViewOrNotFound(accounts, id, context).ConfigureAwait(false));
         app.MapGet("/accounts/{id}/events", (HttpContext context, string id) => RefuseAccount(context, host, id) is { } refused
             ? refused.ExecuteAsync(context) : StreamEventsAsync(context, accounts, id));
+        app.MapPaymentEndpoints(host);
         MapSpsp(app, host);
     }
 

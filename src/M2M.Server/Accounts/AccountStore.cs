@@ -126,6 +126,9 @@ public sealed class AccountStore : IDisposable
     public PaymentRecord? GetPayment(string accountId, string paymentId) =>
         Query("SELECT * FROM payments WHERE account_id = $a AND payment_id = $p", ReadPayment, ("$a", accountId), ("$p", paymentId)).FirstOrDefault();
 
+    public PaymentRecord? PaymentsFor(string accountId, string clientId) =>
+        Query("SELECT * FROM payments WHERE account_id = $a AND client_id = $c", ReadPayment, ("$a", accountId), ("$c", clientId)).FirstOrDefault();
+
     public IReadOnlyList<PaymentRecord> PaymentsIn(string state) => Query("SELECT * FROM payments WHERE state = $s", ReadPayment, ("$s", state));
 
     /// <summary>Records progress durably (sent, delivered, the amount of the packet now in flight, state, error).</summary>
