@@ -41,6 +41,10 @@ public sealed class AccountStore : IDisposable
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the database file's mode,
+        // and the WAL holds the STREAM server secret.
+        if (!OperatingSystem.IsWindows() && !File.Exists(full))
+            new FileStream(full, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }).Dispose();
         var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = full, Pooling = false }.ToString());
         db.Open();
         try
@@ -51,7 +55,11 @@ public sealed class AccountStore : IDisposable
                 cmd.ExecuteNonQuery();
             }
             SqliteMigrator.Apply(db, Migrations, full);
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(full, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (!OperatingSystem.IsWindows())
+            {
+                foreach (string f in new[] { full, full + "-wal", full + "-shm" }.Where(File.Exists))
+                    File.SetUnixFileMode(f, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
             return new AccountStore(db);
         }
         catch
