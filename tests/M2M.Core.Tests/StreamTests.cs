@@ -54,6 +54,29 @@ public class StreamTests
     }
 
     [Fact]
+    public void Receipt_matches_ilp_protocol_stream_createReceipt()
+    {
+        var keys = new ReceiptKeys(Hex("receiptNonce"), Hex("receiptSecret"));
+        Assert.Equal(Hex("receipt"), keys.Create(1, 12_345));
+    }
+
+    [Fact]
+    public async Task Receiver_issues_a_receipt_with_the_stream_total_when_the_address_asked_for_receipts()
+    {
+        var node = new Node(aliceLimit: null);
+        var keys = new ReceiptKeys(Hex("receiptNonce"), Hex("receiptSecret"));
+        var (destination, secret) = node.Receiver.GenerateAddressAndSecret("test.node.agent1", "agent1", null, keys);
+
+        await node.Send(Prepare(destination, secret, 5_000, 1), default);
+        var fulfill = Assert.IsType<IlpFulfill>(await node.Send(Prepare(destination, secret, 7_345, 1), default));
+
+        Assert.True(StreamCrypto.TryDecrypt(StreamCrypto.EncryptionKey(secret), fulfill.Data.Span, out byte[] plain));
+        Assert.True(StreamCodec.TryDecode(plain, out var reply, out _));
+        var receipt = Assert.Single(reply!.Frames.OfType<StreamReceiptFrame>());
+        Assert.Equal(Hex("receipt"), receipt.Receipt.ToArray());
+    }
+
+    [Fact]
     public void Truncated_or_malformed_packets_are_refused_without_throwing()
     {
         byte[] packet = Hex("packet");

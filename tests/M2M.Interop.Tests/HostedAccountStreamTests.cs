@@ -92,6 +92,20 @@ public sealed class HostedAccountStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Receipts_asked_for_by_spsp_headers_verify_with_ilp_protocol_stream()
+    {
+        await CreateAccountAsync("agent1");
+
+        _client = Pay("receipts", "9000", "--max-packet", "3000");
+        var receipt = await _client.WaitForAsync("receipt", TimeSpan.FromSeconds(20));
+
+        Assert.True(receipt.Bool("receiptsEnabled"));
+        Assert.True(receipt.Bool("nonceMatches"));
+        Assert.Equal("9000", receipt.Str("totalReceived"));
+        Assert.Equal("9000", await BalanceAsync("agent1"));
+    }
+
+    [Fact]
     public async Task Wrong_shared_secret_and_undecryptable_data_move_no_money()
     {
         await CreateAccountAsync("agent1");

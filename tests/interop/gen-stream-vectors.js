@@ -9,6 +9,7 @@ const Long = require('long')
 const P = require('ilp-protocol-stream/dist/src/packet')
 const C = require('ilp-protocol-stream/dist/src/util/crypto-node')
 const H = require('ilp-protocol-stream/dist/src/crypto')
+const R = require('ilp-protocol-stream/dist/src/util/receipt')
 
 const seed = Buffer.alloc(32, 7)
 const token = Buffer.from('an-address-token-0123456789', 'ascii')
@@ -49,7 +50,10 @@ async function main () {
     condition: (await H.hash(fulfillment)).toString('hex'),
     packet: plain.toString('hex'),
     packetEncrypted: encrypted.toString('hex'),
-    frameCount: frames.length
+    frameCount: frames.length,
+    receiptNonce: Buffer.alloc(16, 5).toString('hex'),
+    receiptSecret: Buffer.alloc(32, 6).toString('hex'),
+    receipt: R.createReceipt({ nonce: Buffer.alloc(16, 5), streamId: 1, totalReceived: '12345', secret: Buffer.alloc(32, 6) }).toString('hex')
   }
   const file = path.join(__dirname, '..', 'M2M.Core.Tests', 'Fixtures', 'stream-vectors.json')
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n')

@@ -12,7 +12,8 @@ const { createConnection } = require('ilp-protocol-stream')
 const lib = require('./peer-lib')
 
 const USAGE = `usage: node stream-client.js --url btp+ws://<user>:<token>@127.0.0.1:<port> --pointer http://127.0.0.1:<port>/<account>
-  [--mode pay|wrong-secret|garbage|stream]   default pay
+  [--mode pay|wrong-secret|garbage|stream|receipts]   default pay
+     receipts:     like stream, but asks SPSP for RFC 39 receipts and verifies the last one (ilp-protocol-stream's verifyReceipt)
      pay:          SPSP.pay(plugin, {receiver, sourceAmount})
      stream:       SPSP query, then createConnection + stream.sendTotal in --chunks packets of at most --max-packet
      wrong-secret: SPSP query, then a STREAM connection with a random shared secret (must fail)
@@ -67,6 +68,23 @@ async function main () {
     const stream = conn.createStream()
     await stream.sendTotal(v.amount, { timeout: Number(v['timeout-ms']) - 2000 })
     lib.emit({ event: 'paid', totalSent: String(stream.totalSent), remoteReceived: String(stream._remoteReceived) })
+    await conn.end()
+  } else if (v.mode === 'receipts') {
+    const nonce = crypto.randomBytes(16)
+    const secret = crypto.randomBytes(32)
+    const res = await fetch(v.pointer, { headers: { accept: 'application/spsp4+json', 'receipt-nonce': nonce.toString('base64'), 'receipt-secret': secret.toString('base64') } })
+    const spsp = await res.json()
+    const conn = await createConnection({
+      plugin,
+      destinationAccount: spsp.destination_account,
+      sharedSecret: Buffer.from(spsp.shared_secret, 'base64'),
+      maximumPacketAmount: v['max-packet']
+    })
+    const stream = conn.createStream()
+    await stream.sendTotal(v.amount, { timeout: Number(v['timeout-ms']) - 2000 })
+    const { verifyReceipt } = require('ilp-protocol-stream/dist/src/util/receipt')
+    const r = verifyReceipt(stream.receipt, secret)
+    lib.emit({ event: 'receipt', receiptsEnabled: spsp.receipts_enabled, streamId: String(r.streamId), totalReceived: String(r.totalReceived), nonceMatches: r.nonce.equals(nonce) })
     await conn.end()
   } else if (v.mode === 'wrong-secret') {
     const spsp = await SPSP.query(v.pointer)

@@ -22,6 +22,29 @@ public sealed record StreamReceiverLimits
     public int MaxTagLength { get; init; } = 64;
 }
 
+/// <summary>
+/// STREAM receipts (RFC 39), as ilp-protocol-stream writes them: version (UInt8 = 1) ‖ nonce (16) ‖
+/// stream id (UInt8) ‖ total received (UInt64 BE) ‖ HMAC-SHA256(secret, the 26 bytes before). The
+/// nonce and secret come from the receipt verifier (SPSP headers Receipt-Nonce / Receipt-Secret).
+/// </summary>
+public sealed record ReceiptKeys(byte[] Nonce, byte[] Secret)
+{
+    public const int NonceLength = 16;
+    public const int SecretLength = 32;
+    public const int ReceiptLength = 58;
+
+    public byte[] Create(ulong streamId, ulong totalReceived)
+    {
+        var receipt = new byte[ReceiptLength];
+        receipt[0] = 1;
+        Nonce.CopyTo(receipt, 1);
+        receipt[17] = checked((byte)streamId);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(receipt.AsSpan(18), totalReceived);
+        System.Security.Cryptography.HMACSHA256.HashData(Secret, receipt.AsSpan(0, 26), receipt.AsSpan(26));
+        return receipt;
+    }
+}
+
 /// <summary>Money one STREAM packet brought to a hosted account (after it was posted to the ledger).</summary>
 public sealed record StreamIncoming(string AccountId, ulong Amount, string ConnectionId, string? ConnectionTag, ulong ConnectionTotal,
     IReadOnlyList<(ulong StreamId, ulong TotalReceived)> Streams);
@@ -48,7 +71,8 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
     public int ConnectionCount => _connections.Count;
 
     /// <summary>A fresh (destination address, shared secret) for <paramref name="accountAddress"/> = our address + "." + account id.</summary>
-    public (string Destination, byte[] SharedSecret) GenerateAddressAndSecret(string accountAddress, string accountId, string? tag = null)
+    public (string Destination, byte[] SharedSecret) GenerateAddressAndSecret(string accountAddress, string accountId, string? tag = null,
+        ReceiptKeys? receipts = null)
     {
         if (tag is not null && (tag.Length > _limits.MaxTagLength || !tag.All(IsTagChar)))
             throw new ArgumentException($"connection tag must be at most {_limits.MaxTagLength} characters of A-Z a-z 0-9 _ ~ -", nameof(tag));
@@ -57,6 +81,11 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
         plain.Advance(TokenNonceLength);
         Oer.Oer.WriteVarOctetString(plain, System.Text.Encoding.UTF8.GetBytes(accountId));
         Oer.Oer.WriteVarOctetString(plain, System.Text.Encoding.ASCII.GetBytes(tag ?? ""));
+        if (receipts is not null)
+        {
+            Oer.Oer.WriteVarOctetString(plain, receipts.Nonce);
+            Oer.Oer.WriteVarOctetString(plain, receipts.Secret);
+        }
         byte[] token = StreamCrypto.Encrypt(serverSecret, plain.WrittenSpan);
         return ($"{accountAddress}.{StreamCrypto.Base64Url(token)}", StreamCrypto.SharedSecretFromToken(serverSecret, token));
     }
@@ -71,7 +100,7 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
     public async ValueTask<IlpReply> HandleAsync(IlpPrepare prepare, string accountId, string connectionSegment, string triggeredBy,
         (string Code, byte Scale) asset, Func<ulong, ValueTask<IlpReject?>> credit, Action<StreamIncoming>? received, CancellationToken ct)
     {
-        if (!TryOpenToken(connectionSegment, accountId, out byte[] token, out string? tag))
+        if (!TryOpenToken(connectionSegment, accountId, out byte[] token, out string? tag, out var receipts))
             return Reject(IlpErrorCode.F02_Unreachable, triggeredBy, "unknown STREAM connection");
         byte[] sharedSecret = StreamCrypto.SharedSecretFromToken(serverSecret, token);
         byte[] key = StreamCrypto.EncryptionKey(sharedSecret);
@@ -79,7 +108,7 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
             || request!.IlpPacketType != IlpPacketType.Prepare)
             return Reject(IlpErrorCode.F06_UnexpectedPayment, triggeredBy, "");
 
-        var connection = Connect(connectionSegment, tag);
+        var connection = Connect(connectionSegment, tag, receipts);
         await connection.Gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -128,6 +157,11 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
                 shares.Select(s => (s.StreamId, c.Streams[s.StreamId].Received)).ToList()));
         }
         AppendStreamState(c, frames);
+        if (c.Receipts is { } keys && prepare.Amount > 0)
+        {
+            foreach (var id in shares.Select(s => s.StreamId).Distinct())
+                frames.Add(new StreamReceiptFrame(id, keys.Create(id, c.Streams[id].Received)));
+        }
         frames.AddRange(c.Queued);
         c.Queued.Clear();
         var reply = new StreamPacket(IlpPacketType.Fulfill, request.Sequence, prepare.Amount, frames);
@@ -218,25 +252,31 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
         return new IlpReject { Code = IlpErrorCode.F99_ApplicationError, TriggeredBy = triggeredBy, Message = "", Data = StreamCrypto.Encrypt(key, StreamCodec.Encode(reply)) };
     }
 
-    private bool TryOpenToken(string segment, string accountId, out byte[] token, out string? tag)
+    private bool TryOpenToken(string segment, string accountId, out byte[] token, out string? tag, out ReceiptKeys? receipts)
     {
         tag = null;
+        receipts = null;
         if (!StreamCrypto.TryFromBase64Url(segment, out token) || !StreamCrypto.TryDecrypt(serverSecret, token, out byte[] plain)) return false;
         if (plain.Length < TokenNonceLength) return false;
         var rest = plain.AsSpan(TokenNonceLength);
         if (Oer.Oer.TryReadVarOctetString(rest, 1024, out Range a, out int used) != OperationStatus.Done) return false;
         if (!System.Text.Encoding.UTF8.GetString(rest[a]).Equals(accountId, StringComparison.Ordinal)) return false;
         rest = rest[used..];
-        if (Oer.Oer.TryReadVarOctetString(rest, _limits.MaxTagLength, out Range t, out _) != OperationStatus.Done) return false;
+        if (Oer.Oer.TryReadVarOctetString(rest, _limits.MaxTagLength, out Range t, out used) != OperationStatus.Done) return false;
         tag = t.GetOffsetAndLength(rest.Length).Length == 0 ? null : System.Text.Encoding.ASCII.GetString(rest[t]);
-        return true;
+        rest = rest[used..];
+        if (rest.IsEmpty) return true;
+        if (Oer.Oer.TryReadVarOctetString(rest, ReceiptKeys.NonceLength, out Range n, out used) != OperationStatus.Done) return false;
+        if (Oer.Oer.TryReadVarOctetString(rest[used..], ReceiptKeys.SecretLength, out Range k, out _) != OperationStatus.Done) return false;
+        receipts = new ReceiptKeys(rest[n].ToArray(), rest[used..][k].ToArray());
+        return receipts.Nonce.Length == ReceiptKeys.NonceLength && receipts.Secret.Length == ReceiptKeys.SecretLength;
     }
 
-    private Connection Connect(string id, string? tag)
+    private Connection Connect(string id, string? tag, ReceiptKeys? receipts)
     {
         if (_connections.TryGetValue(id, out var existing)) return existing;
         if (_connections.Count >= _limits.MaxConnections) EvictIdle();
-        return _connections.GetOrAdd(id, _ => new Connection(id, tag));
+        return _connections.GetOrAdd(id, _ => new Connection(id, tag) { Receipts = receipts });
     }
 
     /// <summary>Drops idle connections; if none is idle, the least recently used tenth.</summary>
@@ -259,6 +299,7 @@ public sealed class StreamReceiver(byte[] serverSecret, TimeProvider time, Strea
         public bool Closed { get; set; }
         public ulong Total { get; set; }
         public long LastUsed { get; set; }
+        public ReceiptKeys? Receipts { get; init; }
     }
 
     private sealed class StreamState

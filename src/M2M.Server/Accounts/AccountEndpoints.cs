@@ -80,28 +80,49 @@ internal static class AccountEndpoints
             return Error(406, $"SPSP answers Accept: {SpspMediaType}");
         if (!host.HostedAccounts.TryGet(id, out var account) || account is null) return Error(404, $"no account '{id}'");
         string? tag = context.Request.Query["tag"].FirstOrDefault();
+        if (ReceiptKeysOf(context.Request, out string? receiptError) is var receipts && receiptError is not null) return Error(400, receiptError);
         (string destination, byte[] secret) pair;
         try
         {
-            pair = host.HostedAccounts.Receiver.GenerateAddressAndSecret(host.HostedAccounts.AddressOf(id), id, tag);
+            pair = host.HostedAccounts.Receiver.GenerateAddressAndSecret(host.HostedAccounts.AddressOf(id), id, tag, receipts);
         }
         catch (ArgumentException e)
         {
             return Error(400, e.Message);
         }
         context.Response.Headers.CacheControl = "no-store";
-        return Results.Text(JsonSerializer.Serialize(new SpspResponse(pair.destination, Convert.ToBase64String(pair.secret))), SpspMediaType, Encoding.UTF8);
+        return Results.Text(JsonSerializer.Serialize(new SpspResponse(pair.destination, Convert.ToBase64String(pair.secret), receipts is not null)), SpspMediaType, Encoding.UTF8);
+    }
+
+    /// <summary>RFC 39: Receipt-Nonce (16 bytes) and Receipt-Secret (32 bytes), base64, both or neither.</summary>
+    private static Core.Stream.ReceiptKeys? ReceiptKeysOf(HttpRequest request, out string? error)
+    {
+        error = null;
+        string? nonce = request.Headers["Receipt-Nonce"].FirstOrDefault(), secret = request.Headers["Receipt-Secret"].FirstOrDefault();
+        if (nonce is null && secret is null) return null;
+        try
+        {
+            byte[] n = Convert.FromBase64String(nonce ?? ""), s = Convert.FromBase64String(secret ?? "");
+            if (n.Length == Core.Stream.ReceiptKeys.NonceLength && s.Length == Core.Stream.ReceiptKeys.SecretLength) return new Core.Stream.ReceiptKeys(n, s);
+        }
+        catch (FormatException)
+        {
+            // reported below
+        }
+        error = "Receipt-Nonce (16 bytes) and Receipt-Secret (32 bytes) must both be given, base64";
+        return null;
     }
 
     private sealed record SpspResponse(
         [property: System.Text.Json.Serialization.JsonPropertyName("destination_account")] string DestinationAccount,
-        [property: System.Text.Json.Serialization.JsonPropertyName("shared_secret")] string SharedSecret);
+        [property: System.Text.Json.Serialization.JsonPropertyName("shared_secret")] string SharedSecret,
+        [property: System.Text.Json.Serialization.JsonPropertyName("receipts_enabled")] bool ReceiptsEnabled);
 
     private static IResult Preflight(HttpContext context)
     {
         Cors(context);
         context.Response.Headers.AccessControlAllowMethods = "GET, OPTIONS";
-        context.Response.Headers.AccessControlAllowHeaders = "Accept, Web-Monetization-Id";
+        context.Response.Headers.AccessControlAllowHeaders = "Accept, Web-Monetization-Id, Receipt-Nonce, Receipt-Secret";
         context.Response.Headers.AccessControlMaxAge = "86400";
         return Results.NoContent();
     }
