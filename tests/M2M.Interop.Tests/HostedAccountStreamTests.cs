@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using M2M.Core.Switch;
@@ -15,80 +14,56 @@ namespace M2M.Interop.Tests;
 [Trait("Tier", "interop")]
 public sealed class HostedAccountStreamTests : IAsyncLifetime
 {
-    private const string Admin = "admin-token-17";
-    private ConnectorHost _host = null!;
-    private HttpClient _http = null!;
-    private NodePeer? _client;
+    private HostedNode _node = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await InteropConnector.StartAsync(new ConnectorSettings
-        {
-            NodeId = "conn",
-            IlpAddress = "test.conn",
-            AdminApiToken = Admin,
-            Peers = [new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child, AssetCode = "USD", AssetScale = 9 }],
-        });
-        _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_host.HealthPort}") };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Admin);
-    }
+    public async Task InitializeAsync() =>
+        _node = await HostedNode.StartAsync([new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child, AssetCode = "USD", AssetScale = 9 }]);
 
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await InteropConnector.DisposeAllAsync(_host, _client);
-    }
+    public async Task DisposeAsync() => await _node.DisposeAsync();
 
-    private NodePeer Pay(string mode, string amount, params string[] extra) => NodePeer.Start("stream-client", "stream-client.js",
-        ["--url", $"btp+ws://alice:alice-secret@127.0.0.1:{_host.BtpPort}", "--pointer", $"http://127.0.0.1:{_host.HealthPort}/agent1",
+    private ConnectorHost Host => _node.Host;
+
+    private NodePeer Pay(string mode, string amount, params string[] extra) => _node.Start("stream-client", "stream-client.js",
+        ["--url", $"btp+ws://alice:alice-secret@127.0.0.1:{Host.BtpPort}", "--pointer", $"http://127.0.0.1:{Host.HealthPort}/agent1",
          "--mode", mode, "--amount", amount, .. extra]);
 
-    private async Task<JsonElement> CreateAccountAsync(string id)
-    {
-        var response = await _http.PostAsJsonAsync("/admin/accounts", new { id });
-        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
-        return await response.Content.ReadFromJsonAsync<JsonElement>();
-    }
+    private Task<JsonElement> CreateAccountAsync(string id) => _node.CreateAccountAsync(id);
 
-    private async Task<string> BalanceAsync(string id)
-    {
-        var rows = await _http.GetFromJsonAsync<JsonElement>("/admin/balances");
-        return rows.EnumerateArray().Single(r => r.Str("peerId") == id).Str("balance");
-    }
+    private Task<string> BalanceAsync(string id) => _node.BalanceAsync(id);
 
     [Fact]
     public async Task Spsp_pay_lands_exactly_in_the_hosted_balance_and_the_event_stream()
     {
         await CreateAccountAsync("agent1");
-        using var events = new SseReader(_http, "/accounts/agent1/events");
+        using var events = new SseReader(_node.Http, "/accounts/agent1/events");
         await events.SubscribedAsync();
 
-        _client = Pay("pay", "123456");
-        var paid = await _client.WaitForAsync("paid", TimeSpan.FromSeconds(20));
+        var client = Pay("pay", "123456");
+        var paid = await client.WaitForAsync("paid", TimeSpan.FromSeconds(20));
 
         Assert.Equal("123456", paid.Str("totalSent"));
         Assert.Equal("123456", await BalanceAsync("agent1"));
         Assert.Equal("-123456", await BalanceAsync("alice"));
         await InteropConnector.WaitUntil(() => events.Total == 123456, "SSE events sum to the amount", diagnostics: () => $" (SSE total {events.Total})");
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 
     [Fact]
     public async Task Stream_in_many_packets_is_exact_and_each_packet_is_one_event()
     {
         await CreateAccountAsync("agent1");
-        using var events = new SseReader(_http, "/accounts/agent1/events");
+        using var events = new SseReader(_node.Http, "/accounts/agent1/events");
         await events.SubscribedAsync();
 
-        _client = Pay("stream", "10000", "--max-packet", "1000");
-        var paid = await _client.WaitForAsync("paid", TimeSpan.FromSeconds(20));
+        var client = Pay("stream", "10000", "--max-packet", "1000");
+        var paid = await client.WaitForAsync("paid", TimeSpan.FromSeconds(20));
 
         Assert.Equal("10000", paid.Str("totalSent"));
         Assert.Equal("10000", paid.Str("remoteReceived"));
         Assert.Equal("10000", await BalanceAsync("agent1"));
         await InteropConnector.WaitUntil(() => events.Total == 10000, "SSE events sum to the amount", diagnostics: () => $" (SSE total {events.Total})");
         Assert.True(events.Count >= 10, $"{events.Count} events for 10 packets of at most 1000");
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 
     [Fact]
@@ -96,8 +71,8 @@ public sealed class HostedAccountStreamTests : IAsyncLifetime
     {
         await CreateAccountAsync("agent1");
 
-        _client = Pay("receipts", "9000", "--max-packet", "3000");
-        var receipt = await _client.WaitForAsync("receipt", TimeSpan.FromSeconds(20));
+        var client = Pay("receipts", "9000", "--max-packet", "3000");
+        var receipt = await client.WaitForAsync("receipt", TimeSpan.FromSeconds(20));
 
         Assert.True(receipt.Bool("receiptsEnabled"));
         Assert.True(receipt.Bool("nonceMatches"));
@@ -110,18 +85,18 @@ public sealed class HostedAccountStreamTests : IAsyncLifetime
     {
         await CreateAccountAsync("agent1");
 
-        _client = Pay("wrong-secret", "5000");
-        var failed = await _client.WaitForAsync("failed", TimeSpan.FromSeconds(20));
+        var client = Pay("wrong-secret", "5000");
+        var failed = await client.WaitForAsync("failed", TimeSpan.FromSeconds(20));
         Assert.False(string.IsNullOrEmpty(failed.Str("message")));
-        await _client.DisposeAsync();
+        await client.DisposeAsync();
 
-        _client = Pay("garbage", "5000");
-        var reply = await _client.WaitForAsync("reply", TimeSpan.FromSeconds(20));
+        client = Pay("garbage", "5000");
+        var reply = await client.WaitForAsync("reply", TimeSpan.FromSeconds(20));
         Assert.Equal("F06", reply.Str("code"));
 
         Assert.Equal("0", await BalanceAsync("agent1"));
         Assert.Equal("0", await BalanceAsync("alice"));
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 
     /// <summary>Reads a Server-Sent Events stream of payment events in the background.</summary>

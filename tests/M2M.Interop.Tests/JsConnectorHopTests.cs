@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using M2M.Core.Routing;
@@ -16,57 +15,37 @@ namespace M2M.Interop.Tests;
 [Trait("Tier", "interop")]
 public sealed class JsConnectorHopTests : IAsyncLifetime
 {
-    private const string Admin = "admin-token-17h";
-    private ConnectorHost _host = null!;
-    private HttpClient _http = null!;
-    private readonly List<NodePeer> _peers = [];
+    private HostedNode _node = null!;
     private int _payerPort;
     private int _bobPort;
 
     public async Task InitializeAsync()
     {
-        _host = await InteropConnector.StartAsync(new ConnectorSettings
-        {
-            NodeId = "conn",
-            IlpAddress = "test.conn",
-            AdminApiToken = Admin,
-            Peers = [new PeerSettings { Id = "jsconn", AuthToken = "jsconn-secret", Relation = PeerRelation.Peer }],
-            Routes = [new Route("test.jsconn", "jsconn", 0)],
-        });
-        _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_host.HealthPort}") };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Admin);
-        var hop = Start("js-connector", "js-connector-hop.js", "--m2m-url", $"btp+ws://jsconn:jsconn-secret@127.0.0.1:{_host.BtpPort}");
+        _node = await HostedNode.StartAsync([new PeerSettings { Id = "jsconn", AuthToken = "jsconn-secret", Relation = PeerRelation.Peer }],
+            [new Route("test.jsconn", "jsconn", 0)]);
+        var hop = _node.Start("js-connector", "js-connector-hop.js", "--m2m-url", $"btp+ws://jsconn:jsconn-secret@127.0.0.1:{Host.BtpPort}");
         var ready = await hop.WaitForAsync("ready", TimeSpan.FromSeconds(30));
         (_payerPort, _bobPort) = (ready.Int("payerPort"), ready.Int("bobPort"));
-        await InteropConnector.WaitUntil(() => _host.Peers.IsConnected("jsconn"), "the JS connector is connected to us", 20);
+        await InteropConnector.WaitUntil(() => Host.Peers.IsConnected("jsconn"), "the JS connector is connected to us", 20);
     }
 
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await InteropConnector.DisposeAllAsync(_host, [.. _peers]);
-    }
+    public async Task DisposeAsync() => await _node.DisposeAsync();
 
-    private NodePeer Start(string name, string script, params string[] args)
-    {
-        var peer = NodePeer.Start(name, script, args);
-        _peers.Add(peer);
-        return peer;
-    }
+    private ConnectorHost Host => _node.Host;
 
-    private async Task<string> BalanceAsync(string id)
-    {
-        var rows = await _http.GetFromJsonAsync<JsonElement>("/admin/balances");
-        return rows.EnumerateArray().Single(r => r.Str("peerId") == id).Str("balance");
-    }
+    private HttpClient Http => _node.Http;
+
+    private NodePeer Start(string name, string script, params string[] args) => _node.Start(name, script, args);
+
+    private Task<string> BalanceAsync(string id) => _node.BalanceAsync(id);
 
     [Fact]
     public async Task Spsp_client_behind_a_js_connector_pays_a_hosted_account_and_our_send_api_pays_back_through_it()
     {
-        await _http.PostAsJsonAsync("/admin/accounts", new { id = "agent1" });
+        await Http.PostAsJsonAsync("/admin/accounts", new { id = "agent1" });
 
         var payer = Start("payer", "stream-client.js", "--url", $"btp+ws://payer:payer@127.0.0.1:{_payerPort}",
-            "--pointer", $"http://127.0.0.1:{_host.HealthPort}/agent1", "--mode", "stream", "--amount", "20000", "--max-packet", "5000");
+            "--pointer", $"http://127.0.0.1:{Host.HealthPort}/agent1", "--mode", "stream", "--amount", "20000", "--max-packet", "5000");
         var paid = await payer.WaitForAsync("paid", TimeSpan.FromSeconds(30));
         Assert.Equal("20000", paid.Str("totalSent"));
         Assert.Equal("20000", await BalanceAsync("agent1"));
@@ -74,14 +53,9 @@ public sealed class JsConnectorHopTests : IAsyncLifetime
 
         var bob = Start("bob", "stream-server.js", "--url", $"btp+ws://bob:bob@127.0.0.1:{_bobPort}");
         int spspPort = (await bob.WaitForAsync("listening", TimeSpan.FromSeconds(20))).Int("spspPort");
-        var started = await (await _http.PostAsJsonAsync("/accounts/agent1/payments",
+        var started = await (await Http.PostAsJsonAsync("/accounts/agent1/payments",
             new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = "7777", clientId = "hop-1" })).Content.ReadFromJsonAsync<JsonElement>();
-        JsonElement done = default;
-        await InteropConnector.WaitUntil(() =>
-        {
-            done = _http.GetFromJsonAsync<JsonElement>($"/accounts/agent1/payments/{started.Str("paymentId")}").GetAwaiter().GetResult();
-            return done.Str("state") != "sending";
-        }, "payment finished", 30, () => " " + done.GetRawText());
+        var done = await _node.FinishedAsync("agent1", started.Str("paymentId"));
 
         Assert.True(done.Str("state") == "completed", done.GetRawText());
         Assert.Equal("7777", done.Str("sent"));
@@ -89,6 +63,6 @@ public sealed class JsConnectorHopTests : IAsyncLifetime
         await bob.WaitUntilAsync(e => e.Any(x => x.GetProperty("event").GetString() == "money" && x.Str("total") == "7777"), "bob's server behind the JS connector received 7777");
         Assert.Equal("12223", await BalanceAsync("agent1"));
         Assert.Equal("-12223", await BalanceAsync("jsconn"));
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 }

@@ -17,59 +17,35 @@ namespace M2M.Interop.Tests;
 [Trait("Tier", "interop")]
 public sealed class SendApiTests : IAsyncLifetime
 {
-    private const string Admin = "admin-token-17s";
-    private ConnectorHost _host = null!;
-    private HttpClient _http = null!;
-    private readonly List<NodePeer> _peers = [];
+    private HostedNode _node = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await InteropConnector.StartAsync(new ConnectorSettings
-        {
-            NodeId = "conn",
-            IlpAddress = "test.conn",
-            AdminApiToken = Admin,
-            Peers =
-            [
-                new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child },
-                new PeerSettings { Id = "bob", AuthToken = "bob-secret", Relation = PeerRelation.Child },
-            ],
-        });
-        _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_host.HealthPort}") };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Admin);
-    }
+    public async Task InitializeAsync() => _node = await HostedNode.StartAsync(
+    [
+        new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child },
+        new PeerSettings { Id = "bob", AuthToken = "bob-secret", Relation = PeerRelation.Child },
+    ]);
 
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await InteropConnector.DisposeAllAsync(_host, [.. _peers]);
-    }
+    public async Task DisposeAsync() => await _node.DisposeAsync();
 
-    private NodePeer Start(string name, string script, params string[] args)
-    {
-        var peer = NodePeer.Start(name, script, args);
-        _peers.Add(peer);
-        return peer;
-    }
+    private ConnectorHost Host => _node.Host;
+
+    private HttpClient Http => _node.Http;
+
+    private NodePeer Start(string name, string script, params string[] args) => _node.Start(name, script, args);
 
     /// <summary>Creates the account and funds it by a real SPSP payment from alice (npm client over BTP).</summary>
     private async Task<string> FundedAccountAsync(string id, ulong amount)
     {
-        var created = await _http.PostAsJsonAsync("/admin/accounts", new { id });
-        var token = (await created.Content.ReadFromJsonAsync<JsonElement>()).Str("token");
+        var token = (await _node.CreateAccountAsync(id)).Str("token");
         if (amount == 0) return token;
-        var funder = Start("funder", "stream-client.js", "--url", $"btp+ws://alice:alice-secret@127.0.0.1:{_host.BtpPort}",
-            "--pointer", $"http://127.0.0.1:{_host.HealthPort}/{id}", "--amount", amount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var funder = Start("funder", "stream-client.js", "--url", $"btp+ws://alice:alice-secret@127.0.0.1:{Host.BtpPort}",
+            "--pointer", $"http://127.0.0.1:{Host.HealthPort}/{id}", "--amount", amount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(0, await funder.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         Assert.Equal(amount.ToString(System.Globalization.CultureInfo.InvariantCulture), await BalanceAsync(id));
         return token;
     }
 
-    private async Task<string> BalanceAsync(string id)
-    {
-        var rows = await _http.GetFromJsonAsync<JsonElement>("/admin/balances");
-        return rows.EnumerateArray().Single(r => r.Str("peerId") == id).Str("balance");
-    }
+    private Task<string> BalanceAsync(string id) => _node.BalanceAsync(id);
 
     private static async Task<JsonElement> PayAsync(HttpClient http, string from, object body, HttpStatusCode expected)
     {
@@ -79,24 +55,15 @@ public sealed class SendApiTests : IAsyncLifetime
         return json;
     }
 
-    private async Task<JsonElement> FinishedAsync(string from, string paymentId)
-    {
-        JsonElement payment = default;
-        await InteropConnector.WaitUntil(() =>
-        {
-            payment = _http.GetFromJsonAsync<JsonElement>($"/accounts/{from}/payments/{paymentId}").GetAwaiter().GetResult();
-            return payment.Str("state") != "sending";
-        }, "payment finished", 30, () => " " + payment.GetRawText());
-        return payment;
-    }
+    private Task<JsonElement> FinishedAsync(string from, string paymentId) => _node.FinishedAsync(from, paymentId);
 
     [Fact]
     public async Task Send_api_pays_an_npm_stream_server_exactly_once_per_client_id()
     {
         string token = await FundedAccountAsync("agent1", 50_000);
-        var bob = Start("bob", "stream-server.js", "--url", $"btp+ws://bob:bob-secret@127.0.0.1:{_host.BtpPort}");
+        var bob = Start("bob", "stream-server.js", "--url", $"btp+ws://bob:bob-secret@127.0.0.1:{Host.BtpPort}");
         int spspPort = (await bob.WaitForAsync("listening", TimeSpan.FromSeconds(20))).Int("spspPort");
-        using var agent = new HttpClient { BaseAddress = _http.BaseAddress };
+        using var agent = new HttpClient { BaseAddress = Http.BaseAddress };
         agent.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         var body = new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = "12345", clientId = "invoice-1" };
 
@@ -111,7 +78,7 @@ public sealed class SendApiTests : IAsyncLifetime
         await bob.WaitUntilAsync(e => e.Any(x => x.GetProperty("event").GetString() == "money" && x.Str("total") == "12345"), "bob's server received 12345");
         Assert.Equal("37655", await BalanceAsync("agent1"));
         Assert.Equal("12345", await BalanceAsync("bob"));
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 
     [Fact]
@@ -120,26 +87,26 @@ public sealed class SendApiTests : IAsyncLifetime
         await FundedAccountAsync("agent1", 1_000);
         await FundedAccountAsync("agent2", 0);
 
-        var started = await PayAsync(_http, "agent1", new { receiver = $"http://127.0.0.1:{_host.HealthPort}/agent2", sourceAmount = 400 }, HttpStatusCode.Accepted);
+        var started = await PayAsync(Http, "agent1", new { receiver = $"http://127.0.0.1:{Host.HealthPort}/agent2", sourceAmount = 400 }, HttpStatusCode.Accepted);
         var done = await FinishedAsync("agent1", started.Str("paymentId"));
 
         Assert.True(done.Str("state") == "completed", done.GetRawText());
         Assert.Equal("400", done.Str("delivered"));
         Assert.Equal("600", await BalanceAsync("agent1"));
         Assert.Equal("400", await BalanceAsync("agent2"));
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 
     [Fact]
     public async Task Amount_beyond_the_balance_and_a_hostile_receiver_lose_nothing()
     {
         await FundedAccountAsync("agent1", 1_000);
-        var bob = Start("bob", "stream-server.js", "--url", $"btp+ws://bob:bob-secret@127.0.0.1:{_host.BtpPort}", "--hostile");
+        var bob = Start("bob", "stream-server.js", "--url", $"btp+ws://bob:bob-secret@127.0.0.1:{Host.BtpPort}", "--hostile");
         int spspPort = (await bob.WaitForAsync("listening", TimeSpan.FromSeconds(20))).Int("spspPort");
 
-        var tooMuch = await PayAsync(_http, "agent1", new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = 1_001 }, HttpStatusCode.Conflict);
+        var tooMuch = await PayAsync(Http, "agent1", new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = 1_001 }, HttpStatusCode.Conflict);
         Assert.Contains("holds 1000", tooMuch.Str("error"));
-        var started = await PayAsync(_http, "agent1", new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = 500 }, HttpStatusCode.Accepted);
+        var started = await PayAsync(Http, "agent1", new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = 500 }, HttpStatusCode.Accepted);
         var done = await FinishedAsync("agent1", started.Str("paymentId"));
 
         Assert.Equal("failed", done.Str("state"));
@@ -147,6 +114,6 @@ public sealed class SendApiTests : IAsyncLifetime
         Assert.Equal("0", done.Str("sent"));
         Assert.Equal("1000", await BalanceAsync("agent1"));
         Assert.Equal("0", await BalanceAsync("bob"));
-        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+        await Books.AssertConsistentAsync(Host.Accounting.Ledger);
     }
 }

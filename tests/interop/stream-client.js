@@ -41,6 +41,19 @@ function parse () {
   }
 }
 
+/** One STREAM connection to the SPSP answer, one stream, sendTotal(--amount) in packets of at most --max-packet. */
+async function sendTotal (plugin, spsp, v) {
+  const conn = await createConnection({
+    plugin,
+    destinationAccount: spsp.destination_account,
+    sharedSecret: Buffer.from(spsp.shared_secret, 'base64'),
+    maximumPacketAmount: v['max-packet']
+  })
+  const stream = conn.createStream()
+  await stream.sendTotal(v.amount, { timeout: Number(v['timeout-ms']) - 2000 })
+  return { conn, stream }
+}
+
 async function main () {
   const v = parse()
   if (!v.url || !v.pointer) {
@@ -58,15 +71,7 @@ async function main () {
     const result = await SPSP.pay(plugin, { receiver: v.pointer, sourceAmount: v.amount })
     lib.emit({ event: 'paid', totalSent: String(result.totalSent) })
   } else if (v.mode === 'stream') {
-    const spsp = await SPSP.query(v.pointer)
-    const conn = await createConnection({
-      plugin,
-      destinationAccount: spsp.destination_account,
-      sharedSecret: Buffer.from(spsp.shared_secret, 'base64'),
-      maximumPacketAmount: v['max-packet']
-    })
-    const stream = conn.createStream()
-    await stream.sendTotal(v.amount, { timeout: Number(v['timeout-ms']) - 2000 })
+    const { conn, stream } = await sendTotal(plugin, await SPSP.query(v.pointer), v)
     lib.emit({ event: 'paid', totalSent: String(stream.totalSent), remoteReceived: String(stream._remoteReceived) })
     await conn.end()
   } else if (v.mode === 'receipts') {
@@ -74,14 +79,7 @@ async function main () {
     const secret = crypto.randomBytes(32)
     const res = await fetch(v.pointer, { headers: { accept: 'application/spsp4+json', 'receipt-nonce': nonce.toString('base64'), 'receipt-secret': secret.toString('base64') } })
     const spsp = await res.json()
-    const conn = await createConnection({
-      plugin,
-      destinationAccount: spsp.destination_account,
-      sharedSecret: Buffer.from(spsp.shared_secret, 'base64'),
-      maximumPacketAmount: v['max-packet']
-    })
-    const stream = conn.createStream()
-    await stream.sendTotal(v.amount, { timeout: Number(v['timeout-ms']) - 2000 })
+    const { conn, stream } = await sendTotal(plugin, spsp, v)
     const { verifyReceipt } = require('ilp-protocol-stream/dist/src/util/receipt')
     const r = verifyReceipt(stream.receipt, secret)
     lib.emit({ event: 'receipt', receiptsEnabled: spsp.receipts_enabled, streamId: String(r.streamId), totalReceived: String(r.totalReceived), nonceMatches: r.nonce.equals(nonce) })
