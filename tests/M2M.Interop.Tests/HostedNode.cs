@@ -32,9 +32,12 @@ internal sealed class HostedNode : IAsyncDisposable
             NodeId = "conn", IlpAddress = "test.conn", AdminApiToken = Admin, Peers = peers, Routes = routes ?? [],
         }));
 
+    /// <summary>Long-lived peers (a STREAM server, the JS connector) outlive one payment: their own cap is 120 s, not NodePeer's 25 s.</summary>
+    public const string LongLived = "120000";
+
     public NodePeer Start(string name, string script, params string[] args)
     {
-        var peer = NodePeer.Start(name, script, args);
+        var peer = NodePeer.Start(name, script, args.Contains("--timeout-ms") ? args : [.. args, "--timeout-ms", LongLived]);
         _peers.Add(peer);
         return peer;
     }
