@@ -8,6 +8,7 @@ namespace M2M.Cli.Tests;
 /// this executable behind a wrapper with M2M_SIMULATE_SCHEMA_VERSION=1 (test-only).
 /// </summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class DeployScriptsTests
 {
     [Fact]

@@ -42,7 +42,7 @@ internal static partial class ConfigCommand
         var loader = new ConfigLoader(name =>
         {
             read.Add(name);
-            return fromFile.TryGetValue(name, out var v) ? v : Environment.GetEnvironmentVariable(name);
+            return fromFile.TryGetValue(name, out var v) ? v : M2M.Server.Configuration.ConfigLoader.Variable(name);
         });
         try
         {

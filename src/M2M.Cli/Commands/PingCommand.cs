@@ -23,7 +23,7 @@ internal static class PingCommand
         var url = new Option<string>("--url")
         {
             Description = "The connector's BTP WebSocket URL (default ws://127.0.0.1:$BTP_SERVER_PORT, else 3000)",
-            DefaultValueFactory = _ => $"ws://127.0.0.1:{Environment.GetEnvironmentVariable("BTP_SERVER_PORT") ?? "3000"}/",
+            DefaultValueFactory = _ => $"ws://127.0.0.1:{M2M.Server.Configuration.ConfigLoader.Variable("BTP_SERVER_PORT") ?? "3000"}/",
         };
         var peer = new Option<string?>("--peer") { Description = "A configured child peer id to connect as (default $SMOKE_PEER_ID)" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the connection and the reply", DefaultValueFactory = _ => 10 };
@@ -85,7 +85,7 @@ internal static class PingCommand
         }
     }
 
-    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+    private static string? Env(string name) => M2M.Server.Configuration.ConfigLoader.Variable(name) is { Length: > 0 } v ? v : null;
 
     private static int Fail(string message)
     {

@@ -24,7 +24,7 @@ internal static class AccountEndpoints
         var accounts = host.HostedAccounts;
         app.MapPost("/admin/accounts", async (HttpContext context) =>
         {
-            if (AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            if (Http.AdminTokenFilter.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             var body = await ReadJsonAsync(context).ConfigureAwait(false);
             if (body is null || body.Value.ValueKind != JsonValueKind.Object) return Error(400, "body must be a JSON object {\"id\": \"agent1\", \"assetCode\"?, \"assetScale\"?}");
             if (!body.Value.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.String) return Error(400, "id is required (a string)");
@@ -48,12 +48,12 @@ internal static class AccountEndpoints
             }).ConfigureAwait(false);
         });
         app.MapGet("/admin/accounts", async (HttpContext context) =>
-            AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) ?? Results.Json(await accounts.ListAsync(context.RequestAborted).ConfigureAwait(false)));
+            Http.AdminTokenFilter.Refuse(context, host.Settings.AdminApiToken) ?? Results.Json(await accounts.ListAsync(context.RequestAborted).ConfigureAwait(false)));
         app.MapGet("/admin/accounts/{id}", async (HttpContext context, string id) =>
-            AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) ?? await ViewOrNotFound(accounts, id, context).ConfigureAwait(false));
+            Http.AdminTokenFilter.Refuse(context, host.Settings.AdminApiToken) ?? await ViewOrNotFound(accounts, id, context).ConfigureAwait(false));
         app.MapDelete("/admin/accounts/{id}", async (HttpContext context, string id) =>
         {
-            if (AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
+            if (Http.AdminTokenFilter.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             return await Guard(async () => Results.Json(new { id, deleted = await accounts.DeleteAsync(id, context.RequestAborted).ConfigureAwait(false) })).ConfigureAwait(false);
         });
         app.MapGet("/accounts/{id}", async (HttpContext context, string id) =>
