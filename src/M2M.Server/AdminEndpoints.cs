@@ -18,8 +18,8 @@ internal static class AdminEndpoints
     public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
         var admin = app.MapAdminGroup();
-        admin.MapGet("/admin/balances", async (ConnectorSettings settings, ConnectorLedger accounting, CancellationToken ct) =>
-            Results.Json(await BalancesAsync(settings, accounting.Ledger, ct).ConfigureAwait(false)));
+        admin.MapGet("/admin/balances", async (ConnectorSettings settings, ConnectorLedger accounting, Accounts.HostedAccounts hosted, CancellationToken ct) =>
+            Results.Json((await BalancesAsync(settings, accounting.Ledger, ct).ConfigureAwait(false)).Concat(await hosted.BalancesAsync(ct).ConfigureAwait(false))));
         MapDrain(admin);
         admin.MapPost("/settlement/execute", (HttpContext context, ConnectorSettings settings, SettlementCoordinator settlement) =>
             ExecuteSettlementAsync(settings, settlement, context));

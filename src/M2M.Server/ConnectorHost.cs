@@ -5,6 +5,7 @@ using M2M.Core.Ledger;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
 using M2M.Server.Accounting;
+using M2M.Server.Accounts;
 using M2M.Server.Configuration;
 using M2M.Server.Http;
 using M2M.Server.Observability;
@@ -80,6 +81,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
+        HostedAccounts = new Accounts.HostedAccounts(settings, ledger, Accounts.AccountStore.Open(Accounts.HostedAccounts.StorePath(settings)), _time);
         LimitMetrics = new LimitMetrics(Metrics);
         AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused, ConfiguredUser = Peers.InboundUser };
         ConnectionGate = new BtpConnectionGate(loggers.CreateLogger("M2M.Btp.Server"), time: _time);
@@ -92,11 +94,13 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             Rfc38.Messages,
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
+            new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
             new RoutingStep(options, () => Routes, settings.NodeId),
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]));
+        Payments = new PaymentService(HostedAccounts, Switch.HandleAsync, _time, loggers.CreateLogger("M2M.Accounts"));
     }
 
     public static string Version { get; } =
@@ -116,6 +120,10 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
     public M2M.Settlement.Evm.EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
+    /// <summary>Hosted agent accounts (accounts.db), their STREAM receiver and payment notifications.</summary>
+    public Accounts.HostedAccounts HostedAccounts { get; }
+    /// <summary>The send API's STREAM payments from hosted accounts.</summary>
+    public PaymentService Payments { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }
     /// <summary>BTP auth failure limits (10 per minute per address and username; see BtpAuthLimiter).</summary>
@@ -143,6 +151,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _startedAt = _time.GetTimestamp();
         // Accounts exist and crash leftovers are voided before any packet is accepted.
         await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        await HostedAccounts.PrepareAsync(cancellationToken).ConfigureAwait(false);
         StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -153,6 +162,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapAdminEndpoints();
             app.MapWalletEndpoints();
             app.MapRfc38Endpoints();
+            app.MapAccountEndpoints(this);
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -160,6 +170,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         HealthPort = BoundPort(_httpApp);
         Peers.StartOutgoing(_handler);
         State = ConnectorState.Running;
+        Payments.ResumeInterrupted();
         LogStarted(_settings.NodeId, Version, _settings.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
     }
 
@@ -171,6 +182,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public async Task StopAsync(TimeSpan? drainTimeout = null)
     {
         if (State == ConnectorState.Stopped) return;
+        await Payments.DisposeAsync().ConfigureAwait(false);
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);
@@ -181,6 +193,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();
         EvmPayer?.Store.Dispose();
+        HostedAccounts.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         Tracing.Dispose();
         ConnectionGate.Dispose();

@@ -29,6 +29,11 @@ internal static class HelpExamples
         ["backup"] = ["m2m-connector backup --full --verify", "m2m-connector backup --full --verify --out /backups/$(date +%F)", "m2m-connector backup --verify-only /backups/2026-12-01"],
         ["restore"] = ["m2m-connector restore --from /backups/2026-12-01 --dry-run", "m2m-connector restore --from /backups/2026-12-01 --force"],
         ["ping"] = ["BTP_PEER_SMOKE_TEST_SECRET=... m2m-connector ping --url ws://127.0.0.1:3000 --peer smoke-test"],
+        ["accounts"] = ["m2m-connector accounts add agent1", "m2m-connector accounts list"],
+        ["accounts add"] = ["m2m-connector accounts add agent1", "m2m-connector accounts add agent2 --asset-code USD --asset-scale 9"],
+        ["accounts list"] = ["m2m-connector accounts list"],
+        ["accounts remove"] = ["m2m-connector accounts remove agent1"],
+        ["pay"] = ["m2m-connector pay --from agent1 --to '$example.com/bob' --amount 1000", "m2m-connector pay --from agent1 --to https://example.com/bob --amount 1000 --id order-42"],
         ["completion"] = ["m2m-connector completion bash > /etc/bash_completion.d/m2m-connector", "m2m-connector completion zsh >> ~/.zshrc"],
     };
 

@@ -16,6 +16,8 @@ public static class PeerAccounts
     public const ushort PeerAccountCode = 1;
     public const ushort ClearingAccountCode = 2;
     public const ushort SettlementAccountCode = 3;
+    /// <summary>A hosted agent account: its balance is what the node holds for the agent, never below zero.</summary>
+    public const ushort HostedAccountCode = 4;
     public const ushort PacketTransferCode = 1;
 
     /// <summary>Derived ids are cached: a packet asks for four of them, and SHA-256 per ask was ~9 µs per packet.</summary>
@@ -71,6 +73,27 @@ public static class PeerAccounts
     {
         uint ledger = LedgerFor(assetCode, assetScale);
         return new Account { Id = ClearingAccountId(ledger), Ledger = ledger, Code = ClearingAccountCode, Name = $"clearing:{assetCode}/{assetScale}" };
+    }
+
+    /// <summary>
+    /// The switch's name for hosted account <paramref name="accountId"/> when it sends or receives: "account:" + id.
+    /// Peer ids cannot contain ':', so a hosted account's ledger account never collides with a peer's.
+    /// </summary>
+    public static string HostedPeerId(string accountId) => "account:" + accountId;
+
+    /// <summary>A hosted agent account: it may not spend more than it holds (debits ≤ credits, limit 0).</summary>
+    public static Account HostedAccount(string accountId, string assetCode, byte assetScale)
+    {
+        uint ledger = LedgerFor(assetCode, assetScale);
+        return new Account
+        {
+            Id = PeerAccountId(HostedPeerId(accountId), ledger),
+            Ledger = ledger,
+            Code = HostedAccountCode,
+            Flags = AccountFlags.DebitsMustNotExceedCredits,
+            DebitLimit = 0,
+            Name = $"account:{accountId}:{assetCode}/{assetScale}",
+        };
     }
 
     /// <summary>The account that records value paid out to peers by settlement, one per asset.</summary>
