@@ -13,4 +13,5 @@ root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(BackupCommand.Create());
 root.Subcommands.Add(RestoreCommand.Create());
 root.Subcommands.Add(PingCommand.Create());
+root.Subcommands.Add(DataCommand.Create());
 return await root.Parse(args).InvokeAsync();
