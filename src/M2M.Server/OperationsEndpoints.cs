@@ -2,6 +2,7 @@ using M2M.Core.Switch;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using M2M.Server.Observability;
 
 namespace M2M.Server;
 
@@ -35,7 +36,10 @@ internal static class OperationsEndpoints
         app.MapGet("/metrics", async (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await host.Metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            if (MetricsText.SamplesOnly(context.Request.Headers.Accept))
+                await MetricsText.WriteSamplesAsync(host.Metrics.WriteAsync, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            else
+                await host.Metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
     }
 }
