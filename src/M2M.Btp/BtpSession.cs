@@ -68,7 +68,7 @@ public sealed class BtpSession : IAsyncDisposable
     public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }
 
     /// <summary>Outgoing requests awaiting a reply (for tests and metrics).</summary>
-    internal int PendingRequestCount => _pending.Count + _pendingMessages.Count;
+    public int PendingRequestCount => _pending.Count + _pendingMessages.Count;
 
     internal void Start() => _ = Task.Run(ReadLoopAsync);
 

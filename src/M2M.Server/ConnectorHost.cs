@@ -132,6 +132,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapOperationsEndpoints(this);
             app.MapAdminEndpoints(this);
             app.MapWalletEndpoints(this);
+            app.MapRoleEndpoints(this);
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);

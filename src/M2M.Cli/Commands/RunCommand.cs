@@ -13,12 +13,16 @@ internal static class RunCommand
         var config = CommonOptions.Config();
         var logFormat = CommonOptions.LogFormat();
         var envFile = CommonOptions.EnvFile();
-        var command = new Command("run", "Run the connector until SIGTERM, Ctrl+C or POST /admin/drain (then drain and stop gracefully, exit 0).") { config, logFormat, envFile };
-        command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(logFormat), parse.GetValue(envFile)));
+        var standby = new Option<bool>("--standby")
+        {
+            Description = "Blue-green: serve inbound peers but do not log in to outgoing peers until POST /admin/promote (so two instances never fight over one upstream login)",
+        };
+        var command = new Command("run", "Run the connector until SIGTERM, Ctrl+C or POST /admin/drain (then drain and stop gracefully, exit 0).") { config, logFormat, envFile, standby };
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(logFormat), parse.GetValue(envFile), parse.GetValue(standby)));
         return command;
     }
 
-    private static async Task<int> RunAsync(string? configPath, string? logFormat, string? envFileOption)
+    private static async Task<int> RunAsync(string? configPath, string? logFormat, string? envFileOption, bool standby)
     {
         var loader = ConfigLoader.FromProcess();
         ConnectorSettings settings;
@@ -57,6 +61,7 @@ internal static class RunCommand
             return 1;
         }
         await using var host = created;
+        host.Peers.Standby = standby;
         try
         {
             await host.StartAsync(stop.Token);
