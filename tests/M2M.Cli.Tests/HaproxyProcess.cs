@@ -41,6 +41,7 @@ internal sealed class HaproxyProcess : IDisposable
               timeout connect 2s
               timeout client 120s
               timeout server 120s
+              timeout check 2s
               option redispatch
               retries 3
             frontend fe_btp
@@ -55,7 +56,7 @@ internal sealed class HaproxyProcess : IDisposable
         {
             cfg.Append($"backend {backend}\n  balance roundrobin\n  option httpchk GET /health/ready\n");
             foreach (var s in servers)
-                cfg.Append($"  server {s.Name} 127.0.0.1:{(backend == "be_btp" ? s.Btp : s.Http)} check port {s.Http} inter 300 fall 1 rise 1 on-marked-down shutdown-sessions{(s.Disabled ? " disabled" : "")}\n");
+                cfg.Append($"  server {s.Name} 127.0.0.1:{(backend == "be_btp" ? s.Btp : s.Http)} check port {s.Http} inter 400 fall 2 rise 1 on-marked-down shutdown-sessions{(s.Disabled ? " disabled" : "")}\n");
         }
         string path = Path.Combine(dir, "haproxy.cfg");
         await File.WriteAllTextAsync(path, cfg.ToString());

@@ -59,7 +59,7 @@ internal sealed class PaymentLoad : IBtpMessageHandler, IAsyncDisposable
                 continue;
             }
             string phase = _phase, outcome;
-            var prepare = TestPeer.Payment(Destination, Amount, expiresInSeconds: 5);
+            var prepare = TestPeer.Payment(Destination, Amount, expiresInSeconds: 20);
             Interlocked.Increment(ref _sent);
             try
             {
