@@ -131,7 +131,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
             // The books, after every node and the upstream stopped gracefully.
             foreach (var pidFile in pidFiles) await TermAsync(int.Parse(await File.ReadAllTextAsync(pidFile)));
             await DataTestNode.StopAsync(upstream);
-            var env = new Dictionary<string, string> { ["LEDGER_POSTGRES_URL"] = url };
+            var env = new Dictionary<string, string> { ["LEDGER_POSTGRES_URL"] = url, ["NODE_ID"] = "auditor" };
             var verify = await CliProcess.RunAsync(env, "ledger", "verify", "--config", config);
             Assert.True(verify.Code == 0, verify.Stdout + verify.Stderr);
             Assert.Contains(" 0 open pending", verify.Stdout);
