@@ -60,7 +60,7 @@ public class BlueGreenTests(ITestOutputHelper output)
             var green = Start(procs, dir, "green", bgConfig, greenBtp, greenHttp, "--standby");
             await CliTests.WaitForHealth($"http://127.0.0.1:{blueHttp}/health", blue);
             await CliTests.WaitForHealth($"http://127.0.0.1:{greenHttp}/health", green);
-            await WaitFor(() => Regex.Matches(upstream.Stdout, "Peer bg connected").Count == 1, "blue logs in upstream");
+            await Eventually.Until(() => Regex.Matches(upstream.Stdout, "Peer bg connected").Count == 1, "blue logs in upstream");
             Assert.Contains("Standby: not logging in to 1 outgoing peers", green.Stdout);
 
             using var haproxy = await HaproxyProcess.StartAsync(dir, [("blue", blueBtp, blueHttp, false), ("green", greenBtp, greenHttp, true)]);
@@ -166,15 +166,5 @@ public class BlueGreenTests(ITestOutputHelper output)
     {
         await using var s = M2M.Ledger.Sqlite.SqliteSnapshot.Open(ledger);
         return string.Join(", ", s.Accounts().Where(a => a.DebitsPending != 0 || a.CreditsPending != 0).Select(a => a.Name));
-    }
-
-    private static async Task WaitFor(Func<bool> condition, string what)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting: {what}");
-            await Task.Delay(50);
-        }
     }
 }

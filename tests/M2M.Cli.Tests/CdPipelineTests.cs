@@ -21,9 +21,9 @@ public class CdPipelineTests
         var (_, versionOut, _) = await CliProcess.RunAsync(null, "version");
         string current = versionOut.Trim().Split(' ')[1]; // what /health reports, so what .previous-tag gets
         string releases = Path.Combine(node.Dir, "releases");
-        WriteRelease(releases, current, "");
-        WriteRelease(releases, "v-next", "");
-        WriteRelease(releases, "v-broken", "export LOG_LEVEL=chatty\n"); // refuses its config and exits 1
+        Shims.WriteRelease(releases, current, "");
+        Shims.WriteRelease(releases, "v-next", "");
+        Shims.WriteRelease(releases, "v-broken", "export LOG_LEVEL=chatty\n"); // refuses its config and exits 1
 
         using var running = await node.StartAsync();
         string pidFile = Path.Combine(node.Dir, "m2m-connector.pid");
@@ -80,14 +80,5 @@ public class CdPipelineTests
         info.ArgumentList.Add("check.js");
         foreach (var a in args) info.ArgumentList.Add(a);
         return CliProcess.RunToEndAsync(info, TimeSpan.FromSeconds(60));
-    }
-
-    private static void WriteRelease(string releases, string tag, string prelude)
-    {
-        string dir = Path.Combine(releases, tag);
-        Directory.CreateDirectory(dir);
-        string exe = Path.Combine(dir, "m2m-connector");
-        File.WriteAllText(exe, $"#!/usr/bin/env bash\n{prelude}exec dotnet {ScriptRunner.Dll} \"$@\"\n");
-        Shims.MakeExecutable(exe);
     }
 }

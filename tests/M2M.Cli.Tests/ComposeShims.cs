@@ -57,6 +57,14 @@ internal static class Shims
         MakeExecutable(path);
     }
 
+    /// <summary>RELEASES/TAG/m2m-connector: this executable behind a wrapper that first runs <paramref name="prelude"/> (a release of another schema, or a broken one).</summary>
+    public static void WriteRelease(string releases, string tag, string prelude)
+    {
+        string dir = Path.Combine(releases, tag);
+        Directory.CreateDirectory(dir);
+        Write(dir, "m2m-connector", $"#!/usr/bin/env bash\n{prelude}exec dotnet {ScriptRunner.Dll} \"$@\"\n");
+    }
+
     public static void MakeExecutable(string path)
     {
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);

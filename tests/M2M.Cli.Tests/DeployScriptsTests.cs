@@ -202,12 +202,8 @@ public class DeployScriptsTests
     /// <summary>releases/TAG/m2m-connector: this executable with the given environment (a release of another schema).</summary>
     private static string WriteRelease(DataTestNode node, string tag, params (string Key, string Value)[] env)
     {
-        string releases = Path.Combine(node.Dir, "releases"), dir = Path.Combine(releases, tag);
-        Directory.CreateDirectory(dir);
-        string exe = Path.Combine(dir, "m2m-connector");
-        string exports = string.Concat(env.Select(e => $"export {e.Key}={e.Value}\n"));
-        File.WriteAllText(exe, $"#!/usr/bin/env bash\nunset {MigrationSet.ExtraMigrationsVariable}\n{exports}exec dotnet {ScriptRunner.Dll} \"$@\"\n");
-        Shims.MakeExecutable(exe);
+        string releases = Path.Combine(node.Dir, "releases");
+        Shims.WriteRelease(releases, tag, $"unset {MigrationSet.ExtraMigrationsVariable}\n" + string.Concat(env.Select(e => $"export {e.Key}={e.Value}\n")));
         return releases;
     }
 

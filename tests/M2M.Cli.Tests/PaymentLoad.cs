@@ -120,3 +120,17 @@ internal sealed class PaymentLoad : IBtpMessageHandler, IAsyncDisposable
         _stop.Dispose();
     }
 }
+
+/// <summary>Polls a condition until it holds, failing the test with <c>what</c> after the timeout.</summary>
+internal static class Eventually
+{
+    public static async Task Until(Func<bool> condition, string what, double seconds = 30)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(seconds), $"timed out waiting: {what}");
+            await Task.Delay(50);
+        }
+    }
+}

@@ -87,7 +87,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
                 nodes.Add((name, btp, http, pidFile));
             }
             foreach (var (name, _, http, _) in nodes) await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", children[nodes.FindIndex(n => n.Name == name) + 1]);
-            await WaitFor(() => Enumerable.Range(1, 3).All(i => upstream.Stdout.Contains($"Peer node-{i} connected")), "the three nodes log in upstream");
+            await Eventually.Until(() => Enumerable.Range(1, 3).All(i => upstream.Stdout.Contains($"Peer node-{i} connected")), "the three nodes log in upstream");
 
             using var haproxy = await HaproxyProcess.StartAsync(dir, nodes.Select(n => (n.Name, n.Btp, n.Http, false)).ToList());
             var loads = Payers.Select(p => new PaymentLoad(haproxy.BtpPort, p, $"{p}-secret-55ab", "g.receiver.shop", Amount)).ToList();
@@ -207,15 +207,5 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
         await p.WaitForExitAsync(cts.Token);
         p.WaitForExit();
         lock (text) return (p.ExitCode, text.ToString());
-    }
-
-    private static async Task WaitFor(Func<bool> condition, string what)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting: {what}");
-            await Task.Delay(50);
-        }
     }
 }
