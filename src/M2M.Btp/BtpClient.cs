@@ -55,12 +55,6 @@ public sealed class BtpClient : IAsyncDisposable
     /// <summary>The live session, or null while (re)connecting.</summary>
     public BtpSession? Current => _current;
 
-    /// <summary>Settlement hook installed on every new session.</summary>
-    public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
-
-    /// <summary>Copied onto every session this client opens (see <see cref="BtpSession.OnSubProtocol"/>).</summary>
-    public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }
-
     public event Action<BtpSession>? Connected;
     public event Action<string>? Disconnected;
 
@@ -165,7 +159,7 @@ public sealed class BtpClient : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        var session = new BtpSession(socket, PeerId, _handler, _limits, _logger, _time) { OnTransfer = OnTransfer, OnSubProtocol = OnSubProtocol };
+        var session = new BtpSession(socket, PeerId, _handler, _limits, _logger, _time);
         session.Start();
         return session;
     }

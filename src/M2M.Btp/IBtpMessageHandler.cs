@@ -1,6 +1,12 @@
 namespace M2M.Btp;
 
-/// <summary>Handles ILP packets a peer sends us over BTP.</summary>
+/// <summary>
+/// The one handler contract of a BTP session: everything a peer may ask of us. It is given when the
+/// session is created (BtpServerHandshake.AcceptAsync, BtpClient), before the session reads its first
+/// frame, so no request can arrive ahead of its handler. Calls are concurrent; throwing answers the peer
+/// with a BTP ERROR. Sub-protocol and TRANSFER have defaults (an empty RESPONSE, as ilp-plugin-btp does),
+/// so a handler implements only what it speaks.
+/// </summary>
 public interface IBtpMessageHandler
 {
     /// <summary>
@@ -9,6 +15,21 @@ public interface IBtpMessageHandler
     /// the session answer with a BTP ERROR T00.
     /// </summary>
     ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct);
+
+    /// <summary>
+    /// A MESSAGE that carries no "ilp" data but a named sub-protocol (e.g. "payment-channel-claim"), called with
+    /// its first protocol-data entry (a copy). The peer gets a RESPONSE carrying the returned entry (none if null),
+    /// or a BTP ERROR F00 with the exception's message when this throws. Default: an empty RESPONSE.
+    /// </summary>
+    ValueTask<BtpProtocolData?> HandleSubProtocolAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct) =>
+        ValueTask.FromResult<BtpProtocolData?>(null);
+
+    /// <summary>
+    /// An incoming TRANSFER (settlement); the peer gets an empty RESPONSE once this returns, a BTP ERROR T00 if it
+    /// throws. The protocol data is a copy. Default: nothing to do.
+    /// </summary>
+    ValueTask HandleTransferAsync(BtpSession session, ulong amount, IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct) =>
+        ValueTask.CompletedTask;
 }
 
 /// <summary>

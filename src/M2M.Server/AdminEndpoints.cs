@@ -1,10 +1,12 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using M2M.Core.Ledger;
+using M2M.Server.Accounting;
+using M2M.Server.Configuration;
+using M2M.Server.Http;
 using M2M.Settlement.Coordination;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace M2M.Server;
@@ -12,26 +14,20 @@ namespace M2M.Server;
 /// <summary>Admin API on the HTTP port, behind the ADMIN_API_TOKEN bearer token (refused when none is set).</summary>
 internal static class AdminEndpoints
 {
-    public static void MapAdminEndpoints(this IEndpointRouteBuilder app, ConnectorHost host)
+    public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/admin/balances", async (HttpContext context) =>
+        var admin = app.MapAdminGroup();
+        admin.MapGet("/admin/balances", async (ConnectorSettings settings, ConnectorLedger accounting, CancellationToken ct) =>
+            Results.Json(await BalancesAsync(settings, accounting.Ledger, ct).ConfigureAwait(false)));
+        MapDrain(admin);
+        admin.MapPost("/settlement/execute", (HttpContext context, ConnectorSettings settings, SettlementCoordinator settlement) =>
+            ExecuteSettlementAsync(settings, settlement, context));
+        admin.MapPost("/settlement/redeem/{peerId}", async (string peerId, [FromServices] EvmClaimReceiver? claims, CancellationToken ct) =>
         {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            return Results.Json(await BalancesAsync(host, context.RequestAborted).ConfigureAwait(false));
-        });
-        MapDrain(app, host);
-        app.MapPost("/settlement/execute", async (HttpContext context) =>
-        {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            return await ExecuteSettlementAsync(host, context).ConfigureAwait(false);
-        });
-        app.MapPost("/settlement/redeem/{peerId}", async (HttpContext context, string peerId) =>
-        {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            if (host.EvmClaims is null) return BadRequest("EVM settlement is not configured (EVM_PRIVATE_KEY and peers[].settlement.evm)");
+            if (claims is null) return BadRequest("EVM settlement is not configured (EVM_PRIVATE_KEY and peers[].settlement.evm)");
             try
             {
-                var redeemed = await host.EvmClaims.RedeemAsync(peerId, context.RequestAborted).ConfigureAwait(false);
+                var redeemed = await claims.RedeemAsync(peerId, ct).ConfigureAwait(false);
                 return Results.Json(new
                 {
                     peerId, paidWei = redeemed.Paid.ToString(), cumulativeClaimedWei = redeemed.CumulativeClaimed.ToString(),
@@ -47,30 +43,24 @@ internal static class AdminEndpoints
                 return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status502BadGateway);
             }
         });
-        app.MapGet("/settlement/{id:guid}", (HttpContext context, Guid id) =>
+        admin.MapGet("/settlement/{id:guid}", (Guid id, SettlementCoordinator settlement) =>
+            settlement.Store.Get(id) is { } record ? Results.Json(View(record)) : Results.Json(new { error = $"no settlement {id}" }, statusCode: 404));
+        admin.MapGet("/settlement/status/{peerId}", (string peerId, SettlementCoordinator settlement) =>
         {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            var record = host.Settlement.Store.Get(id);
-            return record is null ? Results.Json(new { error = $"no settlement {id}" }, statusCode: 404) : Results.Json(View(record));
-        });
-        app.MapGet("/settlement/status/{peerId}", (HttpContext context, string peerId) =>
-        {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            var records = host.Settlement.Store.List(peerId: peerId);
+            var records = settlement.Store.List(peerId: peerId);
             return Results.Json(new { peerId, open = records.Where(r => r.IsOpen).Select(View).FirstOrDefault(), last = records.Select(View).LastOrDefault(), count = records.Count });
         });
-        app.MapGet("/settlements", (HttpContext context, string? state) =>
+        admin.MapGet("/settlements", (string? state, SettlementCoordinator settlement) =>
         {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             if (state is not null && !Enum.TryParse<SettlementState>(state, ignoreCase: true, out _))
                 return BadRequest($"state '{state}' is not one of pending, submitted, confirmed, failed");
             SettlementState? filter = state is null ? null : Enum.Parse<SettlementState>(state, ignoreCase: true);
-            return Results.Json(host.Settlement.Store.List(filter).Select(View));
+            return Results.Json(settlement.Store.List(filter).Select(View));
         });
     }
 
     /// <summary>POST /settlement/execute: 2.0 body {peerId, amount?, method?, tokenId?}; the 1.x body {peerId, tokenId?} too.</summary>
-    private static async Task<IResult> ExecuteSettlementAsync(ConnectorHost host, HttpContext context)
+    private static async Task<IResult> ExecuteSettlementAsync(ConnectorSettings connector, SettlementCoordinator coordinator, HttpContext context)
     {
         JsonElement body;
         try
@@ -97,13 +87,13 @@ internal static class AdminEndpoints
             if (!ok) return BadRequest("amount must be a positive whole number of the peer's asset units (number or decimal string)");
         }
         string? method = body.TryGetProperty("method", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-        var settings = host.Settings.Peers.FirstOrDefault(p => p.Id == peerId);
+        var settings = connector.Peers.FirstOrDefault(p => p.Id == peerId);
         if (body.TryGetProperty("tokenId", out var t) && t.ValueKind == JsonValueKind.String && settings is not null
             && t.GetString() != $"{settings.AssetCode}/{settings.AssetScale}" && t.GetString() != settings.AssetCode)
             return BadRequest($"tokenId '{t.GetString()}' is not peer '{peerId}''s asset {settings.AssetCode}/{settings.AssetScale}");
         try
         {
-            var record = await host.Settlement.RequestAsync(peerId, amount, method, context.RequestAborted).ConfigureAwait(false);
+            var record = await coordinator.RequestAsync(peerId, amount, method, context.RequestAborted).ConfigureAwait(false);
             return Results.Json(View(record), statusCode: StatusCodes.Status202Accepted);
         }
         catch (SettlementRequestException e)
@@ -116,11 +106,10 @@ internal static class AdminEndpoints
     /// POST /admin/drain[?timeoutSeconds=N]: 202 with the drain status; the process exits 0 once the drain
     /// finishes (or its deadline passes). GET /admin/drain: the status (running, draining, drained, timed_out).
     /// </summary>
-    private static void MapDrain(IEndpointRouteBuilder app, ConnectorHost host)
+    private static void MapDrain(RouteGroupBuilder admin)
     {
-        app.MapPost("/admin/drain", (HttpContext context, string? timeoutSeconds) =>
+        admin.MapPost("/admin/drain", (string? timeoutSeconds, ConnectorHost host) =>
         {
-            if (Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
             TimeSpan? timeout = null;
             if (timeoutSeconds is not null)
             {
@@ -133,8 +122,7 @@ internal static class AdminEndpoints
             host.BeginDrain(timeout, thenStop: true);
             return Results.Json(DrainView(host.DrainState), statusCode: StatusCodes.Status202Accepted);
         });
-        app.MapGet("/admin/drain", (HttpContext context) =>
-            Refuse(context, host.Settings.AdminApiToken) ?? Results.Json(DrainView(host.DrainState)));
+        admin.MapGet("/admin/drain", (ConnectorHost host) => Results.Json(DrainView(host.DrainState)));
     }
 
     private static object DrainView(DrainStatus d) => new
@@ -161,29 +149,18 @@ internal static class AdminEndpoints
     };
 
     /// <summary>Each configured peer's account; amounts are decimal strings (UInt128 does not fit a JSON number).</summary>
-    public static async Task<IReadOnlyList<PeerBalance>> BalancesAsync(ConnectorHost host, CancellationToken ct)
+    public static async Task<IReadOnlyList<PeerBalance>> BalancesAsync(ConnectorSettings settings, ILedger ledgerStore, CancellationToken ct)
     {
         var list = new List<PeerBalance>();
-        foreach (var p in host.Settings.Peers)
+        foreach (var p in settings.Peers)
         {
             uint ledger = PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale);
-            var a = await host.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId(p.Id, ledger), ct).ConfigureAwait(false);
+            var a = await ledgerStore.LookupAccountAsync(PeerAccounts.PeerAccountId(p.Id, ledger), ct).ConfigureAwait(false);
             if (a is null) continue;
             list.Add(new PeerBalance(p.Id, p.AssetCode, p.AssetScale, a.PostedBalance.ToString(), a.DebitsPending.ToString(), a.CreditsPending.ToString(),
                 a.DebitsPosted.ToString(), a.CreditsPosted.ToString(), p.CreditLimit?.ToString()));
         }
         return list;
-    }
-
-    internal static IResult? Refuse(HttpContext context, string? token)
-    {
-        if (string.IsNullOrEmpty(token))
-            return Results.Json(new { error = "admin API disabled: set ADMIN_API_TOKEN" }, statusCode: StatusCodes.Status403Forbidden);
-        string header = context.Request.Headers.Authorization.ToString();
-        const string scheme = "Bearer ";
-        bool ok = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)
-            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()), Encoding.UTF8.GetBytes(token));
-        return ok ? null : Results.Json(new { error = "missing or wrong bearer token" }, statusCode: StatusCodes.Status401Unauthorized);
     }
 }
 

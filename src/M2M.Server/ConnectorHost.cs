@@ -6,6 +6,7 @@ using M2M.Core.Routing;
 using M2M.Core.Switch;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
+using M2M.Server.Http;
 using M2M.Server.Observability;
 using M2M.Server.Peers;
 using M2M.Server.Tracing;
@@ -44,15 +45,27 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     private WebApplication? _httpApp;
     private long _startedAt;
 
-    /// <summary>Opens the configured ledger (or the one <paramref name="openLedger"/> returns); throws LedgerUnavailableException if it cannot.</summary>
-    public ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, TimeProvider? time = null, Func<ConnectorSettings, ILedger>? openLedger = null)
+    /// <summary>
+    /// Start-up, asynchronously: the data gate (read-only schema check, verified backup before a forward
+    /// migration), then the configured ledger (or the one <paramref name="openLedger"/> returns), then the
+    /// components. Throws LedgerUnavailableException when the ledger cannot be opened.
+    /// </summary>
+    public static async Task<ConnectorHost> CreateAsync(ConnectorSettings settings, ILoggerFactory loggers, TimeProvider? time = null,
+        Func<ConnectorSettings, ILedger>? openLedger = null, CancellationToken cancellationToken = default)
+    {
+        time ??= TimeProvider.System;
+        var log = loggers.CreateLogger("M2M.Connector");
+        if (openLedger is null) await Data.StartupGate.CheckAsync(settings, m => Data.DataLog.Migration(log, m), cancellationToken).ConfigureAwait(false);
+        var ledger = openLedger?.Invoke(settings) ?? await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, time, cancellationToken).ConfigureAwait(false);
+        return new ConnectorHost(settings, loggers, log, time, ledger);
+    }
+
+    private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger)
     {
         _settings = settings;
         _loggers = loggers;
-        _log = loggers.CreateLogger("M2M.Connector");
-        _time = time ?? TimeProvider.System;
-        if (openLedger is null) Data.StartupGate.Check(settings, m => Data.DataLog.Migration(_log, m));
-        var ledger = openLedger?.Invoke(settings) ?? ConnectorLedger.OpenConfigured(settings.Ledger, _time);
+        _log = log;
+        _time = time;
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
@@ -62,7 +75,6 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmPayer = evmPayer;
 
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
-        if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         Routes = BuildRoutingTable(settings);
@@ -80,7 +92,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
-        _handler = new IlpMessageHandler(Switch, Peers, Metrics);
+        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [EvmClaims]));
     }
 
     public static string Version { get; } =
@@ -129,10 +141,10 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
-            app.MapOperationsEndpoints(this);
-            app.MapAdminEndpoints(this);
-            app.MapWalletEndpoints(this);
-            app.MapRoleEndpoints(this);
+            app.MapOperationsEndpoints();
+            app.MapAdminEndpoints();
+            app.MapWalletEndpoints();
+            app.MapRoleEndpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -192,6 +204,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(HostOptions);
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(_loggers);
+        builder.Services.AddConnectorComponents(this);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(IPAddress.Parse(_settings.BindAddress), port);

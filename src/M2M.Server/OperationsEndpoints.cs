@@ -1,26 +1,30 @@
-using M2M.Core.Switch;
+using M2M.Server.Accounting;
+using M2M.Server.Configuration;
+using M2M.Server.Observability;
+using M2M.Server.Peers;
+using M2M.Settlement.Coordination;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using M2M.Server.Observability;
 
 namespace M2M.Server;
 
 /// <summary>/health, /health/live, /health/ready and /metrics on the HEALTH_CHECK_PORT.</summary>
 internal static class OperationsEndpoints
 {
-    public static void MapOperationsEndpoints(this IEndpointRouteBuilder app, ConnectorHost host)
+    public static void MapOperationsEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", async () =>
+        app.MapGet("/health", async (ConnectorHost host, ConnectorSettings settings, ConnectorLedger accounting, PeerManager peers, ConnectorMetrics metrics, SettlementCoordinator settlement) =>
         {
-            var report = HealthReport.Create(host, await host.Accounting.ProbeAsync().ConfigureAwait(false));
-            if (await EvmProbe.ProbeAsync(host.Settings).ConfigureAwait(false) is { } evm) ((Dictionary<string, DependencyHealth>)report.Dependencies)["evm"] = evm;
+            var report = HealthReport.Create(host.State, host.Uptime, settings, peers, metrics, settlement, accounting.Ledger.Backend,
+                await accounting.ProbeAsync().ConfigureAwait(false));
+            if (await EvmProbe.ProbeAsync(settings).ConfigureAwait(false) is { } evm) ((Dictionary<string, DependencyHealth>)report.Dependencies)["evm"] = evm;
             return Results.Json(report, statusCode: report.IsServing ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         app.MapGet("/health/live", () => Results.Json(new { status = "alive", timestamp = DateTimeOffset.UtcNow }));
-        app.MapGet("/health/ready", async () =>
+        app.MapGet("/health/ready", async (ConnectorHost host, ConnectorLedger accounting) =>
         {
-            var (ledgerUp, _) = await host.Accounting.ProbeAsync().ConfigureAwait(false);
+            var (ledgerUp, _) = await accounting.ProbeAsync().ConfigureAwait(false);
             string? reason = host.State switch
             {
                 ConnectorState.Running when !ledgerUp => "ledger unavailable",
@@ -33,13 +37,13 @@ internal static class OperationsEndpoints
                 ? Results.Json(new { status = "ready", timestamp = DateTimeOffset.UtcNow })
                 : Results.Json(new { status = "not_ready", reason, timestamp = DateTimeOffset.UtcNow }, statusCode: StatusCodes.Status503ServiceUnavailable);
         });
-        app.MapGet("/metrics", async (HttpContext context) =>
+        app.MapGet("/metrics", async (HttpContext context, ConnectorMetrics metrics) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             if (MetricsText.SamplesOnly(context.Request.Headers.Accept))
-                await MetricsText.WriteSamplesAsync(host.Metrics.WriteAsync, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+                await MetricsText.WriteSamplesAsync(metrics.WriteAsync, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
             else
-                await host.Metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+                await metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
     }
 }
@@ -64,24 +68,25 @@ internal sealed record HealthReport(
     /// starting before the listeners are up; unhealthy while draining, stopped or the ledger is down; degraded when a
     /// configured peer is not connected; healthy otherwise. Recomputed on every call.
     /// </summary>
-    public static HealthReport Create(ConnectorHost host, (bool Up, TimeSpan Latency) ledger)
+    public static HealthReport Create(ConnectorState state, TimeSpan uptime, ConnectorSettings settings, PeerManager peerManager,
+        ConnectorMetrics metrics, SettlementCoordinator settlement, string backend, (bool Up, TimeSpan Latency) ledger)
     {
-        var peers = host.Peers.Configured
-            .Select(p => new PeerHealth(p.Id, host.Peers.IsConnected(p.Id), p.Relation.ToString().ToLowerInvariant()))
+        var peers = peerManager.Configured
+            .Select(p => new PeerHealth(p.Id, peerManager.IsConnected(p.Id), p.Relation.ToString().ToLowerInvariant()))
             .ToList();
         int connected = peers.Count(p => p.Connected);
-        string status = host.State switch
+        string status = state switch
         {
             ConnectorState.Starting => "starting",
             ConnectorState.Running when !ledger.Up => "unhealthy",
             ConnectorState.Running => connected == peers.Count ? "healthy" : "degraded",
             _ => "unhealthy",
         };
-        var sla = new SlaReport(Math.Round(host.Metrics.PacketSuccessRate, 6), Math.Round(host.Settlement.SuccessRate, 6), Math.Round(host.Metrics.P99LatencyMs, 3));
-        return new HealthReport(status, (long)host.Uptime.TotalSeconds, connected, peers.Count, peers, DateTimeOffset.UtcNow,
-            host.Settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>
+        var sla = new SlaReport(Math.Round(metrics.PacketSuccessRate, 6), Math.Round(settlement.SuccessRate, 6), Math.Round(metrics.P99LatencyMs, 3));
+        return new HealthReport(status, (long)uptime.TotalSeconds, connected, peers.Count, peers, DateTimeOffset.UtcNow,
+            settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>
             {
-                ["ledger"] = new(ledger.Up ? "up" : "down", Math.Round(ledger.Latency.TotalMilliseconds, 3), host.Accounting.Ledger.Backend),
+                ["ledger"] = new(ledger.Up ? "up" : "down", Math.Round(ledger.Latency.TotalMilliseconds, 3), backend),
             }, sla);
     }
 }

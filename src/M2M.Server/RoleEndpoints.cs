@@ -1,3 +1,6 @@
+using M2M.Server.Configuration;
+using M2M.Server.Http;
+using M2M.Server.Peers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -12,29 +15,27 @@ namespace M2M.Server;
 /// </summary>
 internal static class RoleEndpoints
 {
-    public static void MapRoleEndpoints(this IEndpointRouteBuilder app, ConnectorHost host)
+    public static void MapRoleEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/admin/role", (HttpContext context) =>
-            AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) ?? Results.Json(View(host, changed: false)));
-        app.MapPost("/admin/promote", async (HttpContext context) =>
+        var admin = app.MapAdminGroup();
+        admin.MapGet("/admin/role", (ConnectorSettings settings, PeerManager peers) => Results.Json(View(settings, peers, changed: false)));
+        admin.MapPost("/admin/promote", async (ConnectorSettings settings, PeerManager peers, CancellationToken ct) =>
         {
-            if (AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            bool changed = await host.Peers.PromoteAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false);
-            return Results.Json(View(host, changed));
+            bool changed = await peers.PromoteAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            return Results.Json(View(settings, peers, changed));
         });
-        app.MapPost("/admin/demote", async (HttpContext context) =>
+        admin.MapPost("/admin/demote", async (ConnectorSettings settings, PeerManager peers, CancellationToken ct) =>
         {
-            if (AdminEndpoints.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            bool changed = await host.Peers.DemoteAsync(host.Settings.MaxHoldTime + TimeSpan.FromSeconds(1), context.RequestAborted).ConfigureAwait(false);
-            return Results.Json(View(host, changed));
+            bool changed = await peers.DemoteAsync(settings.MaxHoldTime + TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+            return Results.Json(View(settings, peers, changed));
         });
     }
 
-    private static object View(ConnectorHost host, bool changed) => new
+    private static object View(ConnectorSettings settings, PeerManager peers, bool changed) => new
     {
-        nodeId = host.Settings.NodeId,
-        role = host.Peers.Standby ? "standby" : "active",
+        nodeId = settings.NodeId,
+        role = peers.Standby ? "standby" : "active",
         changed,
-        outgoingPeers = host.Peers.OutgoingPeers.Select(p => new { id = p.Id, connected = p.Connected }),
+        outgoingPeers = peers.OutgoingPeers.Select(p => new { id = p.Id, connected = p.Connected }),
     };
 }

@@ -5,6 +5,7 @@ using System.Text.Json;
 namespace M2M.Btp.Tests;
 
 /// <summary>Vectors produced by btp-packet@2.2.1 (see Fixtures/gen-btp-vectors.js).</summary>
+[Trait("Tier", "unit")]
 public class BtpCodecFixtureTests
 {
     private static readonly Lazy<Dictionary<string, JsonElement>> Vectors = new(LoadVectors);

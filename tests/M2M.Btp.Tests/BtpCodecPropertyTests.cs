@@ -3,6 +3,7 @@ using System.Buffers;
 namespace M2M.Btp.Tests;
 
 /// <summary>Seeded random round-trips and fuzzing: the decoder must never throw.</summary>
+[Trait("Tier", "unit")]
 public class BtpCodecPropertyTests
 {
     private const int RoundTripCases = 10_000;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace M2M.Btp.Tests;
 
 /// <summary>Auth failures and protocol violations, observed by a raw ClientWebSocket.</summary>
+[Trait("Tier", "integration")]
 public class BtpServerHandshakeTests
 {
     private const int TestTimeoutMs = 30_000;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace M2M.Btp.Tests;
 
 /// <summary>Sessions over real WebSockets: Kestrel on 127.0.0.1 and a <see cref="BtpClient"/>.</summary>
+[Trait("Tier", "integration")]
 public class BtpSessionTests
 {
     private const int TestTimeoutMs = 30_000;
@@ -141,16 +142,15 @@ public class BtpSessionTests
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Message_without_ilp_and_transfer_get_empty_responses()
     {
-        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
-        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
-        await raw.AuthenticateAsync();
-        var serverSession = await server.NextSessionAsync();
         var transfer = new TaskCompletionSource<(ulong, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        serverSession.OnTransfer = (_, amount, pd) =>
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(transfer: (_, amount, pd) =>
         {
             transfer.TrySetResult((amount, pd[0].ProtocolName));
             return ValueTask.CompletedTask;
-        };
+        }));
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.AuthenticateAsync();
+        await server.NextSessionAsync();
 
         await raw.SendAsync(BtpPacket.Message(40, [new("custom", BtpContentType.ApplicationJson, "{}"u8.ToArray())]));
         var reply = await raw.ReceivePacketAsync();
@@ -165,16 +165,15 @@ public class BtpSessionTests
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Sub_protocol_hook_answers_with_response_data_or_error_and_SendMessageAsync_returns_it()
     {
-        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
-        await using var client = NewClient(server.Url);
-        var clientSession = await StartAndWaitConnectedAsync(client);
-        var serverSession = await server.NextSessionAsync();
-        serverSession.OnSubProtocol = (_, entry) =>
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(subProtocol: (_, entry) =>
         {
             string text = Encoding.UTF8.GetString(entry.Data.Span);
             if (text == "bad") throw new InvalidOperationException("claim refused: bad");
             return ValueTask.FromResult<BtpProtocolData?>(new BtpProtocolData(entry.ProtocolName, BtpContentType.TextPlainUtf8, Encoding.UTF8.GetBytes("ack " + text)));
-        };
+        }));
+        await using var client = NewClient(server.Url);
+        var clientSession = await StartAndWaitConnectedAsync(client);
+        await server.NextSessionAsync();
 
         var reply = await clientSession.SendMessageAsync([new("payment-channel-claim", BtpContentType.ApplicationJson, Encoding.UTF8.GetBytes("good"))]).WaitAsync(TestTimeouts.Step);
         Assert.Equal(BtpPacketType.Response, reply.Type);
@@ -189,6 +188,28 @@ public class BtpSessionTests
         // ILP still flows on the same session.
         var ilp = await clientSession.SendIlpAsync(new byte[] { 7 }).WaitAsync(TestTimeouts.Step);
         Assert.Equal(new byte[] { 0xEE, 7 }, ilp.ToArray());
+    }
+
+    /// <summary>
+    /// The handler is part of the session from its creation: a claim written right behind the auth frame,
+    /// without waiting for the auth RESPONSE, is answered by it. With the old settable hook the host set it
+    /// after the read loop had started, so such a frame got a plain empty RESPONSE.
+    /// </summary>
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task A_sub_protocol_message_right_behind_auth_reaches_the_handler_given_at_creation()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(subProtocol: (_, entry) =>
+            ValueTask.FromResult<BtpProtocolData?>(new BtpProtocolData(entry.ProtocolName, BtpContentType.TextPlainUtf8, "ack"u8.ToArray()))));
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.SendAsync(RawBtpClient.AuthPacket(1, BtpTestServer.User, BtpTestServer.Token));
+        await raw.SendAsync(BtpPacket.Message(2, [new("payment-channel-claim", BtpContentType.ApplicationJson, "{}"u8.ToArray())]));
+
+        var auth = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Response, 1u), (auth.Type, auth.RequestId));
+        var reply = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Response, 2u), (reply.Type, reply.RequestId));
+        Assert.True(reply.TryGetProtocolData("payment-channel-claim", out var ack));
+        Assert.Equal("ack", Encoding.UTF8.GetString(ack.Data.Span));
     }
 
     [Fact(Timeout = TestTimeoutMs)]

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 namespace M2M.Btp.Tests;
 
 /// <summary>The session's wire path (issue 7, session 3): concurrent incoming requests, the queued writer, the ilp frame encoder.</summary>
+[Trait("Tier", "integration")]
 public class BtpWirePathTests
 {
     private const int TestTimeoutMs = 60_000;

@@ -21,12 +21,21 @@ internal static class TestTimeouts
     public static readonly TimeSpan Step = TimeSpan.FromSeconds(10);
 }
 
-/// <summary>Handler from a delegate; default echoes the packet with 0xEE prepended.</summary>
-internal sealed class DelegateHandler(Func<BtpSession, ReadOnlyMemory<byte>, CancellationToken, ValueTask<ReadOnlyMemory<byte>>>? handle = null)
+/// <summary>Handler from delegates; ILP default echoes the packet with 0xEE prepended; sub-protocol and TRANSFER default to the contract's defaults.</summary>
+internal sealed class DelegateHandler(
+    Func<BtpSession, ReadOnlyMemory<byte>, CancellationToken, ValueTask<ReadOnlyMemory<byte>>>? handle = null,
+    Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? subProtocol = null,
+    Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? transfer = null)
     : IBtpMessageHandler
 {
     public ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct) =>
         handle is null ? ValueTask.FromResult(Echo(ilpPacket)) : handle(session, ilpPacket, ct);
+
+    public ValueTask<BtpProtocolData?> HandleSubProtocolAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct) =>
+        subProtocol is null ? ValueTask.FromResult<BtpProtocolData?>(null) : subProtocol(session, entry);
+
+    public ValueTask HandleTransferAsync(BtpSession session, ulong amount, IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct) =>
+        transfer is null ? ValueTask.CompletedTask : transfer(session, amount, protocolData);
 
     public static ReadOnlyMemory<byte> Echo(ReadOnlyMemory<byte> ilp) => (byte[])[0xEE, .. ilp.Span];
 }

@@ -8,6 +8,7 @@ namespace M2M.Cli.Tests;
 
 /// <summary>R22: online backup during load, restore to a scratch install, nothing fulfilled lost; 1 flipped byte always detected.</summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class BackupRestoreTests(ITestOutputHelper output)
 {
     [Fact]

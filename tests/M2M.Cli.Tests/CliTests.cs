@@ -2,6 +2,7 @@ using System.Text.Json;
 
 namespace M2M.Cli.Tests;
 
+[Trait("Tier", "process")]
 public class CliTests
 {
     [Fact]
@@ -123,6 +124,7 @@ public class CliTests
     }
 }
 
+[Trait("Tier", "process")]
 public class LedgerCommandTests
 {
     [Fact]
@@ -165,6 +167,7 @@ public class LedgerCommandTests
     }
 }
 
+[Trait("Tier", "process")]
 public class MigrateWalletCommandTests
 {
     [Fact]

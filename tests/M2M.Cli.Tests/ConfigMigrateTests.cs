@@ -1,6 +1,7 @@
 namespace M2M.Cli.Tests;
 
 /// <summary>`config migrate`, `config validate` (YAML and .env) and the 1.x deprecation warnings, as processes.</summary>
+[Trait("Tier", "process")]
 public class ConfigMigrateTests
 {
     private const string OldEnv = """

@@ -19,6 +19,7 @@ namespace M2M.Cli.Tests;
 /// CRASH_LOAD_MIN_MS / CRASH_LOAD_MAX_MS (the kill instant, CI 1500–4000; long form 3000–15000),
 /// CRASH_SEED (replay a run's randomness).
 /// </summary>
+[Trait("Tier", "process")]
 public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres) : IClassFixture<PostgresServer>
 {
     private const double PacketExpirySeconds = 3;

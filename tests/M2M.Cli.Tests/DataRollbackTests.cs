@@ -11,6 +11,7 @@ namespace M2M.Cli.Tests;
 /// with M2M_TEST_EXTRA_MIGRATIONS adding a contract migration. Both are test-only switches.
 /// </summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class DataRollbackTests(ITestOutputHelper output)
 {
     private static int Latest => SqliteLedger.Migrations.Latest;

@@ -10,6 +10,7 @@ namespace M2M.Cli.Tests;
 /// the commands they get.
 /// </summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class DeployScriptsTests
 {
     /// <summary>

@@ -12,6 +12,7 @@ namespace M2M.Cli.Tests;
 /// before its in-memory resolution runs (M2M_PAUSEPOINT=doubtful-post-resolve). After a restart the
 /// doubtful-post journal must reverse the post so the books match the T00.
 /// </summary>
+[Trait("Tier", "process")]
 public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<PostgresServer>
 {
     private static readonly UInt128 Alice = PeerAccounts.PeerAccountId("alice", PeerAccounts.LedgerFor("USD", 9));

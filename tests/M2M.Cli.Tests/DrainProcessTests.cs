@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 namespace M2M.Cli.Tests;
 
 /// <summary>POST /admin/drain on a real connector process with packets in flight and a settlement to finish.</summary>
+[Trait("Tier", "process")]
 public class DrainProcessTests
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };

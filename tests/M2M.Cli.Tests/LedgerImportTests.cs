@@ -4,6 +4,7 @@ namespace M2M.Cli.Tests;
 
 /// <summary>`ledger import`: 1.x balances come over once, Σ stays 0, a second import changes nothing.</summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class LedgerImportTests
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace M2M.Cli.Tests;
 /// bench/compare.sh, never CI): 200 packets, every one fulfilled, the JSON line parses, and the
 /// ledger holds exactly the 4 transfers per packet (plus the warmup's) the two phases write.
 /// </summary>
+[Trait("Tier", "process")]
 public class LoadGenSmokeTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using System.Text.Json;
 namespace M2M.Cli.Tests;
 
 /// <summary>scripts/smoke-test.sh, scripts/upgrade.sh (bare-process mode) and `m2m-connector ping` against real connector processes.</summary>
+[Trait("Tier", "process")]
 public class OpsScriptTests
 {
     private const string Secret = "smoke-secret-7f3a";

@@ -9,6 +9,7 @@ namespace M2M.Cli.Tests;
 /// Alice sends through both at once: her one credit limit holds across both nodes, the books
 /// balance, and `ledger verify` on the shared ledger passes.
 /// </summary>
+[Trait("Tier", "process")]
 public class SharedPostgresLedgerTests(PostgresServer postgres, ITestOutputHelper output) : IClassFixture<PostgresServer>
 {
     private const ulong CreditLimit = 20_000;

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http;
 namespace M2M.Cli.Tests;
 
 /// <summary>OTEL_ENABLED=true on a real connector process: spans reach a loopback OTLP/HTTP receiver.</summary>
+[Trait("Tier", "process")]
 public class TracingProcessTests
 {
     [Fact]

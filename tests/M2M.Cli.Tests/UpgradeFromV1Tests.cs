@@ -10,6 +10,7 @@ namespace M2M.Cli.Tests;
 /// then start 2.0 with the 1.x .env names. Balances and wallets identical; /health healthy.
 /// </summary>
 [Collection("data")]
+[Trait("Tier", "process")]
 public class UpgradeFromV1Tests
 {
     [Fact]

@@ -7,6 +7,7 @@ using Microsoft.Data.Sqlite;
 namespace M2M.Cli.Tests;
 
 /// <summary>`wallet init | backup | restore` and `migrate-wallet` run as the real executable on real files.</summary>
+[Trait("Tier", "process")]
 public sealed partial class WalletCliTests : IDisposable
 {
     private const string TestMnemonic = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";

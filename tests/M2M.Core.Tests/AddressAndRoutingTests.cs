@@ -3,6 +3,7 @@ using M2M.Core.Routing;
 
 namespace M2M.Core.Tests;
 
+[Trait("Tier", "unit")]
 public class AddressAndRoutingTests
 {
     [Theory]

@@ -5,6 +5,7 @@ using M2M.Core.Ilp;
 namespace M2M.Core.Tests;
 
 /// <summary>Byte vectors produced by the npm ilp-packet package (tests/interop/gen-ilp-vectors.js).</summary>
+[Trait("Tier", "unit")]
 public class IlpCodecFixtureTests
 {
     public static TheoryData<string> ValidNames() => Names("ilp-packet-vectors.json");

@@ -6,6 +6,7 @@ namespace M2M.Core.Tests;
 /// <summary>Properties over seeded random inputs: decode∘encode = id, and no input ever throws.</summary>
 // Not in parallel with the other test class that decodes: both use the shared IlpAddressCache.
 [Collection("IlpAddressCache")]
+[Trait("Tier", "unit")]
 public class IlpCodecPropertyTests
 {
     private const int Cases = 20_000;
@@ -186,6 +187,7 @@ internal static class RandomPackets
     }
 }
 
+[Trait("Tier", "unit")]
 public class OerEdgeTests
 {
     [Fact]

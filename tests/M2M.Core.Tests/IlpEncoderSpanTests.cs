@@ -4,6 +4,7 @@ using M2M.Core.Ilp;
 namespace M2M.Core.Tests;
 
 /// <summary>The allocation-light encoder entry points (issue 7, session 3) give the writer encoder's bytes.</summary>
+[Trait("Tier", "unit")]
 public class IlpEncoderSpanTests
 {
     private static IEnumerable<IlpPacket> Packets()

@@ -7,6 +7,7 @@ namespace M2M.Core.Tests;
 /// <summary>Issue 7's codec target: reading a Prepare allocates nothing; its fields are slices of the input.</summary>
 // Not in parallel with the other test class that decodes: both use the shared IlpAddressCache.
 [Collection("IlpAddressCache")]
+[Trait("Tier", "unit")]
 public class IlpPrepareViewTests
 {
     private static byte[] Prepare(int dataBytes, string destination = "g.connector.agent-42.wallet") => IlpEncoder.ToArray(new IlpPrepare

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace M2M.Core.Tests;
 
 /// <summary>The switch's steps with a deterministic clock and an in-process next hop (unit tier, no I/O).</summary>
+[Trait("Tier", "unit")]
 public class PacketSwitchTests
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);

@@ -2,6 +2,7 @@ using M2M.Core.Ledger;
 
 namespace M2M.Core.Tests;
 
+[Trait("Tier", "unit")]
 public class TransferIdTests
 {
     [Fact]

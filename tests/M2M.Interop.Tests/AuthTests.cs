@@ -5,6 +5,7 @@ using M2M.Server.Configuration;
 namespace M2M.Interop.Tests;
 
 /// <summary>BTP auth as ilp-plugin-btp clients experience it.</summary>
+[Trait("Tier", "interop")]
 public sealed class AuthTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

@@ -5,6 +5,7 @@ using M2M.Server.Configuration;
 namespace M2M.Interop.Tests;
 
 /// <summary>ilp-protocol-ildcp's fetch (peer.config) against our connector.</summary>
+[Trait("Tier", "interop")]
 public sealed class IldcpTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

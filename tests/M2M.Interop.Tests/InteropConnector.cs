@@ -12,7 +12,7 @@ internal static class InteropConnector
     {
         // Each connector gets its own real SQLite ledger file.
         var ledger = settings.Ledger with { Path = Path.Combine(Path.GetTempPath(), "m2m-interop", Guid.NewGuid().ToString("N"), "ledger.db") };
-        var host = new ConnectorHost(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0, Ledger = ledger }, NullLoggerFactory.Instance);
+        var host = await ConnectorHost.CreateAsync(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0, Ledger = ledger }, NullLoggerFactory.Instance);
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));

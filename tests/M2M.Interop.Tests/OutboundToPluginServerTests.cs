@@ -5,6 +5,7 @@ using M2M.Server.Configuration;
 namespace M2M.Interop.Tests;
 
 /// <summary>Our BTP client (outbound peer) → an ilp-plugin-btp server (listener).</summary>
+[Trait("Tier", "interop")]
 public sealed class OutboundToPluginServerTests : IAsyncLifetime
 {
     private ConnectorHost? _host;

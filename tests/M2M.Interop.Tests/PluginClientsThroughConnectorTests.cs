@@ -5,6 +5,7 @@ using M2M.Server.Configuration;
 namespace M2M.Interop.Tests;
 
 /// <summary>ilp-plugin-btp client → our connector → ilp-plugin-btp client, both clients connecting inbound.</summary>
+[Trait("Tier", "interop")]
 public sealed class PluginClientsThroughConnectorTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

@@ -5,6 +5,7 @@ using M2M.Server.Configuration;
 namespace M2M.Interop.Tests;
 
 /// <summary>Rejects as an ilp-plugin-btp sender decodes them.</summary>
+[Trait("Tier", "interop")]
 public sealed class RejectsSeenByPluginTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

@@ -7,6 +7,7 @@ using Microsoft.Data.Sqlite;
 namespace M2M.Ledger.Tests;
 
 /// <summary>R21 (library part): numbered migrations with recorded SHA-256 on real SQLite files.</summary>
+[Trait("Tier", "integration")]
 public class MigrationTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("m2m-migrations-").FullName;

@@ -9,6 +9,7 @@ namespace M2M.Ledger.Tests;
 
 /// <summary>What only a shared database can show: two connector nodes on one ledger, migrations, group commit.</summary>
 [Collection(PostgresCollection.Name)]
+[Trait("Tier", "integration")]
 public sealed class PostgresLedgerTests(PostgresServer server, ITestOutputHelper output)
 {
     private const uint Usd = 1;

@@ -9,6 +9,7 @@ namespace M2M.Ledger.Tests;
 /// The database goes away under an open ledger and comes back. Uses its own server instance
 /// (not the shared collection fixture) so stopping it cannot disturb other tests.
 /// </summary>
+[Trait("Tier", "integration")]
 public sealed class PostgresOutageTests : IAsyncLifetime
 {
     private readonly PostgresServer _server = new();

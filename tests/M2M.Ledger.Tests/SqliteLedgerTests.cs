@@ -5,6 +5,7 @@ using Microsoft.Data.Sqlite;
 namespace M2M.Ledger.Tests;
 
 /// <summary>The contract suite on a real SQLite file in a temp directory.</summary>
+[Trait("Tier", "integration")]
 public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("m2m-ledger-").FullName;

@@ -11,6 +11,7 @@ using Xunit.Abstractions;
 namespace M2M.Reliability.Tests;
 
 /// <summary>R13/R14/R15: BTP auth brute force, oversize frames, idle and slowloris connections, admin tokens.</summary>
+[Trait("Tier", "integration")]
 public class AuthAbuseTests(ITestOutputHelper output)
 {
     [Fact]

@@ -14,6 +14,7 @@ namespace M2M.Reliability.Tests;
 /// no input takes over 100 ms. FUZZ_SECONDS (per target, CI 5) and FUZZ_SEED control a longer run.
 /// </summary>
 [Collection(SerialCollection.Name)]
+[Trait("Tier", "unit")]
 public class CodecFuzzTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Hang = TimeSpan.FromMilliseconds(100);

@@ -8,6 +8,7 @@ using Xunit.Abstractions;
 namespace M2M.Reliability.Tests;
 
 /// <summary>Per-peer limits on a real connector (WebSockets on 127.0.0.1, SQLite ledger), and their config.</summary>
+[Trait("Tier", "integration")]
 public class LimitsThroughConnectorTests(ITestOutputHelper output)
 {
     [Fact]

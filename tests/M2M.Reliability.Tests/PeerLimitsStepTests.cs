@@ -6,6 +6,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace M2M.Reliability.Tests;
 
 /// <summary>Unit tests of the per-peer limits step with a fake clock (no I/O).</summary>
+[Trait("Tier", "unit")]
 public class PeerLimitsStepTests
 {
     private static readonly SwitchOptions Options = new() { IlpAddress = "g.conn" };

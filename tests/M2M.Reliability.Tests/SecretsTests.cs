@@ -12,6 +12,7 @@ namespace M2M.Reliability.Tests;
 /// WALLET_PASSWORD), at debug level, driven through failures: none appears in stdout, stderr,
 /// /health or /metrics.
 /// </summary>
+[Trait("Tier", "process")]
 public class SecretsTests(ITestOutputHelper output)
 {
     [Fact]

@@ -15,9 +15,9 @@ internal static class Connector
 {
     public static async Task<ConnectorHost> StartAsync(ConnectorSettings settings, ILoggerFactory? loggers = null)
     {
-        if (settings.Ledger.Backend == "sqlite" && settings.Ledger.Path == new LedgerSettings().Path)
+        if (settings.Ledger.Backend == LedgerBackend.Sqlite && settings.Ledger.Path == new LedgerSettings().Path)
             settings = settings with { Ledger = settings.Ledger with { Path = Path.Combine(Path.GetTempPath(), "m2m-rel", Guid.NewGuid().ToString("N"), "ledger.db") } };
-        var host = new ConnectorHost(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 },
+        var host = await ConnectorHost.CreateAsync(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 },
             loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await host.StartAsync(CancellationToken.None);
         return host;

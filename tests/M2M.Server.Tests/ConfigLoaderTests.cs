@@ -3,6 +3,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
+[Trait("Tier", "integration")]
 public sealed class ConfigLoaderTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("m2m-config-").FullName;
@@ -45,7 +46,7 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         var s = Loader().Load(Write(OneXFile));
 
-        Assert.Equal(("connector-a", "g.connector-a", 3001, 8081, "debug"), (s.NodeId, s.IlpAddress, s.BtpServerPort, s.HealthCheckPort, s.LogLevel));
+        Assert.Equal(("connector-a", "g.connector-a", 3001, 8081, ConnectorLogLevel.Debug), (s.NodeId, s.IlpAddress, s.BtpServerPort, s.HealthCheckPort, s.LogLevel));
         var peer = Assert.Single(s.Peers);
         Assert.Equal(new Uri("ws://connector-b:3000"), peer.Url);
         Assert.Equal("secret-b", peer.AuthToken);
@@ -171,7 +172,7 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         _env["SETTLEMENT_PREFERENCE"] = "both";
         var s = Loader().Load(Write("nodeId: n\npeers:\n  - id: p\n    settlement: { threshold: 1000 }\n  - id: q\n    settlement: { threshold: 9, settleTo: 2, method: rfc38, engineUrl: 'http://127.0.0.1:7000' }\n"));
-        Assert.Equal(new SettlementSettings(1000, 0, "evm", null), s.Peers[0].Settlement);
+        Assert.Equal(new SettlementSettings(1000, 0, SettlementMethodKind.Evm, null), s.Peers[0].Settlement);
         Assert.Equal(new Uri("http://127.0.0.1:7000/"), s.Peers[1].Settlement!.EngineUrl);
     }
 
@@ -211,15 +212,52 @@ public sealed class ConfigLoaderTests : IDisposable
     public void Without_a_file_the_built_in_single_node_default_is_used()
     {
         var s = Loader().Load(null);
-        Assert.Equal(("m2m-connector", 3000, 8080, "sqlite", "./data/ledger.db"), (s.NodeId, s.BtpServerPort, s.HealthCheckPort, s.Ledger.Backend, s.Ledger.Path));
+        Assert.Equal(("m2m-connector", 3000, 8080, LedgerBackend.Sqlite, "./data/ledger.db"), (s.NodeId, s.BtpServerPort, s.HealthCheckPort, s.Ledger.Backend, s.Ledger.Path));
         Assert.Empty(s.Peers);
+    }
+
+    [Fact]
+    public void Strings_become_typed_settings_and_a_bad_value_is_one_line_naming_the_allowed_ones()
+    {
+        _env["ENVIRONMENT"] = "Staging";
+        _env["LEDGER_BACKEND"] = "postgres";
+        _env["LEDGER_POSTGRES_URL"] = "Host=127.0.0.1";
+        var s = Loader().Load(Write("nodeId: a\nlogLevel: WARN\npeers:\n  - id: b\n    authToken: t\n    settlement: {threshold: '10', method: rfc38, engineUrl: 'http://127.0.0.1:1'}\n"));
+        Assert.Equal((DeploymentEnvironment.Staging, ConnectorLogLevel.Warn, LedgerBackend.Postgres, SettlementMethodKind.Rfc38),
+            (s.Environment, s.LogLevel, s.Ledger.Backend, s.Peers[0].Settlement!.Method));
+        Assert.Equal("rfc38", s.Peers[0].Settlement!.Method.ConfigName());
+
+        _env["LEDGER_BACKEND"] = "mysql";
+        _env["ENVIRONMENT"] = "1"; // a number is not a name
+        var errors = Errors("nodeId: a\nlogLevel: loud\npeers:\n  - id: b\n    authToken: t\n    settlement: {threshold: '10', method: cash}\n");
+        Assert.Contains("ledger.backend: 'mysql' is invalid; expected one of sqlite, postgres", errors);
+        Assert.Contains("ENVIRONMENT: '1' is invalid; expected one of development, staging, production", errors);
+        Assert.Contains("logLevel (LOG_LEVEL): 'loud' is invalid; expected one of debug, info, warn, error", errors);
+        Assert.Contains("peers[0].settlement.method: 'cash' is invalid; expected one of evm, xrp, rfc38, none", errors);
+    }
+
+    [Fact]
+    public void Test_seams_are_read_by_the_loader_and_absent_in_production()
+    {
+        Assert.Equal(M2M.Core.Diagnostics.TestSeams.None, Loader().ReadTestSeams());
+        _env["M2M_CRASHPOINT"] = "before-forward";
+        _env["M2M_CRASHPOINT_SKIP"] = "7";
+        _env["M2M_PAUSEPOINT"] = "after-void-commit";
+        _env["M2M_TEST_EXTRA_MIGRATIONS"] = "/tmp/extra";
+        _env["M2M_SIMULATE_SCHEMA_VERSION"] = "2";
+        Assert.Equal(new M2M.Core.Diagnostics.TestSeams("before-forward", "after-void-commit", 7, "/tmp/extra", 2), Loader().ReadTestSeams());
+        _env["M2M_SIMULATE_SCHEMA_VERSION"] = "0"; // not a version: ignored, as before
+        Assert.Null(Loader().ReadTestSeams().SimulatedSchemaVersion);
     }
 
     [Fact]
     public void The_shipped_examples_are_valid()
     {
         string root = RepoRoot();
-        foreach (var file in Directory.GetFiles(Path.Combine(root, "examples"), "*.yaml"))
+        var files = Directory.GetFiles(Path.Combine(root, "examples"), "*.yaml");
+        // The three shipped examples: an empty or renamed folder fails instead of passing with nothing checked.
+        Assert.Equal(["production-single-node.yaml", "single-node.yaml", "two-peers.yaml"], files.Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        foreach (var file in files)
         {
             _env["BTP_PEER_ALICE_SECRET"] = "a";
             _env["BOB_TOKEN"] = "b";

@@ -15,6 +15,7 @@ namespace M2M.Server.Tests;
 /// resolved again after a restart, so a post that landed never stays posted behind a T00.
 /// Real journal files and a real SQLite ledger.
 /// </summary>
+[Trait("Tier", "integration")]
 public sealed class DoubtfulPostJournalTests : IAsyncLifetime
 {
     private static readonly uint Usd = PeerAccounts.LedgerFor("USD", 9);
@@ -183,7 +184,7 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
         });
         string journalPath = Path.Combine(_dir, "connector", DoubtfulPostFile.FileName);
         var dying = new FlakyLedger(SqliteLedger.Open(settings.Ledger.Path));
-        await using (var host = new ConnectorHost(settings, NullLoggerFactory.Instance, openLedger: _ => dying))
+        await using (var host = await ConnectorHost.CreateAsync(settings, NullLoggerFactory.Instance, openLedger: _ => dying))
         {
             await host.StartAsync(CancellationToken.None);
             await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
@@ -201,7 +202,7 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
         } // stopped with the ledger still down: the in-memory resolution never ran
 
         Assert.Single(DoubtfulPostFile.OpenFile(journalPath, _log).Open);
-        await using (var host = new ConnectorHost(settings, NullLoggerFactory.Instance))
+        await using (var host = await ConnectorHost.CreateAsync(settings, NullLoggerFactory.Instance))
         {
             await host.StartAsync(CancellationToken.None);
             Assert.Equal(1, await host.DoubtfulReplay.WaitAsync(TimeSpan.FromSeconds(20)));

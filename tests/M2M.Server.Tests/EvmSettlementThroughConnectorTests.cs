@@ -23,6 +23,7 @@ public sealed class EvmNodeCollection : ICollectionFixture<EvmNodeFixture>
 /// their BTP session, B verifies them against the chain, credits its ledger and can redeem the latest claim.
 /// </summary>
 [Collection(EvmNodeCollection.Name)]
+[Trait("Tier", "integration")]
 public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
 {
     private static readonly BigInteger WeiPerUnit = BigInteger.Pow(10, 9); // USD/9
@@ -48,7 +49,7 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
             Peers =
             [
                 new PeerSettings { Id = "bob", AuthToken = "bob-secret" },
-                new PeerSettings { Id = "a", AuthToken = "a-to-b", Settlement = new SettlementSettings(ulong.MaxValue, 0, "none", null) { Evm = Channel(EvmNodeFixture.Accounts[1].Address) } },
+                new PeerSettings { Id = "a", AuthToken = "a-to-b", Settlement = new SettlementSettings(ulong.MaxValue, 0, SettlementMethodKind.None, null) { Evm = Channel(EvmNodeFixture.Accounts[1].Address) } },
             ],
             Routes = [new Route("g.bob", "bob"), new Route("g.alice", "a")],
         };
@@ -64,7 +65,7 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
                 new PeerSettings
                 {
                     Id = "b", Url = new Uri($"ws://127.0.0.1:{bHost.BtpPort}/"), AuthToken = "a-to-b",
-                    Settlement = new SettlementSettings(100, 0, "evm", null) { Evm = Channel(EvmNodeFixture.Accounts[2].Address) },
+                    Settlement = new SettlementSettings(100, 0, SettlementMethodKind.Evm, null) { Evm = Channel(EvmNodeFixture.Accounts[2].Address) },
                 },
             ],
             Routes = [new Route("g.alice", "alice"), new Route("g.bob", "b")],

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace M2M.Server.Tests;
 
 /// <summary>Packets through a connector with its real SQLite ledger: what the books say afterwards.</summary>
+[Trait("Tier", "integration")]
 public class LedgerThroughConnectorTests
 {
     private static ConnectorSettings Settings(ulong? aliceLimit = null) => TestConnector.WithTempLedger(TestConnector.TwoPeers() with
@@ -144,7 +145,7 @@ public class LedgerThroughConnectorTests
     {
         var flaky = new FlakyLedger(new MemoryLedger());
         var settings = Settings();
-        await using var host = new ConnectorHost(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
+        await using var host = await ConnectorHost.CreateAsync(settings with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
         await host.StartAsync(CancellationToken.None);
         await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
@@ -170,7 +171,7 @@ public class LedgerThroughConnectorTests
     public async Task A_fulfill_whose_post_fails_is_answered_T00_and_counted()
     {
         var flaky = new FlakyLedger(new MemoryLedger());
-        await using var host = new ConnectorHost(Settings() with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
+        await using var host = await ConnectorHost.CreateAsync(Settings() with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
         await host.StartAsync(CancellationToken.None);
         await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
@@ -190,7 +191,7 @@ public class LedgerThroughConnectorTests
         // Found by the crash harness (PostgreSQL stopped under load): the COMMIT landed, the
         // acknowledgement did not, the retries ran out, and the sender got T00 for a posted packet.
         var flaky = new FlakyLedger(new MemoryLedger());
-        await using var host = new ConnectorHost(Settings() with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
+        await using var host = await ConnectorHost.CreateAsync(Settings() with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance, openLedger: _ => flaky);
         await host.StartAsync(CancellationToken.None);
         await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");

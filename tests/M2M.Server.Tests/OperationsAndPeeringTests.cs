@@ -9,6 +9,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
+[Trait("Tier", "integration")]
 public class OperationsAndPeeringTests
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
@@ -108,7 +109,7 @@ public class OperationsAndPeeringTests
 
         await edgeHost.DisposeAsync();
         await RoutingThroughConnectorTests.WaitUntil(() => !coreHost.Peers.IsConnected("edge"));
-        await using var restarted = new ConnectorHost(edge with { BindAddress = "127.0.0.1", BtpServerPort = port, HealthCheckPort = 0 }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var restarted = await ConnectorHost.CreateAsync(edge with { BindAddress = "127.0.0.1", BtpServerPort = port, HealthCheckPort = 0 }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await restarted.StartAsync(CancellationToken.None);
 
         await RoutingThroughConnectorTests.WaitUntil(() => coreHost.Peers.IsConnected("edge"), seconds: 20);
@@ -116,6 +117,7 @@ public class OperationsAndPeeringTests
 }
 
 /// <summary>Hostile or broken BTP clients: each is refused and the connector keeps serving the others.</summary>
+[Trait("Tier", "integration")]
 public class HostileBtpClientTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

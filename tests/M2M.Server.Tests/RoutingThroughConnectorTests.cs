@@ -4,6 +4,7 @@ using M2M.Core.Ilp;
 namespace M2M.Server.Tests;
 
 /// <summary>One connector, two BTP peers over real WebSockets on 127.0.0.1.</summary>
+[Trait("Tier", "integration")]
 public class RoutingThroughConnectorTests : IAsyncLifetime
 {
     private ConnectorHost _host = null!;

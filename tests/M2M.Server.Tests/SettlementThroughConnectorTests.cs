@@ -14,6 +14,7 @@ namespace M2M.Server.Tests;
 /// Settlement end to end: packets make us owe bob; past his threshold the connector pays him
 /// through an RFC 38 settlement engine (a stand-in HTTP engine on 127.0.0.1) and the ledger follows.
 /// </summary>
+[Trait("Tier", "integration")]
 public sealed class SettlementThroughConnectorTests : IAsyncLifetime
 {
     private WebApplication _engine = null!;
@@ -37,7 +38,7 @@ public sealed class SettlementThroughConnectorTests : IAsyncLifetime
             Peers =
             [
                 new PeerSettings { Id = "alice", AuthToken = "alice-secret" },
-                new PeerSettings { Id = "bob", AuthToken = "bob-secret", Settlement = new SettlementSettings(Threshold: 100, SettleTo: 10, "rfc38", _engineUrl) },
+                new PeerSettings { Id = "bob", AuthToken = "bob-secret", Settlement = new SettlementSettings(Threshold: 100, SettleTo: 10, SettlementMethodKind.Rfc38, _engineUrl) },
             ],
         };
         _host = await TestConnector.StartAsync(settings);

@@ -13,7 +13,7 @@ internal static class TestConnector
 {
     public static async Task<ConnectorHost> StartAsync(ConnectorSettings settings)
     {
-        var host = new ConnectorHost(WithTempLedger(settings) with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance);
+        var host = await ConnectorHost.CreateAsync(WithTempLedger(settings) with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 }, NullLoggerFactory.Instance);
         await host.StartAsync(CancellationToken.None);
         return host;
     }

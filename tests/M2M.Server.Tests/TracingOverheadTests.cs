@@ -6,6 +6,7 @@ using M2M.Settlement.Coordination;
 
 namespace M2M.Server.Tests;
 
+[Trait("Tier", "integration")]
 public class TracingOverheadTests
 {
     private sealed class Nothing : IPacketObserver, ISettlementObserver

@@ -46,6 +46,7 @@ internal sealed class WalletApiClient(ConnectorHost host, string? token = Wallet
     public Task<(HttpStatusCode Code, JsonElement Body)> PostAsync(string path, string? body = null) => SendAsync(HttpMethod.Post, path, body);
 }
 
+[Trait("Tier", "integration")]
 public sealed class WalletApiTests
 {
     private static string Error(JsonElement body) => body.GetProperty("error").GetString()!;
@@ -179,6 +180,7 @@ public sealed class WalletApiTests
 
 /// <summary>Agent EVM balances through Nethereum's eth_getBalance against a real ganache node.</summary>
 [Collection(EvmNodeCollection.Name)]
+[Trait("Tier", "integration")]
 public sealed class WalletBalanceTests(EvmNodeFixture node)
 {
     [Fact]

@@ -2,6 +2,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
+[Trait("Tier", "integration")]
 public sealed class WalletConfigTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("m2m-wallet-config-").FullName;

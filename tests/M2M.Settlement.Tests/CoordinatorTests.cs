@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace M2M.Settlement.Tests;
 
 /// <summary>The coordinator over a real SQLite ledger and a real settlement store file.</summary>
+[Trait("Tier", "integration")]
 public sealed class CoordinatorTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("m2m-settle-").FullName;

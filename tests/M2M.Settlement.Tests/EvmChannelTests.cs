@@ -6,6 +6,7 @@ namespace M2M.Settlement.Tests;
 
 /// <summary>End-to-end channel tests against a local ganache node (see <see cref="EvmNodeFixture"/>).</summary>
 [Collection(EvmNodeCollection.Name)]
+[Trait("Tier", "interop")]
 public sealed class EvmChannelTests(EvmNodeFixture node)
 {
     /// <summary>One test unit: 10^15 wei.</summary>

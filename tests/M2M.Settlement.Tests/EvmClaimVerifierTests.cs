@@ -4,6 +4,7 @@ using M2M.Settlement.Evm;
 namespace M2M.Settlement.Tests;
 
 /// <summary>Signer/verifier tests that need no node.</summary>
+[Trait("Tier", "unit")]
 public sealed class EvmClaimVerifierTests
 {
     private const string Key = "0x4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d";

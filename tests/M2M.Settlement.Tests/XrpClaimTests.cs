@@ -5,6 +5,7 @@ namespace M2M.Settlement.Tests;
 
 /// <summary>Claim encoding, signing and verification cross-checked against ripple-binary-codec and ripple-keypairs.</summary>
 [Collection(XrpReferenceCollection.Name)]
+[Trait("Tier", "interop")]
 public sealed class XrpClaimTests(XrpReferenceFixture reference)
 {
     public static IEnumerable<object[]> SeedsAndAmounts() =>

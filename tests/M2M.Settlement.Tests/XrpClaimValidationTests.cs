@@ -2,6 +2,7 @@ using M2M.Settlement.Xrp;
 
 namespace M2M.Settlement.Tests;
 
+[Trait("Tier", "unit")]
 public sealed class XrpClaimValidationTests
 {
     private const ulong Capacity = 10_000_000;

@@ -3,6 +3,7 @@ using M2M.Settlement.Xrp;
 namespace M2M.Settlement.Tests;
 
 [Collection(XrpReferenceCollection.Name)]
+[Trait("Tier", "interop")]
 public sealed class XrpKeyTests(XrpReferenceFixture reference)
 {
     [Theory]

@@ -2,6 +2,7 @@ using System.Text;
 
 namespace M2M.Wallets.Tests;
 
+[Trait("Tier", "integration")]
 public class BackupTests
 {
     private static WalletStoreOptions Fast(string? mnemonic = null) => new() { Iterations = TestFiles.FastIterations, ImportMnemonic = mnemonic };

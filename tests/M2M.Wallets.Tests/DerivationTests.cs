@@ -2,6 +2,7 @@ using NBitcoin;
 
 namespace M2M.Wallets.Tests;
 
+[Trait("Tier", "unit")]
 public class DerivationTests
 {
     private static ExtKey Master() => new Mnemonic(TestFiles.TestMnemonic, Wordlist.English).DeriveExtKey();

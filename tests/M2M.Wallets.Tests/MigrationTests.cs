@@ -2,6 +2,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace M2M.Wallets.Tests;
 
+[Trait("Tier", "integration")]
 public class MigrationTests
 {
     private static readonly string[] LegacyTables = ["agent_wallets", "agent_balances", "wallet_lifecycle", "wallet_archives", "agent_channels"];

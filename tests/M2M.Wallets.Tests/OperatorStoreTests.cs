@@ -1,5 +1,6 @@
 namespace M2M.Wallets.Tests;
 
+[Trait("Tier", "integration")]
 public class OperatorStoreTests
 {
     private static WalletStoreOptions Fast() => new() { Iterations = TestFiles.FastIterations };

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace M2M.Wallets.Tests;
 
+[Trait("Tier", "integration")]
 public class StoreTests
 {
     private static WalletStoreOptions Fast(string? mnemonic = null, TimeProvider? time = null) =>

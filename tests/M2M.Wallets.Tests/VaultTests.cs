@@ -1,5 +1,6 @@
 namespace M2M.Wallets.Tests;
 
+[Trait("Tier", "unit")]
 public class VaultTests
 {
     [Fact]

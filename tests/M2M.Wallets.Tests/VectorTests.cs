@@ -3,6 +3,7 @@ using NBitcoin;
 namespace M2M.Wallets.Tests;
 
 /// <summary>Published vectors for the derivation the store uses (NBitcoin BIP-32, Nethereum EIP-55 addresses).</summary>
+[Trait("Tier", "unit")]
 public class VectorTests
 {
     private static readonly ExtKey Bip32Vector1 = ExtKey.CreateFromSeed(Convert.FromHexString("000102030405060708090a0b0c0d0e0f"));

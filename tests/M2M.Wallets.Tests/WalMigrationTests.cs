@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 namespace M2M.Wallets.Tests;
 
 /// <summary>1.x (better-sqlite3) stores commonly run in WAL mode; the migration must handle them too.</summary>
+[Trait("Tier", "integration")]
 public class WalMigrationTests
 {
     private static string WalCopy(TempDir dir)

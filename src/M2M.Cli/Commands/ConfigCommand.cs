@@ -46,14 +46,14 @@ internal static class ConfigCommand
             var loader = new ConfigLoader(name =>
             {
                 read.Add(name);
-                return Environment.GetEnvironmentVariable(name) ?? (fromFile.TryGetValue(name, out var v) ? v : null);
+                return ConfigLoader.Variable(name) ?? (fromFile.TryGetValue(name, out var v) ? v : null);
             });
             // A .env names its YAML with CONFIG_FILE (or none: the built-in default).
             var s = loader.Load(envFile ? loader.ResolvePath(null) : path);
             foreach (var warning in loader.Warnings) Console.Error.WriteLine($"warning: {warning}");
             if (envPath is not null)
             {
-                var overridden = fromFile.Keys.Where(n => Environment.GetEnvironmentVariable(n) is not null).ToList();
+                var overridden = fromFile.Keys.Where(n => ConfigLoader.Variable(n) is not null).ToList();
                 if (overridden.Count > 0) Console.Error.WriteLine($"warning: {EnvFile.Describe(envPath, fromFile.Count, overridden)}");
             }
             foreach (var name in fromFile.Keys.Where(n => !read.Contains(n) && !ReadElsewhere.Contains(n)))

@@ -10,7 +10,7 @@ internal static class HealthCommand
         var url = new Option<string>("--url")
         {
             Description = "Health endpoint to query",
-            DefaultValueFactory = _ => $"http://127.0.0.1:{Environment.GetEnvironmentVariable("HEALTH_CHECK_PORT") ?? "8080"}/health",
+            DefaultValueFactory = _ => $"http://127.0.0.1:{M2M.Server.Configuration.ConfigLoader.Variable("HEALTH_CHECK_PORT") ?? "8080"}/health",
         };
         var command = new Command("health", "Query /health; exit 0 healthy, 2 degraded, 1 otherwise.") { url };
         command.SetAction((parse, ct) => QueryAsync(parse.GetValue(url)!, ct));

@@ -48,7 +48,7 @@ internal static class LedgerCommand
                 Console.WriteLine($"dry run: {rows.Count} balances checked, nothing written");
                 return 0;
             }
-            await using var ledger = ConnectorLedger.OpenConfigured(settings.Ledger, TimeProvider.System);
+            await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System);
             var (imported, existing) = await LedgerImport.ApplyAsync(ledger, settings, rows, Console.WriteLine);
             Console.WriteLine($"ledger import: {rows.Count} balances, {imported} imported, {existing} already present");
             return 0;
@@ -106,12 +106,12 @@ internal static class LedgerCommand
         }
         try
         {
-            if (settings.Ledger.Backend == "sqlite")
+            if (settings.Ledger.Backend == LedgerBackend.Sqlite)
             {
                 await using var snapshot = SqliteSnapshot.Open(settings.Ledger.Path);
                 return await use(snapshot.Accounts(), snapshot.Journal());
             }
-            await using var ledger = ConnectorLedger.OpenConfigured(settings.Ledger, TimeProvider.System);
+            await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System);
             return await use(await ledger.ListAccountsAsync(), ledger.ReadJournalAsync());
         }
         catch (LedgerUnavailableException e)

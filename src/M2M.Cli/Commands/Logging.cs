@@ -1,3 +1,4 @@
+using M2M.Server.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
@@ -6,13 +7,13 @@ namespace M2M.Cli;
 internal static class Logging
 {
     /// <summary>Console logging at the configured level, as single-line text or JSON lines.</summary>
-    public static ILoggerFactory Create(string level, string? format)
+    public static ILoggerFactory Create(ConnectorLogLevel level, string? format)
     {
         var min = level switch
         {
-            "debug" => LogLevel.Debug,
-            "warn" => LogLevel.Warning,
-            "error" => LogLevel.Error,
+            ConnectorLogLevel.Debug => LogLevel.Debug,
+            ConnectorLogLevel.Warn => LogLevel.Warning,
+            ConnectorLogLevel.Error => LogLevel.Error,
             _ => LogLevel.Information,
         };
         bool json = string.Equals(format, "json", StringComparison.OrdinalIgnoreCase);

@@ -14,7 +14,7 @@ internal static class MigrateWalletCommand
         var path = new Option<string>("--path")
         {
             Description = "Wallet database (default: $WALLET_DB_PATH, else ./data/wallet/agent-wallets.db)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db",
+            DefaultValueFactory = _ => M2M.Server.Configuration.ConfigLoader.Variable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db",
         };
         var command = new Command("migrate-wallet", "Migrate the agent wallet database between layout versions, with a verified backup first.") { from, to, dryRun, path };
         command.SetAction(parse => Run(parse.GetValue(path)!, parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(dryRun)));

@@ -26,7 +26,7 @@ internal static class PingCommand
         var url = new Option<string>("--url")
         {
             Description = "The connector's BTP WebSocket URL (default ws://127.0.0.1:$BTP_SERVER_PORT, else 3000)",
-            DefaultValueFactory = _ => $"ws://127.0.0.1:{Environment.GetEnvironmentVariable("BTP_SERVER_PORT") ?? "3000"}/",
+            DefaultValueFactory = _ => $"ws://127.0.0.1:{M2M.Server.Configuration.ConfigLoader.Variable("BTP_SERVER_PORT") ?? "3000"}/",
         };
         var peer = new Option<string?>("--peer") { Description = "A configured child peer id to connect as (default $SMOKE_PEER_ID)" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the connection and the reply", DefaultValueFactory = _ => 10 };
@@ -61,7 +61,7 @@ internal static class PingCommand
             if (first == refused.Task)
             {
                 await client.DisposeAsync(); // no second try
-                Console.Error.WriteLine($"error: {client.Url} refused the credentials of peer '{peerId}' ({refused.Task.Result}); stopped after one attempt so the peer is not locked out: check the secret");
+                Console.Error.WriteLine($"error: {client.Url} refused the credentials of peer '{peerId}' ({await refused.Task}); stopped after one attempt so the peer is not locked out: check the secret");
                 return AuthRefused;
             }
             var session = await connected.Task;
@@ -97,7 +97,7 @@ internal static class PingCommand
         }
     }
 
-    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+    private static string? Env(string name) => M2M.Server.Configuration.ConfigLoader.Variable(name) is { Length: > 0 } v ? v : null;
 
     private static int Fail(string message)
     {

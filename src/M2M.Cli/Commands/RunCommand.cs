@@ -41,7 +41,7 @@ internal static class RunCommand
         {
             return CommonOptions.ReportConfigErrors(e);
         }
-        using var loggers = Logging.Create(settings.LogLevel, logFormat ?? Environment.GetEnvironmentVariable("LOG_FORMAT"));
+        using var loggers = Logging.Create(settings.LogLevel, logFormat ?? settings.LogFormat);
         var log = loggers.CreateLogger("M2M.Cli");
         if (envFileNote is not null) log.LogInformation("{EnvFile}", envFileNote);
         foreach (var warning in loader.Warnings) log.LogWarning("{Warning}", warning);
@@ -53,7 +53,7 @@ internal static class RunCommand
         ConnectorHost? created = null;
         try
         {
-            created = new ConnectorHost(settings, loggers);
+            created = await ConnectorHost.CreateAsync(settings, loggers);
         }
         catch (M2M.Core.Ledger.LedgerUnavailableException e)
         {

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using M2M.Server.Configuration;
 
 namespace M2M.Cli;
 
@@ -16,7 +17,7 @@ internal static class SystemdNotify
     /// <summary>Sends <paramref name="state"/>; returns an error line when systemd asked for it and the send failed, else null.</summary>
     public static string? Send(string state)
     {
-        string? path = Environment.GetEnvironmentVariable(SocketVariable);
+        string? path = ConfigLoader.Variable(SocketVariable);
         if (string.IsNullOrEmpty(path)) return null;
         if (path[0] == '@') path = "\0" + path[1..];
         try

@@ -23,7 +23,7 @@ internal static class WalletCommand
     private static Option<string> PathOption() => new("--path")
     {
         Description = "Wallet database (default: $WALLET_DB_PATH, else ./data/wallet/agent-wallets.db)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db",
+        DefaultValueFactory = _ => M2M.Server.Configuration.ConfigLoader.Variable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db",
     };
 
     private static Option<string?> PasswordFileOption() => new("--password-file")
@@ -146,8 +146,8 @@ internal static class WalletCommand
     private static string Password(string? passwordFile)
     {
         if (passwordFile is not null) return ReadSecretFile(passwordFile, "--password-file");
-        if (Environment.GetEnvironmentVariable("WALLET_PASSWORD") is { Length: > 0 } p) return p;
-        if (Environment.GetEnvironmentVariable("WALLET_PASSWORD_FILE") is { Length: > 0 } f) return ReadSecretFile(f, "WALLET_PASSWORD_FILE");
+        if (M2M.Server.Configuration.ConfigLoader.Variable("WALLET_PASSWORD") is { Length: > 0 } p) return p;
+        if (M2M.Server.Configuration.ConfigLoader.Variable("WALLET_PASSWORD_FILE") is { Length: > 0 } f) return ReadSecretFile(f, "WALLET_PASSWORD_FILE");
         throw new CliInputException("no wallet password: set WALLET_PASSWORD or WALLET_PASSWORD_FILE, or pass --password-file FILE");
     }
 

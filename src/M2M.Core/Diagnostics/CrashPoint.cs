@@ -1,8 +1,9 @@
 namespace M2M.Core.Diagnostics;
 
 /// <summary>
-/// Named crash and pause points for the crash tests (RELIABILITY.md R03/R21). Production never
-/// sets the variables, so each call is one cached string comparison.
+/// Named crash and pause points for the crash tests (RELIABILITY.md R03/R21), configured through
+/// <see cref="TestSeams.Install"/> (the executable passes what the config loader read from the
+/// environment; Core never reads it). Production never sets them, so each call is one null check.
 /// <c>M2M_CRASHPOINT=name</c> kills the process (Environment.FailFast) when the point is reached;
 /// <c>M2M_PAUSEPOINT=name</c> prints "paused at name" on stderr and blocks forever, so a test can
 /// SIGKILL the process at exactly that moment. <c>M2M_CRASHPOINT_SKIP=n</c> lets the crash point
@@ -10,9 +11,16 @@ namespace M2M.Core.Diagnostics;
 /// </summary>
 public static class CrashPoint
 {
-    private static readonly string? Crash = Environment.GetEnvironmentVariable("M2M_CRASHPOINT");
-    private static readonly string? Pause = Environment.GetEnvironmentVariable("M2M_PAUSEPOINT");
-    private static long _skip = long.TryParse(Environment.GetEnvironmentVariable("M2M_CRASHPOINT_SKIP"), out var n) ? n : 0;
+    private static string? Crash;
+    private static string? Pause;
+    private static long _skip;
+
+    internal static void Configure(string? crash, string? pause, long skip)
+    {
+        Crash = crash;
+        Pause = pause;
+        Interlocked.Exchange(ref _skip, skip);
+    }
 
     public static void Hit(string name)
     {

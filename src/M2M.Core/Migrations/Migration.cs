@@ -37,7 +37,8 @@ public sealed record AppliedMigration(int Version, string Name, string Sha256, M
 
 /// <summary>
 /// The migrations this binary knows for one store, numbered 1..N without gaps. Two test-only
-/// environment variables exist (documented in docs/operations-data.md, never for production):
+/// environment variables exist (documented in docs/operations-data.md, never for production; the
+/// config loader reads them and the executable installs them as <see cref="Diagnostics.TestSeams"/>):
 /// <c>M2M_SIMULATE_SCHEMA_VERSION=N</c> makes the binary behave as a release that only knows
 /// migrations up to N (a rollback simulation), and <c>M2M_TEST_EXTRA_MIGRATIONS=DIR</c> adds
 /// <c>DIR/&lt;store&gt;/NNNN_name.sql</c> files (a future release simulation).
@@ -73,10 +74,10 @@ public sealed class MigrationSet
             using var reader = new StreamReader(stream, Encoding.UTF8);
             files.Add((name[prefix.Length..], reader.ReadToEnd()));
         }
-        string? extra = Environment.GetEnvironmentVariable(ExtraMigrationsVariable);
+        string? extra = Diagnostics.TestSeams.Current.ExtraMigrationsDirectory;
         if (!string.IsNullOrEmpty(extra) && Directory.Exists(Path.Combine(extra, store)))
             files.AddRange(Directory.GetFiles(Path.Combine(extra, store), "*.sql").Select(f => (Path.GetFileName(f), File.ReadAllText(f))));
-        return Of(store, files, SimulatedVersion());
+        return Of(store, files, Diagnostics.TestSeams.Current.SimulatedSchemaVersion);
     }
 
     /// <summary>Builds a set from (file name, text) pairs. A gap (a deleted file) is reported by the planner, not here.</summary>
@@ -87,11 +88,5 @@ public sealed class MigrationSet
         if (dup is not null) throw new InvalidOperationException($"{store} has two migrations numbered {dup.Key:D4}");
         if (upTo is { } n) all = all.Where(m => m.Version <= n).ToList();
         return new MigrationSet(store, all);
-    }
-
-    private static int? SimulatedVersion()
-    {
-        string? s = Environment.GetEnvironmentVariable(SimulateVersionVariable);
-        return int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null;
     }
 }

@@ -14,7 +14,7 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
     {
         string nextHop = context.NextHop ?? throw new InvalidOperationException("routing step did not set NextHop");
         if (!links.TryGetLink(nextHop, out var link) || link is null)
-            return Reject(IlpErrorCode.T01_PeerUnreachable, $"next hop '{nextHop}' is not connected");
+            return options.Reject(RejectReason.NextHopNotConnected, $"next hop '{nextHop}' is not connected");
         var prepare = context.Prepare;
         var outgoing = new IlpPrepare
         {
@@ -25,7 +25,7 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
             Data = prepare.Data,
         };
         var wait = context.OutgoingExpiresAt - time.GetUtcNow();
-        if (wait <= TimeSpan.Zero) return Reject(IlpErrorCode.R00_TransferTimedOut, "packet expired before it could be forwarded");
+        if (wait <= TimeSpan.Zero) return options.Reject(RejectReason.ExpiredBeforeForwarding, "packet expired before it could be forwarded");
         // One token source per packet: the expiry timer, also cancelled by the session's shutdown
         // (a linked source would be a second allocation and two registrations per forwarded packet).
         using var timeout = new CancellationTokenSource(wait, time);
@@ -37,15 +37,15 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
         }
         catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
         {
-            return Reject(IlpErrorCode.R00_TransferTimedOut, $"no reply from '{nextHop}' before the packet expired");
+            return options.Reject(RejectReason.NoReplyBeforeExpiry, $"no reply from '{nextHop}' before the packet expired");
         }
         catch (OperationCanceledException)
         {
-            return Reject(IlpErrorCode.T00_InternalError, "connector is shutting down");
+            return options.Reject(RejectReason.ShuttingDown, "connector is shutting down");
         }
         catch (PeerUnavailableException e)
         {
-            return Reject(IlpErrorCode.T01_PeerUnreachable, e.Reason);
+            return options.Reject(RejectReason.PeerUnavailable, e.Reason);
         }
         return reply is IlpFulfill fulfill ? CheckFulfill(fulfill, context, nextHop) : reply;
     }
@@ -53,9 +53,9 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
     private IlpReply CheckFulfill(IlpFulfill fulfill, PacketContext context, string nextHop)
     {
         if (!FulfillmentMatches(fulfill.Fulfillment.Span, context.Prepare.ExecutionCondition.Span))
-            return Reject(IlpErrorCode.F05_WrongCondition, $"fulfillment from '{nextHop}' does not match the condition");
+            return options.Reject(RejectReason.WrongCondition, $"fulfillment from '{nextHop}' does not match the condition");
         if (time.GetUtcNow() > context.OutgoingExpiresAt)
-            return Reject(IlpErrorCode.R00_TransferTimedOut, $"fulfillment from '{nextHop}' arrived after the packet expired");
+            return options.Reject(RejectReason.FulfillAfterExpiry, $"fulfillment from '{nextHop}' arrived after the packet expired");
         return fulfill;
     }
 
@@ -79,6 +79,4 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
             // The packet finished while the session was shutting down.
         }
     }
-
-    private IlpReject Reject(string code, string message) => IlpRejects.Create(code, options.IlpAddress, message);
 }

@@ -34,20 +34,20 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         if (amount == 0) return await next(context).ConfigureAwait(false);
         var source = context.Source;
         var destination = peers(context.NextHop!);
-        if (destination is null) return Reject(IlpErrorCode.F02_Unreachable, $"next hop '{context.NextHop}' is not a configured peer");
+        if (destination is null) return options.Reject(RejectReason.NextHopNotAPeer, $"next hop '{context.NextHop}' is not a configured peer");
         uint ledgerId = PeerAccounts.LedgerFor(source.AssetCode, source.AssetScale);
         if (ledgerId != PeerAccounts.LedgerFor(destination.AssetCode, destination.AssetScale))
-            return Reject(IlpErrorCode.F02_Unreachable, $"no exchange rate from {source.AssetCode}/{source.AssetScale} to {destination.AssetCode}/{destination.AssetScale}");
+            return options.Reject(RejectReason.NoExchangeRate, $"no exchange rate from {source.AssetCode}/{source.AssetScale} to {destination.AssetCode}/{destination.AssetScale}");
 
         var incoming = PendingTransfer(PeerAccounts.PeerAccountId(source.Id, ledgerId), PeerAccounts.ClearingAccountId(ledgerId), amount, ledgerId, context, TransferFlags.Linked);
         var outgoing = PendingTransfer(PeerAccounts.ClearingAccountId(ledgerId), PeerAccounts.PeerAccountId(destination.Id, ledgerId), amount, ledgerId, context, TransferFlags.None);
         var reserve = await Run("reserve", [incoming, outgoing], context.CancellationToken).ConfigureAwait(false);
-        if (reserve is null) return Reject(IlpErrorCode.T00_InternalError, "ledger unavailable: packet not forwarded");
+        if (reserve is null) return options.Reject(RejectReason.LedgerUnavailable, "ledger unavailable: packet not forwarded");
         if (!reserve[0].IsApplied())
         {
             return reserve[0] == CreateTransferResult.ExceedsCredits || reserve[1] == CreateTransferResult.ExceedsCredits
-                ? Reject(IlpErrorCode.T04_InsufficientLiquidity, $"peer '{source.Id}' would exceed its credit limit")
-                : Reject(IlpErrorCode.T00_InternalError, $"ledger refused the reservation ({reserve[0]}, {reserve[1]})");
+                ? options.Reject(RejectReason.CreditLimitExceeded, $"peer '{source.Id}' would exceed its credit limit")
+                : options.Reject(RejectReason.LedgerRefused, $"ledger refused the reservation ({reserve[0]}, {reserve[1]})");
         }
 
         CrashPoint.Hit("after-reserve-commit");
@@ -70,7 +70,7 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
             var doubtful = DoubtfulPost.For(incoming, outgoing, posts, time.GetUtcNow());
             Journal?.TryAppend(doubtful);
             _ = ResolveDoubtfulPostAsync(doubtful, DoubtfulResolveLimit, CancellationToken.None);
-            return Reject(IlpErrorCode.T00_InternalError, "fulfilled downstream but the ledger could not record it");
+            return options.Reject(RejectReason.PostFailed, "fulfilled downstream but the ledger could not record it");
         }
         // Reject or timeout: release the reservation; if this fails, the sweeper voids it at its timeout.
         await Run("void", ResolvePair(incoming.Id, outgoing.Id, TransferFlags.VoidPending), CancellationToken.None).ConfigureAwait(false);
@@ -112,6 +112,4 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
             return null;
         }
     }
-
-    private IlpReject Reject(string code, string message) => IlpRejects.Create(code, options.IlpAddress, message);
 }

@@ -53,7 +53,7 @@ public sealed class PacketSwitch
         if (_draining)
         {
             Leave();
-            return Complete(context, IlpRejects.Create(IlpErrorCode.T03_ConnectorBusy, _options.IlpAddress, "connector is draining and accepts no new packets"), started);
+            return Complete(context, _options.Reject(RejectReason.Draining, "connector is draining and accepts no new packets"), started);
         }
         try
         {
@@ -62,7 +62,7 @@ public sealed class PacketSwitch
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // A step failing unexpectedly must still produce exactly one reply for the sender.
-            reply = IlpRejects.Create(IlpErrorCode.T00_InternalError, _options.IlpAddress, "internal error");
+            reply = _options.Reject(RejectReason.InternalError, "internal error");
         }
         finally
         {
@@ -81,7 +81,7 @@ public sealed class PacketSwitch
 
     /// <summary>A Prepare that could not be decoded still gets a reply (F01) and is counted.</summary>
     public IlpReject InvalidPacket(string reason) =>
-        IlpRejects.Create(IlpErrorCode.F01_InvalidPacket, _options.IlpAddress, reason);
+        _options.Reject(RejectReason.InvalidPacket, reason);
 
     private void Leave()
     {

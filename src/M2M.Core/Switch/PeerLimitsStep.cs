@@ -69,9 +69,9 @@ public sealed class PeerLimitsStep(SwitchOptions options, Func<string, PeerLimit
 
     private IlpReject Reject(string limit, string peerId, PeerLimits l) => limit switch
     {
-        RateLimit => IlpRejects.Create(IlpErrorCode.T05_RateLimited, options.IlpAddress, $"peer '{peerId}' exceeds its limit of {l.PacketsPerSecond} packets/s"),
-        InFlightLimit => IlpRejects.Create(IlpErrorCode.T03_ConnectorBusy, options.IlpAddress, $"peer '{peerId}' has {l.MaxInFlight} packets in flight, its limit"),
-        _ => IlpRejects.Create(IlpErrorCode.T04_InsufficientLiquidity, options.IlpAddress, $"peer '{peerId}' would exceed its in-flight value limit of {l.MaxInFlightValue}"),
+        RateLimit => options.Reject(RejectReason.RateLimited, $"peer '{peerId}' exceeds its limit of {l.PacketsPerSecond} packets/s"),
+        InFlightLimit => options.Reject(RejectReason.InFlightLimit, $"peer '{peerId}' has {l.MaxInFlight} packets in flight, its limit"),
+        _ => options.Reject(RejectReason.InFlightValueLimit, $"peer '{peerId}' would exceed its in-flight value limit of {l.MaxInFlightValue}"),
     };
 
     /// <summary>One peer's bucket and in-flight counters; a lock keeps the three checks atomic together.</summary>

@@ -11,8 +11,8 @@ public sealed class IldcpStep(SwitchOptions options) : IPacketStep
         if (context.Prepare.Destination != Ildcp.Destination) return next(context);
         if (context.Source.Relation != PeerRelation.Child)
         {
-            return ValueTask.FromResult<IlpReply>(IlpRejects.Create(IlpErrorCode.F00_BadRequest, options.IlpAddress,
-                $"peer.config is answered for child peers only; peer '{context.Source.Id}' is a {context.Source.Relation.ToString().ToLowerInvariant()}"));
+            return options.RejectAsync(RejectReason.IldcpNotChild,
+                $"peer.config is answered for child peers only; peer '{context.Source.Id}' is a {context.Source.Relation.ToString().ToLowerInvariant()}");
         }
         var response = new IldcpResponse(ChildAddress(options.IlpAddress, context.Source.Id), context.Source.AssetScale, context.Source.AssetCode);
         return ValueTask.FromResult<IlpReply>(Ildcp.CreateFulfill(response));
@@ -44,16 +44,13 @@ public sealed class ExpiryStep(SwitchOptions options, TimeProvider time) : IPack
         var now = time.GetUtcNow();
         var incoming = context.Prepare.ExpiresAt;
         if (incoming <= now)
-            return Reject(IlpErrorCode.R00_TransferTimedOut, $"packet expired at {incoming:O}, {(now - incoming).TotalMilliseconds:F0} ms ago");
+            return options.RejectAsync(RejectReason.Expired, $"packet expired at {incoming:O}, {(now - incoming).TotalMilliseconds:F0} ms ago");
         var outgoing = Min(incoming - options.ExpiryMargin, now + options.MaxHoldTime);
         if (outgoing - now < options.ExpiryMargin)
-            return Reject(IlpErrorCode.R02_InsufficientTimeout, $"packet expires in {(incoming - now).TotalMilliseconds:F0} ms, too soon to forward (margin {options.ExpiryMargin.TotalMilliseconds:F0} ms)");
+            return options.RejectAsync(RejectReason.InsufficientTimeout, $"packet expires in {(incoming - now).TotalMilliseconds:F0} ms, too soon to forward (margin {options.ExpiryMargin.TotalMilliseconds:F0} ms)");
         context.OutgoingExpiresAt = outgoing;
         return next(context);
     }
-
-    private ValueTask<IlpReply> Reject(string code, string message) =>
-        ValueTask.FromResult<IlpReply>(IlpRejects.Create(code, options.IlpAddress, message));
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 }
@@ -65,15 +62,12 @@ public sealed class RoutingStep(SwitchOptions options, Func<RoutingTable> routes
     {
         var route = routes().Lookup(context.Prepare.Destination);
         if (route is null)
-            return Reject($"no route to {context.Prepare.Destination}");
+            return options.RejectAsync(RejectReason.NoRoute, $"no route to {context.Prepare.Destination}");
         if (route.NextHop == localNodeId)
-            return Reject($"{context.Prepare.Destination} is a local route and this connector has no local receiver");
+            return options.RejectAsync(RejectReason.LocalRouteWithoutReceiver, $"{context.Prepare.Destination} is a local route and this connector has no local receiver");
         if (route.NextHop == context.Source.Id)
-            return Reject($"route to {context.Prepare.Destination} leads back to the sending peer '{context.Source.Id}'");
+            return options.RejectAsync(RejectReason.RouteLoop, $"route to {context.Prepare.Destination} leads back to the sending peer '{context.Source.Id}'");
         context.NextHop = route.NextHop;
         return next(context);
     }
-
-    private ValueTask<IlpReply> Reject(string message) =>
-        ValueTask.FromResult<IlpReply>(IlpRejects.Create(IlpErrorCode.F02_Unreachable, options.IlpAddress, message));
 }

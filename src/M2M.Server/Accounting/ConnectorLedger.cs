@@ -33,11 +33,10 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     public ILedger Ledger { get; }
 
     /// <summary>Opens the backend named in the settings.</summary>
-    public static ILedger OpenConfigured(LedgerSettings settings, TimeProvider time) => settings.Backend switch
+    public static async Task<ILedger> OpenConfiguredAsync(LedgerSettings settings, TimeProvider time, CancellationToken ct = default) => settings.Backend switch
     {
-        "sqlite" => SqliteLedger.Open(settings.Path, time),
-        // Startup only, no synchronization context: blocking once on the async open is fine here.
-        "postgres" => PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).GetAwaiter().GetResult(),
+        LedgerBackend.Sqlite => SqliteLedger.Open(settings.Path, time),
+        LedgerBackend.Postgres => await PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).ConfigureAwait(false),
         _ => throw new LedgerUnavailableException($"unknown ledger backend '{settings.Backend}'"),
     };
 

@@ -23,8 +23,8 @@ public static class ConnectorSettlement
     {
         var log = loggers.CreateLogger("M2M.Settlement");
         var policies = settings.Peers
-            .Where(p => p.Settlement is { Method: not "none" })
-            .Select(p => new PeerSettlementPolicy(p.Id, p.Settlement!.Method, p.Settlement.Threshold, p.Settlement.SettleTo, p.AssetCode, p.AssetScale) { MinInterval = p.Settlement.MinInterval })
+            .Where(p => p.Settlement is { Method: not SettlementMethodKind.None })
+            .Select(p => new PeerSettlementPolicy(p.Id, p.Settlement!.Method.ConfigName(), p.Settlement.Threshold, p.Settlement.SettleTo, p.AssetCode, p.AssetScale) { MinInterval = p.Settlement.MinInterval })
             .ToList();
         foreach (var p in policies.Where(p => !Available.Contains(p.Method)))
             log.LogWarning("Peer {PeerId}: settlement method {Method} is not available in this build (available: {Available}); it will not be settled automatically", p.PeerId, p.Method, string.Join(", ", Available));
@@ -45,7 +45,7 @@ public static class ConnectorSettlement
 
     /// <summary>A file beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
     public static string SiblingPath(ConnectorSettings settings, string fileName) =>
-        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Ledger.Backend == "sqlite" ? settings.Ledger.Path : "./data/ledger.db"))!, fileName);
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Ledger.Backend == LedgerBackend.Sqlite ? settings.Ledger.Path : "./data/ledger.db"))!, fileName);
 
     /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
     public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers) =>

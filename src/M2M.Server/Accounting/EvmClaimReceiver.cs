@@ -18,7 +18,7 @@ namespace M2M.Server.Accounting;
 /// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
 /// </summary>
-public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log) : IDisposable
+public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log) : IBtpSubProtocol, IDisposable
 {
     public const ushort ClaimTransferCode = 3;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -33,8 +33,10 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
         if (accounts.Count > 0) await ledger.CreateAccountsAsync(accounts, ct).ConfigureAwait(false);
     }
 
-    /// <summary>The BTP sub-protocol hook (<see cref="BtpSession.OnSubProtocol"/>).</summary>
-    public async ValueTask<BtpProtocolData?> HandleAsync(BtpSession session, BtpProtocolData entry)
+    public string ProtocolName => EvmClaimMessage.ProtocolName;
+
+    /// <summary>The "payment-channel-claim" BTP sub-protocol (registered with the connector's BTP handler).</summary>
+    public async ValueTask<BtpProtocolData?> HandleAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct)
     {
         if (entry.ProtocolName != EvmClaimMessage.ProtocolName) return null; // unknown sub-protocol: plain acknowledgement
         var accepted = await AcceptAsync(session.PeerId, entry.Data, CancellationToken.None).ConfigureAwait(false);

@@ -7,7 +7,7 @@ public sealed partial class ConfigLoader
     /// <summary>A password file longer than this is surely not a password file (guards against pointing at a big file).</summary>
     private const int MaxPasswordFileBytes = 4096;
 
-    private WalletSettings BuildWallet(WalletSection? w, string environment)
+    private WalletSettings BuildWallet(WalletSection? w, DeploymentEnvironment environment)
     {
         var path = Env("WALLET_DB_PATH") ?? w?.Path ?? WalletSettings.DefaultPath;
         if (string.IsNullOrWhiteSpace(path)) Error("wallet.path (WALLET_DB_PATH)", path, "the path of agent-wallets.db");
@@ -40,7 +40,7 @@ public sealed partial class ConfigLoader
         return text.Length == 0 ? null : text;
     }
 
-    private Uri? WalletRpc(string? value, string environment)
+    private Uri? WalletRpc(string? value, DeploymentEnvironment environment)
     {
         if (value is null) return null;
         if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
@@ -48,7 +48,7 @@ public sealed partial class ConfigLoader
             Error("wallet.evmRpcUrl (WALLET_EVM_RPC_URL)", value, "an http:// or https:// JSON-RPC URL of the EVM node for agent balances");
             return null;
         }
-        if (environment == "production" && uri.IsLoopback)
+        if (environment == DeploymentEnvironment.Production && uri.IsLoopback)
             Error("wallet.evmRpcUrl (WALLET_EVM_RPC_URL)", uri.GetLeftPart(UriPartial.Authority), "a non-localhost EVM node: production refuses localhost RPCs");
         return uri;
     }

@@ -17,7 +17,15 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     private readonly List<string> _errors = [];
     private readonly List<string> _warnings = [];
 
-    public static ConfigLoader FromProcess() => new(System.Environment.GetEnvironmentVariable);
+    public static ConfigLoader FromProcess() => new(Variable);
+
+    /// <summary>
+    /// The one place that reads the process environment (the build bans Environment.GetEnvironmentVariable
+    /// everywhere else in src): the loader itself, and the few CLI option defaults that name a variable.
+    /// </summary>
+#pragma warning disable RS0030 // the banned API's one sanctioned caller
+    public static string? Variable(string name) => System.Environment.GetEnvironmentVariable(name);
+#pragma warning restore RS0030
 
     /// <summary>Deprecation notices and other non-fatal findings of the last load.</summary>
     public IReadOnlyList<string> Warnings => _warnings;
@@ -107,8 +115,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             BindAddress = Env("BIND_ADDRESS") ?? "0.0.0.0",
             BtpServerPort = Port("btpServerPort (BTP_SERVER_PORT)", EnvWithAlias("BTP_SERVER_PORT", "BTP_PORT") ?? f.BtpServerPort, 3000),
             HealthCheckPort = Port("healthCheckPort (HEALTH_CHECK_PORT)", Env("HEALTH_CHECK_PORT") ?? f.HealthCheckPort, 8080),
-            LogLevel = OneOf("logLevel (LOG_LEVEL)", Env("LOG_LEVEL") ?? f.LogLevel, "info", "debug", "info", "warn", "error"),
-            Environment = OneOf("ENVIRONMENT", Env("ENVIRONMENT") ?? f.Environment, "development", "development", "staging", "production"),
+            LogLevel = OneOf("logLevel (LOG_LEVEL)", Env("LOG_LEVEL") ?? f.LogLevel, ConnectorLogLevel.Info),
+            Environment = OneOf("ENVIRONMENT", Env("ENVIRONMENT") ?? f.Environment, DeploymentEnvironment.Development),
+            LogFormat = Env("LOG_FORMAT"),
             SettlementPreference = OneOf("SETTLEMENT_PREFERENCE", EnvWithAlias("SETTLEMENT_PREFERENCE", "SETTLEMENT_METHOD"), "none", "evm", "xrp", "both", "none"),
             AdminApiToken = Env("ADMIN_API_TOKEN") ?? Env("SETTLEMENT_AUTH_TOKEN") ?? f.Admin?.ApiToken,
             Ledger = BuildLedger(f.Ledger),
@@ -153,9 +162,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     private LedgerSettings BuildLedger(LedgerSection? l)
     {
         var d = new LedgerSettings();
-        string backend = OneOf("ledger.backend", Env("LEDGER_BACKEND") ?? l?.Backend, d.Backend, "sqlite", "postgres");
+        var backend = OneOf("ledger.backend", Env("LEDGER_BACKEND") ?? l?.Backend, d.Backend);
         string? pg = Env("LEDGER_POSTGRES_URL") ?? l?.PostgresUrl;
-        if (backend == "postgres" && string.IsNullOrEmpty(pg))
+        if (backend == LedgerBackend.Postgres && string.IsNullOrEmpty(pg))
             Error("ledger.postgresUrl", "", "a PostgreSQL connection string when ledger.backend is postgres (or LEDGER_POSTGRES_URL)");
         return new LedgerSettings { Backend = backend, Path = Env("LEDGER_PATH") ?? l?.Path ?? d.Path, PostgresUrl = pg };
     }
@@ -221,14 +230,14 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         if (s.Threshold is not null && settleTo >= threshold && threshold > 0)
             Error($"{key}.settleTo", s.SettleTo ?? "", $"an amount below the threshold {threshold}");
         // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
-        string method = OneOf($"{key}.method", s.Method, preference == "both" ? "evm" : preference, "evm", "xrp", "rfc38", "none");
+        var method = OneOf($"{key}.method", s.Method, preference == "both" ? SettlementMethodKind.Evm : SettingNames.TryParse(preference, out SettlementMethodKind p) ? p : SettlementMethodKind.None);
         Uri? engine = null;
         if (s.EngineUrl is not null && (!Uri.TryCreate(s.EngineUrl.EndsWith('/') ? s.EngineUrl : s.EngineUrl + "/", UriKind.Absolute, out engine) || engine.Scheme is not ("http" or "https")))
             Error($"{key}.engineUrl", s.EngineUrl, "an http:// or https:// URL of an RFC 38 settlement engine");
-        if (method == "rfc38" && s.EngineUrl is null)
+        if (method == SettlementMethodKind.Rfc38 && s.EngineUrl is null)
             Error($"{key}.engineUrl", "", "the settlement engine URL when the method is rfc38");
         var evm = s.Evm is null ? null : BuildEvm(s.Evm, $"{key}.evm", method);
-        if (method == "evm" && s.Evm is null)
+        if (method == SettlementMethodKind.Evm && s.Evm is null)
             _warnings.Add($"{key}.method is evm but {key}.evm is missing: this peer will not be settled until its channel is configured");
         return new SettlementSettings(threshold, settleTo, method, engine)
         {
@@ -237,7 +246,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         };
     }
 
-    private EvmPeerSettings? BuildEvm(EvmSection e, string key, string method)
+    private EvmPeerSettings? BuildEvm(EvmSection e, string key, SettlementMethodKind method)
     {
         int errors = _errors.Count;
         Uri? rpc = null;
@@ -249,7 +258,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         var deposit = System.Numerics.BigInteger.Zero;
         if (e.DepositWei is not null && (!System.Numerics.BigInteger.TryParse(e.DepositWei.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out deposit) || deposit <= 0 || deposit >= System.Numerics.BigInteger.One << 256))
             Error($"{key}.depositWei", e.DepositWei, "a positive whole number of wei below 2^256");
-        if (method == "evm" && e.DepositWei is null)
+        if (method == SettlementMethodKind.Evm && e.DepositWei is null)
             Error($"{key}.depositWei", "", "the channel deposit in wei when the method is evm (we open the channel)");
         ulong dispute = UInt($"{key}.disputePeriodSeconds", e.DisputePeriodSeconds, 86_400, 1, 365UL * 86_400);
         if (_errors.Count > errors) return null;
@@ -279,7 +288,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     public static string SecretVariable(string peerId) =>
         $"BTP_PEER_{peerId.ToUpperInvariant().Replace('-', '_').Replace('~', '_')}_SECRET";
 
-    private Uri? PeerUrl(string key, string? value, string environment)
+    private Uri? PeerUrl(string key, string? value, DeploymentEnvironment environment)
     {
         if (string.IsNullOrEmpty(value)) return null;
         if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("ws" or "wss" or "btp+ws" or "btp+wss"))
@@ -287,7 +296,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Error(key, value, "a ws://, wss://, btp+ws:// or btp+wss:// URL with a host and port");
             return null;
         }
-        if (environment == "production" && uri.Scheme is "ws" or "btp+ws")
+        if (environment == DeploymentEnvironment.Production && uri.Scheme is "ws" or "btp+ws")
             Error(key, Redact(uri), "a wss:// URL: production refuses unencrypted ws:// peers");
         return uri;
     }
@@ -330,6 +339,15 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         _errors.Add($"{key}: '{value}' is invalid; expected {expected}");
 
     private int Port(string key, string? value, int fallback) => (int)UInt(key, value, (ulong)fallback, 0, 65535);
+
+    /// <summary>A typed setting: the enum member spelled <paramref name="value"/>, or the fallback with one error naming the allowed values.</summary>
+    private T OneOf<T>(string key, string? value, T fallback) where T : struct, Enum
+    {
+        if (value is null) return fallback;
+        if (SettingNames.TryParse(value.Trim(), out T parsed)) return parsed;
+        Error(key, value, "one of " + SettingNames.Allowed<T>());
+        return fallback;
+    }
 
     private string OneOf(string key, string? value, string fallback, params string[] allowed)
     {

@@ -11,8 +11,10 @@ public sealed record ConnectorSettings
     public string BindAddress { get; init; } = "0.0.0.0";
     public int BtpServerPort { get; init; } = 3000;
     public int HealthCheckPort { get; init; } = 8080;
-    public string LogLevel { get; init; } = "info";
-    public string Environment { get; init; } = "development";
+    public ConnectorLogLevel LogLevel { get; init; } = ConnectorLogLevel.Info;
+    public DeploymentEnvironment Environment { get; init; } = DeploymentEnvironment.Development;
+    /// <summary>LOG_FORMAT (text or json; --log-format wins); an unknown value is warned about and text is used.</summary>
+    public string? LogFormat { get; init; }
     public string SettlementPreference { get; init; } = "none";
     public string? AdminApiToken { get; init; }
     public IReadOnlyList<PeerSettings> Peers { get; init; } = [];
@@ -55,7 +57,7 @@ public sealed record PeerSettings
 }
 
 /// <summary>Settle once what we owe the peer reaches Threshold, down to SettleTo, by Method (evm, xrp, rfc38; default SETTLEMENT_PREFERENCE).</summary>
-public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, string Method, Uri? EngineUrl)
+public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, SettlementMethodKind Method, Uri? EngineUrl)
 {
     /// <summary>The EVM payment channel with this peer: we pay by it (method evm) and accept its claims.</summary>
     public EvmPeerSettings? Evm { get; init; }
@@ -80,7 +82,7 @@ public sealed record EvmPeerSettings
 
 public sealed record LedgerSettings
 {
-    public string Backend { get; init; } = "sqlite";
+    public LedgerBackend Backend { get; init; } = LedgerBackend.Sqlite;
     public string Path { get; init; } = "./data/ledger.db";
     public string? PostgresUrl { get; init; }
 }

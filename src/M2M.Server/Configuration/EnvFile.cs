@@ -51,7 +51,7 @@ public static partial class EnvFile
         var overridden = new List<string>();
         foreach (var (name, value) in values)
         {
-            if (Environment.GetEnvironmentVariable(name) is not null) overridden.Add(name);
+            if (ConfigLoader.Variable(name) is not null) overridden.Add(name);
             else Environment.SetEnvironmentVariable(name, value);
         }
         return overridden;

@@ -26,7 +26,7 @@ public static class BackupService
         Directory.CreateDirectory(outDir);
         var created = DateTimeOffset.UtcNow;
         var entries = new List<BackupEntry>();
-        if (settings.Ledger.Backend == "postgres") entries.Add(await DumpPostgresAsync(settings, outDir, progress, ct).ConfigureAwait(false));
+        if (settings.Ledger.Backend == LedgerBackend.Postgres) entries.Add(await DumpPostgresAsync(settings, outDir, progress, ct).ConfigureAwait(false));
         foreach (var store in DataStores.SqliteStores(settings))
         {
             if (!File.Exists(store.Path))
@@ -42,7 +42,7 @@ public static class BackupService
         var manifest = new BackupManifest
         {
             ToolVersion = ConnectorHost.Version, CreatedAt = created, NodeId = settings.NodeId,
-            LedgerBackend = settings.Ledger.Backend, Files = entries,
+            LedgerBackend = settings.Ledger.Backend.ConfigName(), Files = entries,
         };
         manifest.Write(outDir);
         progress($"backup: wrote {entries.Count} files and {BackupManifest.FileName} to {outDir}");

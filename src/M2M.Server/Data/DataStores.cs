@@ -20,7 +20,7 @@ public static class DataStores
     public static IReadOnlyList<DataStore> SqliteStores(ConnectorSettings settings)
     {
         var list = new List<DataStore>();
-        if (settings.Ledger.Backend == "sqlite") list.Add(new DataStore(Ledger, Path.GetFullPath(settings.Ledger.Path), SqliteLedger.Migrations));
+        if (settings.Ledger.Backend == LedgerBackend.Sqlite) list.Add(new DataStore(Ledger, Path.GetFullPath(settings.Ledger.Path), SqliteLedger.Migrations));
         list.Add(new DataStore("settlements", ConnectorSettlement.StorePath(settings), SettlementStore.Migrations));
         list.Add(new DataStore("evm-channels", ConnectorSettlement.SiblingPath(settings, "evm-channels.db"), EvmChannelStore.Migrations));
         list.Add(new DataStore("evm-claims", ConnectorSettlement.SiblingPath(settings, "evm-claims.db"), EvmClaimStore.Migrations));
@@ -29,10 +29,10 @@ public static class DataStores
     }
 
     /// <summary>The PostgreSQL ledger's migrations, when that is the backend.</summary>
-    public static MigrationSet? PostgresMigrations(ConnectorSettings settings) => settings.Ledger.Backend == "postgres" ? PostgresLedger.Migrations : null;
+    public static MigrationSet? PostgresMigrations(ConnectorSettings settings) => settings.Ledger.Backend == LedgerBackend.Postgres ? PostgresLedger.Migrations : null;
 
     /// <summary>WALLET_DB_PATH, else ./data/wallet/agent-wallets.db (as `migrate-wallet`).</summary>
-    public static string WalletPath() => Path.GetFullPath(Environment.GetEnvironmentVariable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db");
+    public static string WalletPath() => Path.GetFullPath(M2M.Server.Configuration.ConfigLoader.Variable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db");
 
     /// <summary>The directory holding settlements.db (beside the SQLite ledger, ./data for PostgreSQL).</summary>
     public static string DataDirectory(ConnectorSettings settings) => Path.GetDirectoryName(ConnectorSettlement.StorePath(settings))!;

@@ -8,7 +8,7 @@ public static class PgTools
 {
     public static string? Find(string tool)
     {
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        foreach (string dir in (M2M.Server.Configuration.ConfigLoader.Variable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
             if (File.Exists(Path.Combine(dir, tool))) return Path.Combine(dir, tool);
         if (!Directory.Exists("/usr/lib/postgresql")) return null;
         return Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d, StringComparer.Ordinal)

@@ -16,15 +16,15 @@ public static class RestoreService
     {
         dir = Path.GetFullPath(dir);
         var manifest = BackupManifest.Read(dir);
-        if (manifest.LedgerBackend != settings.Ledger.Backend)
-            throw new BackupException($"the backup's ledger is {manifest.LedgerBackend}, the configured ledger is {settings.Ledger.Backend}");
+        if (manifest.LedgerBackend != settings.Ledger.Backend.ConfigName())
+            throw new BackupException($"the backup's ledger is {manifest.LedgerBackend}, the configured ledger is {settings.Ledger.Backend.ConfigName()}");
         var problems = await BackupService.VerifyAsync(dir, progress, ct, settings.Ledger.PostgresUrl).ConfigureAwait(false);
         if (problems.Count > 0) throw new BackupException($"the backup in {dir} failed verification, nothing restored: {string.Join("; ", problems)}");
         var targets = Targets(settings, manifest);
         // A dry run writes nothing, so it may run beside the connector (rollback.sh lists the loss before stopping it).
         using var ledgerLock = dryRun ? null : LockLedger(settings);
         var existing = targets.Where(t => t.Entry.Kind == "sqlite" && File.Exists(t.Target)).Select(t => t.Target).ToList();
-        if (settings.Ledger.Backend == "postgres" && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct).ConfigureAwait(false)).Version > 0)
+        if (settings.Ledger.Backend == LedgerBackend.Postgres && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct).ConfigureAwait(false)).Version > 0)
             existing.Add("the configured PostgreSQL ledger database");
         if (existing.Count > 0)
             foreach (string line in await RestoreLoss.DescribeAsync(settings, dir, manifest, ct).ConfigureAwait(false)) progress(line);
@@ -62,7 +62,7 @@ public static class RestoreService
     /// <summary>The SQLite ledger's lock file, taken exactly as the connector takes it; null for PostgreSQL.</summary>
     private static FileStream? LockLedger(ConnectorSettings settings)
     {
-        if (settings.Ledger.Backend != "sqlite") return null;
+        if (settings.Ledger.Backend != LedgerBackend.Sqlite) return null;
         string full = Path.GetFullPath(settings.Ledger.Path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         try

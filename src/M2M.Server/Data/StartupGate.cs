@@ -17,7 +17,7 @@ namespace M2M.Server.Data;
 public static class StartupGate
 {
     /// <summary>Returns the pre-migration backup directory when one was made; throws <see cref="LedgerUnavailableException"/> to refuse.</summary>
-    public static string? Check(ConnectorSettings settings, Action<string> log)
+    public static async Task<string?> CheckAsync(ConnectorSettings settings, Action<string> log, CancellationToken ct = default)
     {
         var pending = new List<string>();
         try
@@ -28,7 +28,7 @@ public static class StartupGate
                 var todo = SqliteMigrator.Pending(store.Path, store.Migrations);
                 if (todo.Count > 0) pending.Add($"{store.Name} {Describe(todo)}");
             }
-            if (PostgresPending(settings) is { Count: > 0 } pg) pending.Add($"ledger (postgres) {Describe(pg)}");
+            if (await PostgresPendingAsync(settings).ConfigureAwait(false) is { Count: > 0 } pg) pending.Add($"ledger (postgres) {Describe(pg)}");
         }
         catch (DataSchemaException e)
         {
@@ -36,7 +36,7 @@ public static class StartupGate
             throw new LedgerUnavailableException(e.Message + (latest is null ? "" : $" Latest backup found: {latest}"), e);
         }
         if (pending.Count == 0) return null;
-        return BackupBeforeMigrating(settings, pending, log);
+        return await BackupBeforeMigratingAsync(settings, pending, log, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -61,13 +61,13 @@ public static class StartupGate
 
     private static string Describe(IReadOnlyList<Migration> todo) => $"{todo[0].Version - 1} -> {todo[^1].Version}";
 
-    private static IReadOnlyList<Migration>? PostgresPending(ConnectorSettings settings)
+    private static async Task<IReadOnlyList<Migration>?> PostgresPendingAsync(ConnectorSettings settings)
     {
         if (DataStores.PostgresMigrations(settings) is not { } set) return null;
         SchemaState state;
         try
         {
-            state = PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!).GetAwaiter().GetResult();
+            state = await PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
         {
@@ -77,14 +77,14 @@ public static class StartupGate
         return state.Version == 0 ? null : todo; // a new database needs no backup
     }
 
-    private static string BackupBeforeMigrating(ConnectorSettings settings, List<string> pending, Action<string> log)
+    private static async Task<string> BackupBeforeMigratingAsync(ConnectorSettings settings, List<string> pending, Action<string> log, CancellationToken ct)
     {
         string dir = Path.Combine(DataStores.BackupsDirectory(settings), $"pre-migration-{DateTimeOffset.UtcNow:yyyyMMdd'T'HHmmss'Z'}");
         log($"data migration needed ({string.Join(", ", pending)}): writing a verified backup to {dir} first");
         try
         {
-            BackupService.CreateAsync(settings, dir, log).GetAwaiter().GetResult();
-            var problems = BackupService.VerifyAsync(dir, log, default, settings.Ledger.PostgresUrl).GetAwaiter().GetResult();
+            await BackupService.CreateAsync(settings, dir, log).ConfigureAwait(false);
+            var problems = await BackupService.VerifyAsync(dir, log, ct, settings.Ledger.PostgresUrl).ConfigureAwait(false);
             if (problems.Count > 0) throw new BackupException(string.Join("; ", problems));
         }
         catch (BackupException e)

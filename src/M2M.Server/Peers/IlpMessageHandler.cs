@@ -6,9 +6,16 @@ using M2M.Server.Observability;
 
 namespace M2M.Server.Peers;
 
-/// <summary>Turns each ILP packet arriving over BTP into a switch call and encodes the reply.</summary>
-internal sealed class IlpMessageHandler(PacketSwitch packetSwitch, PeerManager peers, ConnectorMetrics metrics) : IBtpMessageHandler
+/// <summary>
+/// The connector's one BTP handler, given to every session (inbound and outbound) when it is created:
+/// each ILP packet becomes a switch call whose reply is encoded back; sub-protocol MESSAGEs go to the
+/// registered <see cref="IBtpSubProtocol"/>s by name (EVM claims today).
+/// </summary>
+internal sealed class IlpMessageHandler(PacketSwitch packetSwitch, PeerManager peers, ConnectorMetrics metrics, BtpSubProtocols subProtocols) : IBtpMessageHandler
 {
+    public ValueTask<BtpProtocolData?> HandleSubProtocolAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct) =>
+        subProtocols.DispatchAsync(session, entry, ct);
+
     public async ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct)
     {
         IlpReply reply;

@@ -56,9 +56,6 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     /// <summary>The peer's live BTP session, or null.</summary>
     public BtpSession? SessionOf(string peerId) => _links.TryGetValue(peerId, out var l) && l.Session.IsOpen ? l.Session : null;
 
-    /// <summary>Set on every attached session: handles non-ilp sub-protocol MESSAGEs (EVM claims).</summary>
-    public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }
-
     /// <summary>The switch's view of a configured peer (built once: this is on every packet's path).</summary>
     public PeerDescriptor? Describe(string peerId) => _descriptors.GetValueOrDefault(peerId);
 
@@ -101,7 +98,6 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     /// <summary>Registers an authenticated session (inbound or outbound) as the peer's live link.</summary>
     public void Attach(BtpSession session)
     {
-        if (OnSubProtocol is not null) session.OnSubProtocol ??= OnSubProtocol;
         var link = new BtpPeerLink(session);
         BtpPeerLink? replaced = null;
         _links.AddOrUpdate(session.PeerId, link, (_, old) =>
@@ -137,7 +133,6 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         foreach (var peer in _settings.Peers.Where(p => p.IsOutgoing))
         {
             var client = new BtpClient(peer.Id, peer.Url!, _settings.NodeId, peer.AuthToken ?? "", handler, Limits, _loggers.CreateLogger("M2M.Btp.Client"));
-            client.OnSubProtocol = OnSubProtocol;
             client.Connected += Attach;
             _clients.Add(client);
             client.Start();

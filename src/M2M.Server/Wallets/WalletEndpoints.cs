@@ -1,8 +1,9 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using M2M.Server.Configuration;
+using M2M.Server.Http;
 using M2M.Server.Wallets;
 using M2M.Wallets;
 using Microsoft.AspNetCore.Builder;
@@ -31,33 +32,33 @@ internal static partial class WalletEndpoints
 {
     public const int DefaultPageSize = 50;
 
-    public static void MapWalletEndpoints(this WebApplication app, ConnectorHost host)
+    public static void MapWalletEndpoints(this WebApplication app)
     {
         var loggers = app.Services.GetRequiredService<ILoggerFactory>();
-        var wallets = ConnectorWallets.Open(host.Settings.Wallet, loggers.CreateLogger("M2M.Wallets"));
+        var settings = app.Services.GetRequiredService<ConnectorSettings>();
+        var wallets = ConnectorWallets.Open(settings.Wallet, loggers.CreateLogger("M2M.Wallets"));
         app.Lifetime.ApplicationStopped.Register(wallets.Dispose);
-        string? token = host.Settings.AdminApiToken;
+        var admin = app.MapAdminGroup();
 
-        app.MapPost("/admin/wallets", (Delegate)((HttpContext c) => Guarded(c, token, wallets, store => CreateAsync(c, store))));
-        app.MapGet("/admin/wallets", (Delegate)((HttpContext c) => Guarded(c, token, wallets, store => Task.FromResult(List(c, store)))));
-        app.MapGet("/admin/wallets/{agentId}", (HttpContext c, string agentId) =>
-            Guarded(c, token, wallets, store => Task.FromResult(WithAgent(store, agentId, w => Results.Json(View(w))))));
-        app.MapPost("/admin/wallets/{agentId}/{action}", (HttpContext c, string agentId, string action) =>
-            Guarded(c, token, wallets, store => TransitionAsync(c, store, agentId, action)));
-        app.MapGet("/admin/wallets/{agentId}/balances", (HttpContext c, string agentId) =>
-            Guarded(c, token, wallets, store => BalancesAsync(c, wallets, store, agentId)));
-        app.MapGet("/admin/wallets/{agentId}/audit", (HttpContext c, string agentId) =>
-            Guarded(c, token, wallets, store => Task.FromResult(WithAgent(store, agentId, w => Results.Json(new
+        admin.MapPost("/admin/wallets", (Delegate)((HttpContext c) => Guarded(wallets, store => CreateAsync(c, store))));
+        admin.MapGet("/admin/wallets", (Delegate)((HttpContext c) => Guarded(wallets, store => Task.FromResult(List(c, store)))));
+        admin.MapGet("/admin/wallets/{agentId}", (string agentId) =>
+            Guarded(wallets, store => Task.FromResult(WithAgent(store, agentId, w => Results.Json(View(w))))));
+        admin.MapPost("/admin/wallets/{agentId}/{action}", (HttpContext c, string agentId, string action) =>
+            Guarded(wallets, store => TransitionAsync(c, store, agentId, action)));
+        admin.MapGet("/admin/wallets/{agentId}/balances", (HttpContext c, string agentId) =>
+            Guarded(wallets, store => BalancesAsync(c, wallets, store, agentId)));
+        admin.MapGet("/admin/wallets/{agentId}/audit", (string agentId) =>
+            Guarded(wallets, store => Task.FromResult(WithAgent(store, agentId, w => Results.Json(new
             {
                 agentId = w.AgentId,
                 entries = store.AuditTrail(w.AgentId).Select(a => new { id = a.Id, action = a.Action, at = a.At, detail = a.Detail }),
             })))));
     }
 
-    /// <summary>Token first (so an anonymous caller learns nothing about the store), then the store's availability.</summary>
-    private static async Task<IResult> Guarded(HttpContext context, string? token, ConnectorWallets wallets, Func<WalletStore, Task<IResult>> handle)
+    /// <summary>The admin token is checked first by the group's filter (so an anonymous caller learns nothing about the store), then the store's availability.</summary>
+    private static async Task<IResult> Guarded(ConnectorWallets wallets, Func<WalletStore, Task<IResult>> handle)
     {
-        if (Refuse(context, token) is { } refused) return refused;
         if (wallets.Store is not { } store) return Error(StatusCodes.Status503ServiceUnavailable, wallets.Unavailable ?? "agent wallets are unavailable");
         try
         {
@@ -220,15 +221,4 @@ internal static partial class WalletEndpoints
     private static string Status(WalletStatus s) => s.ToString().ToLowerInvariant();
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
-
-    private static IResult? Refuse(HttpContext context, string? token)
-    {
-        if (string.IsNullOrEmpty(token))
-            return Error(StatusCodes.Status403Forbidden, "admin API disabled: set ADMIN_API_TOKEN");
-        string header = context.Request.Headers.Authorization.ToString();
-        const string scheme = "Bearer ";
-        bool ok = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)
-            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()), Encoding.UTF8.GetBytes(token));
-        return ok ? null : Error(StatusCodes.Status401Unauthorized, "missing or wrong bearer token (Authorization: Bearer $ADMIN_API_TOKEN)");
-    }
 }
