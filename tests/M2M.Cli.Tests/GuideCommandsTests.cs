@@ -81,7 +81,7 @@ public partial class GuideCommandsTests
         var validate = await RunIn(dir, env, "config", "validate", ".env");
         Assert.True(validate.Code == 0, validate.Stderr);
         Assert.Contains($"nodeId from-env, address g.from-env, BTP port {btp}, HTTP port {http}", validate.Stdout);
-        Assert.Contains("warning: env file .env: 4 variables; set in the environment, which wins: NODE_ID", validate.Stderr);
+        Assert.Contains("note: env file .env: 4 variables; set in the environment, which wins: NODE_ID", validate.Stdout);
 
         using (var run = CliProcess.StartIn(dir, env, "run"))
         {

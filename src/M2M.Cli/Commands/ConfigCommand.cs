@@ -54,7 +54,7 @@ internal static class ConfigCommand
             if (envPath is not null)
             {
                 var overridden = fromFile.Keys.Where(n => ConfigLoader.Variable(n) is not null).ToList();
-                if (overridden.Count > 0) Console.Error.WriteLine($"warning: {EnvFile.Describe(envPath, fromFile.Count, overridden)}");
+                if (overridden.Count > 0) Console.WriteLine($"note: {EnvFile.Describe(envPath, fromFile.Count, overridden)}");
             }
             foreach (var name in fromFile.Keys.Where(n => !read.Contains(n) && !ReadElsewhere.Contains(n)))
                 Console.Error.WriteLine($"warning: {envPath}: {name} is not read by the connector (misspelt, or a variable of another program?)");

@@ -17,14 +17,14 @@ internal static class DataCommand
     {
         var config = CommonOptions.Config();
         var check = new Command("check", "Say whether this release can open the configured data (exit 0) or needs a newer one (exit 3). Writes nothing.") { config };
-        check.SetAction(parse => Check(parse.GetValue(config)));
+        check.SetAction((parse, ct) => CheckAsync(parse.GetValue(config)));
         return new Command("data", "Data store tools.") { check };
     }
 
-    private static int Check(string? configPath)
+    private static async Task<int> CheckAsync(string? configPath)
     {
         if (BackupCommand.LoadSettings(configPath) is not { } settings) return 1;
-        if (StartupGate.Incompatibility(settings) is { } reason)
+        if (await StartupGate.IncompatibilityAsync(settings) is { } reason)
         {
             Console.WriteLine($"data check: this release ({M2M.Server.ConnectorHost.Version}) cannot open the data: {reason}");
             return Incompatible;

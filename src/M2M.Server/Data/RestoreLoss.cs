@@ -14,7 +14,7 @@ public static class RestoreLoss
 {
     public static async Task<IReadOnlyList<string>> DescribeAsync(ConnectorSettings settings, string dir, BackupManifest manifest, CancellationToken ct = default)
     {
-        if (settings.Ledger.Backend != "sqlite")
+        if (settings.Ledger.Backend != LedgerBackend.Sqlite)
             return ["loss: not listed for a PostgreSQL ledger: compare `m2m-connector ledger balances` now with the backup's before restoring"];
         var entry = manifest.Files.FirstOrDefault(f => f.Store == DataStores.Ledger);
         string current = Path.GetFullPath(settings.Ledger.Path);

@@ -44,13 +44,13 @@ public static class StartupGate
     /// deleted migration), or null when it can (possibly after migrating it forward). Read-only:
     /// safe beside a running connector. `m2m-connector data check` and rollback.sh use it.
     /// </summary>
-    public static string? Incompatibility(ConnectorSettings settings)
+    public static async Task<string?> IncompatibilityAsync(ConnectorSettings settings)
     {
         try
         {
             foreach (var store in DataStores.SqliteStores(settings))
                 if (store.Migrations is not null && File.Exists(store.Path)) SqliteMigrator.Pending(store.Path, store.Migrations);
-            PostgresPending(settings);
+            await PostgresPendingAsync(settings).ConfigureAwait(false);
             return null;
         }
         catch (DataSchemaException e)
