@@ -163,6 +163,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapWalletEndpoints();
             app.MapRfc38Endpoints();
             app.MapAccountEndpoints(this);
+            app.MapRoleEndpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);

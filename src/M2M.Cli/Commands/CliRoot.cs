@@ -20,6 +20,7 @@ internal static class CliRoot
         root.Subcommands.Add(PingCommand.Create());
         root.Subcommands.Add(AccountsCommand.Create());
         root.Subcommands.Add(PayCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(CompletionCommand.Create());
         HelpExamples.Apply(root);
         return root;

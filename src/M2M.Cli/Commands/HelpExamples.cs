@@ -11,7 +11,7 @@ internal static class HelpExamples
     private static readonly Dictionary<string, string[]> Examples = new(StringComparer.Ordinal)
     {
         [""] = ["m2m-connector run --config examples/single-node.yaml", "m2m-connector health", "m2m-connector <command> --help"],
-        ["run"] = ["m2m-connector run --config examples/single-node.yaml", "LOG_FORMAT=json m2m-connector run --config /etc/m2m/config.yaml"],
+        ["run"] = ["m2m-connector run --config examples/single-node.yaml", "LOG_FORMAT=json m2m-connector run --config /etc/m2m/config.yaml", "m2m-connector run --config config.yaml --env-file /etc/m2m/.env --standby"],
         ["config"] = ["m2m-connector config validate config.yaml", "m2m-connector config migrate .env --dry-run"],
         ["config validate"] = ["m2m-connector config validate config.yaml", "m2m-connector config validate .env"],
         ["config migrate"] = ["m2m-connector config migrate .env --dry-run", "m2m-connector config migrate config.yaml --out config.v2.yaml"],
@@ -34,6 +34,8 @@ internal static class HelpExamples
         ["accounts list"] = ["m2m-connector accounts list"],
         ["accounts remove"] = ["m2m-connector accounts remove agent1"],
         ["pay"] = ["m2m-connector pay --from agent1 --to '$example.com/bob' --amount 1000", "m2m-connector pay --from agent1 --to https://example.com/bob --amount 1000 --id order-42"],
+        ["data"] = ["m2m-connector data check --config config.yaml"],
+        ["data check"] = ["m2m-connector data check --config config.yaml"],
         ["completion"] = ["m2m-connector completion bash > /etc/bash_completion.d/m2m-connector", "m2m-connector completion zsh >> ~/.zshrc"],
     };
 

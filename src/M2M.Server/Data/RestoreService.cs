@@ -24,10 +24,13 @@ public static class RestoreService
         var problems = await BackupService.VerifyAsync(dir, progress, ct, settings.Ledger.PostgresUrl, work).ConfigureAwait(false);
         if (problems.Count > 0) throw new BackupException($"the backup in {dir} failed verification, nothing restored: {string.Join("; ", problems)}");
         var targets = Targets(settings, manifest);
-        using var ledgerLock = LockLedger(settings, dryRun);
+        // A dry run writes nothing, so it may run beside the connector (rollback.sh lists the loss before stopping it).
+        using var ledgerLock = dryRun ? null : LockLedger(settings, dryRun);
         var existing = targets.Where(t => t.Entry.Kind == "sqlite" && File.Exists(t.Target) && new FileInfo(t.Target).Length > 0).Select(t => t.Target).ToList();
         if (settings.Ledger.Backend == LedgerBackend.Postgres && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct).ConfigureAwait(false)).Version > 0)
             existing.Add("the configured PostgreSQL ledger database");
+        if (existing.Count > 0)
+            foreach (string line in await RestoreLoss.DescribeAsync(settings, dir, manifest, ct).ConfigureAwait(false)) progress(line);
         if (existing.Count > 0 && !force && dryRun)
             progress($"dry run: --force will be needed to replace: {string.Join(", ", existing)}");
         else if (existing.Count > 0 && !force)

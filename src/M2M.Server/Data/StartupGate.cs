@@ -57,6 +57,26 @@ public static class StartupGate
         }
     }
 
+    /// <summary>
+    /// Why this release cannot open the configured data (a newer contract schema, an edited or
+    /// deleted migration), or null when it can (possibly after migrating it forward). Read-only:
+    /// safe beside a running connector. `m2m-connector data check` and rollback.sh use it.
+    /// </summary>
+    public static async Task<string?> IncompatibilityAsync(ConnectorSettings settings)
+    {
+        try
+        {
+            foreach (var store in DataStores.SqliteStores(settings))
+                if (store.Migrations is not null && File.Exists(store.Path)) SqliteMigrator.Pending(store.Path, store.Migrations);
+            await PostgresPendingAsync(settings).ConfigureAwait(false);
+            return null;
+        }
+        catch (DataSchemaException e)
+        {
+            return e.Message;
+        }
+    }
+
     private static string Describe(IReadOnlyList<Migration> todo) => $"{todo[0].Version - 1} -> {todo[^1].Version}";
 
     private static async Task<IReadOnlyList<Migration>?> PostgresPendingAsync(ConnectorSettings settings)

@@ -39,6 +39,8 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     private readonly Counter _channelsFunded;
     private readonly Counter _channelDisputes;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), byte> _disputedChannels = new();
+    private readonly Counter _packetErrors;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Counter.Child> _packetErrorChildren = new(StringComparer.Ordinal);
 
     public void Executed(M2M.Settlement.Coordination.SettlementRecord settlement, bool success, TimeSpan latency)
     {
@@ -109,6 +111,9 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         _fulfillPostFailed = f.CreateCounter("ledger_fulfill_post_failed_total", "Fulfills answered T00 because their post did not commit. Should be 0: alert if not.");
         _balance = f.CreateGauge("account_balance_units", "Posted balance of each peer account (credits − debits, in the asset's units; positive: we owe the peer).",
             new GaugeConfiguration { LabelNames = ["peer_id", "token_id"] });
+        // The upgrade guide watches `grep error_total` during and after an upgrade: this is the error rate it means.
+        _packetErrors = f.CreateCounter("ilp_packet_error_total", "Prepares answered with an ILP Reject, by error code (T01 next hop unreachable, T00 ledger, T03 draining, T04 over a limit, F02 no route, R00 expired, ...).",
+            new CounterConfiguration { LabelNames = ["code"] });
         DotNetStats.Register(Registry);
         // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
         _processedFulfilled = _processed.WithLabels("prepare", "fulfilled");
@@ -120,9 +125,17 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     {
         bool fulfilled = reply is IlpFulfill;
         (fulfilled ? _processedFulfilled : _processedRejected).Inc();
+        if (reply is IlpReject reject) PacketError(reject.Code);
         _prepareLatency.Observe(elapsed.TotalSeconds);
         _window.Add(elapsed);
         Interlocked.Increment(ref fulfilled ? ref _fulfilled : ref _rejected);
+    }
+
+    /// <summary>Counts a Reject by its code; a code that is not F/T/R plus two digits (from a peer) is counted as "other", so the labels stay bounded.</summary>
+    private void PacketError(string code)
+    {
+        string label = code.Length == 3 && code[0] is ('F' or 'T' or 'R') && char.IsAsciiDigit(code[1]) && char.IsAsciiDigit(code[2]) ? code : "other";
+        _packetErrorChildren.GetOrAdd(label, static (c, counter) => counter.WithLabels(c), _packetErrors).Inc();
     }
 
     public void InFlightChanged(long inFlight) => _inFlight.Set(inFlight);

@@ -123,8 +123,19 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         if (_links.TryRemove(new KeyValuePair<string, BtpPeerLink>(link.PeerId, link))) LogPeerDisconnected(link.PeerId);
     }
 
-    /// <summary>Starts one reconnecting client per outgoing peer.</summary>
+    /// <summary>Starts one reconnecting client per outgoing peer (none while on standby: see PeerManager.Standby.cs).</summary>
     public void StartOutgoing(IBtpMessageHandler handler)
+    {
+        _outgoingHandler = handler;
+        if (Standby)
+        {
+            LogStandby(_settings.Peers.Count(p => p.IsOutgoing));
+            return;
+        }
+        StartClients(handler);
+    }
+
+    private void StartClients(IBtpMessageHandler handler)
     {
         foreach (var peer in _settings.Peers.Where(p => p.IsOutgoing))
         {
