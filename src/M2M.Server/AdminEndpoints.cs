@@ -175,7 +175,7 @@ internal static class AdminEndpoints
         return list;
     }
 
-    private static IResult? Refuse(HttpContext context, string? token)
+    internal static IResult? Refuse(HttpContext context, string? token)
     {
         if (string.IsNullOrEmpty(token))
             return Results.Json(new { error = "admin API disabled: set ADMIN_API_TOKEN" }, statusCode: StatusCodes.Status403Forbidden);

@@ -98,6 +98,12 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     // Usernames come from unauthenticated clients: keep the log line bounded.
     private static string Shorten(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
+    /// <summary>Raised with the peer id when a session is attached (also when it replaces an older one).</summary>
+    public event Action<string>? Connected;
+
+    /// <summary>Raised with the peer id when its live session is gone.</summary>
+    public event Action<string>? Disconnected;
+
     /// <summary>Registers an authenticated session (inbound or outbound) as the peer's live link.</summary>
     public void Attach(BtpSession session)
     {
@@ -110,6 +116,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
             return link;
         });
         LogPeerConnected(session.PeerId);
+        Connected?.Invoke(session.PeerId);
         if (replaced is not null && !ReferenceEquals(replaced.Session, session))
             _ = replaced.Session.CloseAsync().AsTask();
         _ = session.Completion.ContinueWith(_ => Detach(link), TaskScheduler.Default);
@@ -117,7 +124,9 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
 
     private void Detach(BtpPeerLink link)
     {
-        if (_links.TryRemove(new KeyValuePair<string, BtpPeerLink>(link.PeerId, link))) LogPeerDisconnected(link.PeerId);
+        if (!_links.TryRemove(new KeyValuePair<string, BtpPeerLink>(link.PeerId, link))) return;
+        LogPeerDisconnected(link.PeerId);
+        Disconnected?.Invoke(link.PeerId);
     }
 
     /// <summary>Starts one reconnecting client per outgoing peer.</summary>
