@@ -13,4 +13,6 @@ root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(BackupCommand.Create());
 root.Subcommands.Add(RestoreCommand.Create());
 root.Subcommands.Add(PingCommand.Create());
+root.Subcommands.Add(NetworkCommands.Peers());
+root.Subcommands.Add(NetworkCommands.Routes());
 return await root.Parse(args).InvokeAsync();

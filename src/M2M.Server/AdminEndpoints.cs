@@ -164,7 +164,7 @@ internal static class AdminEndpoints
     public static async Task<IReadOnlyList<PeerBalance>> BalancesAsync(ConnectorHost host, CancellationToken ct)
     {
         var list = new List<PeerBalance>();
-        foreach (var p in host.Settings.Peers)
+        foreach (var p in host.Peers.Configured)
         {
             uint ledger = PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale);
             var a = await host.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId(p.Id, ledger), ct).ConfigureAwait(false);

@@ -47,6 +47,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>Opens the configured ledger (or the one <paramref name="openLedger"/> returns); throws LedgerUnavailableException if it cannot.</summary>
     public ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, TimeProvider? time = null, Func<ConnectorSettings, ILedger>? openLedger = null)
     {
+        settings = ApplyNetworkStore(settings);
         _settings = settings;
         _loggers = loggers;
         _log = loggers.CreateLogger("M2M.Connector");

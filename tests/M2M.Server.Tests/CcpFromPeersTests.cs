@@ -10,7 +10,7 @@ namespace M2M.Server.Tests;
 [Trait("Tier", "integration")]
 public sealed class CcpFromPeersTests : IAsyncLifetime
 {
-    private readonly ListLogger _logs = new();
+    private readonly LogLines _logs = new();
     private ConnectorHost _host = null!;
     private TestPeer _alice = null!;
     private TestPeer _bob = null!;
@@ -108,19 +108,19 @@ public sealed class CcpFromPeersTests : IAsyncLifetime
             await Task.Delay(20);
         }
     }
+}
 
-    /// <summary>Collects formatted log lines.</summary>
-    private sealed class ListLogger : ILoggerProvider, ILogger
+/// <summary>Collects formatted log lines.</summary>
+internal sealed class LogLines : ILoggerProvider, ILogger
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+    public IReadOnlyList<string> Lines => [.. _lines];
+    public ILogger CreateLogger(string categoryName) => this;
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public bool IsEnabled(LogLevel logLevel) => true;
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        _lines.Enqueue(formatter(state, exception) + (exception is null ? "" : " " + exception));
+    public void Dispose()
     {
-        private readonly ConcurrentQueue<string> _lines = new();
-        public IReadOnlyList<string> Lines => [.. _lines];
-        public ILogger CreateLogger(string categoryName) => this;
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            _lines.Enqueue(formatter(state, exception));
-        public void Dispose()
-        {
-        }
     }
 }

@@ -52,3 +52,27 @@ public sealed partial class ConfigLoader
         (Bool($"{key}.sendRoutes", p.SendRoutes) ?? RoutingPeer.DefaultExchange(relation),
          Bool($"{key}.receiveRoutes", p.ReceiveRoutes) ?? RoutingPeer.DefaultExchange(relation));
 }
+
+public sealed partial class ConfigLoader
+{
+    /// <summary>Validates a peer given at runtime (admin API, network.json) by the YAML's rules; throws <see cref="ConfigException"/> with every problem.</summary>
+    public PeerSettings ParseRuntimePeer(PeerSection section, ConnectorSettings current)
+    {
+        _errors.Clear();
+        _warnings.Clear();
+        var peer = BuildPeer(section, "peer", current);
+        if (peer is not null && peer.Id == current.NodeId) Error("peer.id", peer.Id, "a peer id different from our own nodeId");
+        if (_errors.Count > 0 || peer is null) throw new ConfigException([.. _errors]);
+        return peer;
+    }
+
+    /// <summary>Validates a static route given at runtime: its next hop must be one of <paramref name="peerIds"/> or our node id.</summary>
+    public Route ParseRuntimeRoute(RouteSection section, IEnumerable<string> peerIds, string nodeId)
+    {
+        _errors.Clear();
+        var peers = peerIds.Select(id => new PeerSettings { Id = id }).ToList();
+        var route = BuildRoutes([section], peers, nodeId).Single();
+        if (_errors.Count > 0) throw new ConfigException([.. _errors.Select(e => e.Replace("routes[0]", "route", StringComparison.Ordinal))]);
+        return route;
+    }
+}
