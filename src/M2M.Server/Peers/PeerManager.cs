@@ -73,6 +73,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     public string? Authenticate(string username, string token)
     {
         username = Unescape(username);
+        if (username.Length == 0) return AuthenticateByToken(token);
         if (!_inboundSecrets.TryGetValue(username, out var expected))
         {
             LogAuthRefused($"(unknown, {username.Length} chars)", "unknown peer or no secret configured"); // never echo it: it may be a misplaced secret
@@ -86,6 +87,29 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
             return null;
         }
         return username;
+    }
+
+    /// <summary>
+    /// An empty auth_username (<c>btp+ws://:secret@host</c>, common in JS configs): the token alone names the peer,
+    /// accepted when exactly one inbound peer has it. Every secret is compared (constant time each), no early exit.
+    /// </summary>
+    private string? AuthenticateByToken(string token)
+    {
+        var given = Encoding.UTF8.GetBytes(token);
+        var unescaped = token.Contains('%') ? Encoding.UTF8.GetBytes(Unescape(token)) : null;
+        string? found = null;
+        int matches = 0;
+        foreach (var (id, secret) in _inboundSecrets)
+        {
+            if (CryptographicOperations.FixedTimeEquals(secret, given) | (unescaped is not null && CryptographicOperations.FixedTimeEquals(secret, unescaped)))
+            {
+                found = id;
+                matches++;
+            }
+        }
+        if (matches == 1) return found;
+        LogAuthRefused("(empty)", matches == 0 ? "no inbound peer has this token" : $"{matches} inbound peers share this token; send the peer id as the username");
+        return null;
     }
 
     private static string Unescape(string s)
