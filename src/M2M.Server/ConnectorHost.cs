@@ -62,6 +62,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
 
     private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger)
     {
+        settings = ApplyNetworkStore(settings);
         _settings = settings;
         _loggers = loggers;
         _log = log;
@@ -77,8 +78,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
-        Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
+        Routing = new Routing.RoutingService(settings, options, Peers, _time, loggers);
         LimitMetrics = new LimitMetrics(Metrics);
         AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused };
         PeerLimits = LimitMetrics.CreateStep(options, settings, _time, LimitMetrics);
@@ -86,9 +87,10 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         [
             PeerLimits,
             new IldcpStep(options),
+            new PeerProtocolStep(options, Routing),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
-            new RoutingStep(options, () => Routes, settings.NodeId),
+            new RoutingStep(options, () => Routing.Table, settings.NodeId),
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
@@ -115,20 +117,13 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>Per-source BTP auth failure limit (10 per minute).</summary>
     public BtpAuthLimiter AuthLimiter { get; }
     public LimitMetrics LimitMetrics { get; }
-    public RoutingTable Routes { get; private set; }
+    /// <summary>CCP, ILDCP toward our parent, static routes: owns the table the switch reads.</summary>
+    public Routing.RoutingService Routing { get; }
+    public RoutingTable Routes => Routing.Table;
     public ConnectorState State { get; private set; } = ConnectorState.Starting;
     public int BtpPort { get; private set; }
     public int HealthPort { get; private set; }
     public TimeSpan Uptime => _startedAt == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedAt);
-
-    /// <summary>Static routes plus one per child peer for the address ILDCP gives it.</summary>
-    public static RoutingTable BuildRoutingTable(ConnectorSettings settings)
-    {
-        var childRoutes = settings.Peers
-            .Where(p => p.Relation == PeerRelation.Child)
-            .Select(p => new Route(IldcpStep.ChildAddress(settings.IlpAddress, p.Id), p.Id, int.MaxValue));
-        return new RoutingTable(settings.Routes.Concat(childRoutes));
-    }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -144,14 +139,16 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapOperationsEndpoints();
             app.MapAdminEndpoints();
             app.MapWalletEndpoints();
+            app.MapRoutingEndpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         BtpPort = BoundPort(_btpApp);
         HealthPort = BoundPort(_httpApp);
+        Routing.Start();
         Peers.StartOutgoing(_handler);
         State = ConnectorState.Running;
-        LogStarted(_settings.NodeId, Version, _settings.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
+        LogStarted(_settings.NodeId, Version, Routing.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
     }
 
     /// <summary>
@@ -165,6 +162,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);
+        await Routing.DisposeAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);

@@ -29,6 +29,14 @@ internal static class HelpExamples
         ["backup"] = ["m2m-connector backup --full --verify", "m2m-connector backup --full --verify --out /backups/$(date +%F)", "m2m-connector backup --verify-only /backups/2026-12-01"],
         ["restore"] = ["m2m-connector restore --from /backups/2026-12-01 --dry-run", "m2m-connector restore --from /backups/2026-12-01 --force"],
         ["ping"] = ["BTP_PEER_SMOKE_TEST_SECRET=... m2m-connector ping --url ws://127.0.0.1:3000 --peer smoke-test"],
+        ["peers"] = ["m2m-connector peers list", "m2m-connector peers add bob --url ws://bob.example:3000 --token s3cret --relation peer"],
+        ["peers add"] = ["m2m-connector peers add bob --url ws://bob.example:3000 --token s3cret --relation peer", "m2m-connector peers add kid --relation child --token s3cret --credit-limit 1000000"],
+        ["peers list"] = ["m2m-connector peers list", "m2m-connector peers list --url http://127.0.0.1:8081"],
+        ["peers remove"] = ["m2m-connector peers remove bob", "m2m-connector peers remove bob --force"],
+        ["routes"] = ["m2m-connector routes list", "m2m-connector routes add g.example bob"],
+        ["routes add"] = ["m2m-connector routes add g.example bob", "m2m-connector routes add g.example.eu bob --priority 10"],
+        ["routes list"] = ["m2m-connector routes list", "m2m-connector routes list --url http://127.0.0.1:8081"],
+        ["routes remove"] = ["m2m-connector routes remove g.example"],
         ["completion"] = ["m2m-connector completion bash > /etc/bash_completion.d/m2m-connector", "m2m-connector completion zsh >> ~/.zshrc"],
     };
 
