@@ -63,6 +63,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
 
     private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger)
     {
+        settings = ApplyNetworkStore(settings);
         _settings = settings;
         _loggers = loggers;
         _log = log;
@@ -79,9 +80,9 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
-        Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
         HostedAccounts = new Accounts.HostedAccounts(settings, ledger, Accounts.AccountStore.Open(Accounts.HostedAccounts.StorePath(settings)), _time);
+        Routing = new Routing.RoutingService(settings, options, Peers, _time, loggers);
         LimitMetrics = new LimitMetrics(Metrics);
         AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused, ConfiguredUser = Peers.InboundUser };
         ConnectionGate = new BtpConnectionGate(loggers.CreateLogger("M2M.Btp.Server"), time: _time);
@@ -92,10 +93,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             PeerLimits,
             new IldcpStep(options),
             Rfc38.Messages,
+            new PeerProtocolStep(options, Routing),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
-            new RoutingStep(options, () => Routes, settings.NodeId),
+            new RoutingStep(options, () => Routing.Table, settings.NodeId),
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
@@ -131,20 +133,13 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>Caps connections waiting for BTP auth apart from authenticated ones.</summary>
     public BtpConnectionGate ConnectionGate { get; }
     public LimitMetrics LimitMetrics { get; }
-    public RoutingTable Routes { get; private set; }
+    /// <summary>CCP, ILDCP toward our parent, static routes: owns the table the switch reads.</summary>
+    public Routing.RoutingService Routing { get; }
+    public RoutingTable Routes => Routing.Table;
     public ConnectorState State { get; private set; } = ConnectorState.Starting;
     public int BtpPort { get; private set; }
     public int HealthPort { get; private set; }
     public TimeSpan Uptime => _startedAt == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedAt);
-
-    /// <summary>Static routes plus one per child peer for the address ILDCP gives it.</summary>
-    public static RoutingTable BuildRoutingTable(ConnectorSettings settings)
-    {
-        var childRoutes = settings.Peers
-            .Where(p => p.Relation == PeerRelation.Child)
-            .Select(p => new Route(IldcpStep.ChildAddress(settings.IlpAddress, p.Id), p.Id, int.MaxValue));
-        return new RoutingTable(settings.Routes.Concat(childRoutes));
-    }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -164,15 +159,17 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapRfc38Endpoints();
             app.MapAccountEndpoints(this);
             app.MapRoleEndpoints();
+            app.MapRoutingEndpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         BtpPort = BoundPort(_btpApp);
         HealthPort = BoundPort(_httpApp);
+        Routing.Start();
         Peers.StartOutgoing(_handler);
         State = ConnectorState.Running;
         Payments.ResumeInterrupted();
-        LogStarted(_settings.NodeId, Version, _settings.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
+        LogStarted(_settings.NodeId, Version, Routing.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
     }
 
     /// <summary>
@@ -187,6 +184,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);
+        await Routing.DisposeAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);

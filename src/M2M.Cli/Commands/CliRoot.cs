@@ -21,6 +21,8 @@ internal static class CliRoot
         root.Subcommands.Add(AccountsCommand.Create());
         root.Subcommands.Add(PayCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(NetworkCommands.Peers());
+        root.Subcommands.Add(NetworkCommands.Routes());
         root.Subcommands.Add(CompletionCommand.Create());
         HelpExamples.Apply(root);
         return root;

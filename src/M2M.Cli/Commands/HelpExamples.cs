@@ -36,6 +36,14 @@ internal static class HelpExamples
         ["pay"] = ["m2m-connector pay --from agent1 --to '$example.com/bob' --amount 1000", "m2m-connector pay --from agent1 --to https://example.com/bob --amount 1000 --id order-42"],
         ["data"] = ["m2m-connector data check --config config.yaml"],
         ["data check"] = ["m2m-connector data check --config config.yaml"],
+        ["peers"] = ["m2m-connector peers list", "m2m-connector peers add bob --url ws://bob.example:3000 --token s3cret --relation peer"],
+        ["peers add"] = ["m2m-connector peers add bob --url ws://bob.example:3000 --token s3cret --relation peer", "m2m-connector peers add kid --relation child --token s3cret --credit-limit 1000000"],
+        ["peers list"] = ["m2m-connector peers list", "m2m-connector peers list --url http://127.0.0.1:8081"],
+        ["peers remove"] = ["m2m-connector peers remove bob", "m2m-connector peers remove bob --force"],
+        ["routes"] = ["m2m-connector routes list", "m2m-connector routes add g.example bob"],
+        ["routes add"] = ["m2m-connector routes add g.example bob", "m2m-connector routes add g.example.eu bob --priority 10"],
+        ["routes list"] = ["m2m-connector routes list", "m2m-connector routes list --url http://127.0.0.1:8081"],
+        ["routes remove"] = ["m2m-connector routes remove g.example"],
         ["completion"] = ["m2m-connector completion bash > /etc/bash_completion.d/m2m-connector", "m2m-connector completion zsh >> ~/.zshrc"],
     };
 

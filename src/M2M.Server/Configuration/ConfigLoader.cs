@@ -91,6 +91,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         {
             NodeId = nodeId,
             IlpAddress = ilpAddress,
+            IlpAddressIsDefault = f.IlpAddress is null,
             BindAddress = BindAddress(),
             BtpServerPort = Port("btpServerPort (BTP_SERVER_PORT)", EnvWithAlias("BTP_SERVER_PORT", "BTP_PORT") ?? f.BtpServerPort, 3000),
             HealthCheckPort = Port("healthCheckPort (HEALTH_CHECK_PORT)", Env("HEALTH_CHECK_PORT") ?? f.HealthCheckPort, 8080),
@@ -102,6 +103,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Ledger = BuildLedger(f.Ledger),
             EvmPrivateKey = EvmKey(),
             Tracing = BuildTracing(),
+            Routing = BuildRouting(f.Routing),
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);
@@ -197,10 +199,13 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             _warnings.Add($"peer '{id}' has no url and no secret ({SecretVariable(id)} or {key}.authToken): its connections will be refused");
         string code = p.Asset?.Code ?? "USD";
         if (code.Length is 0 or > 16) Error($"{key}.asset.code", code, "an asset code of 1 to 16 characters");
+        var (sendRoutes, receiveRoutes) = RouteSwitches(p, key, relation);
         var peer = new PeerSettings
         {
             Id = id,
             Relation = relation,
+            SendRoutes = sendRoutes,
+            ReceiveRoutes = receiveRoutes,
             Url = url,
             AuthToken = token,
             AssetCode = code,

@@ -9,6 +9,8 @@ public sealed record ConnectorSettings
 {
     public required string NodeId { get; init; }
     public required string IlpAddress { get; init; }
+    /// <summary>True when ilpAddress was not configured and is only the g.&lt;nodeId&gt; stand-in: a parent's ILDCP answer replaces it.</summary>
+    public bool IlpAddressIsDefault { get; init; }
     public string BindAddress { get; init; } = "127.0.0.1";
     public int BtpServerPort { get; init; } = 3000;
     public int HealthCheckPort { get; init; } = 8080;
@@ -33,6 +35,7 @@ public sealed record ConnectorSettings
     /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
     public string? EvmPrivateKey { get; init; }
     public TracingSettings Tracing { get; init; } = new();
+    public RoutingSettings Routing { get; init; } = new();
     /// <summary>Where the settings came from, for the startup log line.</summary>
     public string Source { get; init; } = "built-in default";
 }
@@ -53,6 +56,10 @@ public sealed record PeerSettings
     public SettlementSettings? Settlement { get; init; }
     /// <summary>peers[].limits: packets/s and in-flight caps; null: none.</summary>
     public PeerLimits? Limits { get; init; }
+    /// <summary>CCP: we advertise our routes to this peer (default: unless it is a child).</summary>
+    public bool SendRoutes { get; init; } = true;
+    /// <summary>CCP: we accept this peer's route updates (default: unless it is a child).</summary>
+    public bool ReceiveRoutes { get; init; } = true;
 
     public bool IsOutgoing => Url is not null;
 

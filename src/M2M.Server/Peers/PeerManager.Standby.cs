@@ -14,14 +14,13 @@ namespace M2M.Server.Peers;
 public sealed partial class PeerManager
 {
     private readonly SemaphoreSlim _roleGate = new(1, 1);
-    private IBtpMessageHandler? _outgoingHandler;
 
     /// <summary>True while outgoing peers are not logged in. Set before <see cref="StartOutgoing"/> to start on standby.</summary>
     public bool Standby { get; set; }
 
     /// <summary>Outgoing peer ids and whether each is connected now.</summary>
     public IReadOnlyList<(string Id, bool Connected)> OutgoingPeers =>
-        _settings.Peers.Where(p => p.IsOutgoing).Select(p => (p.Id, IsConnected(p.Id))).ToList();
+        _peers.Values.Where(p => p.IsOutgoing).Select(p => (p.Id, IsConnected(p.Id))).ToList();
 
     /// <summary>Logs in to the outgoing peers; waits up to <paramref name="connectTimeout"/> for them. False when already active.</summary>
     public async Task<bool> PromoteAsync(TimeSpan connectTimeout, CancellationToken ct)
@@ -31,7 +30,7 @@ public sealed partial class PeerManager
         {
             if (!Standby) return false;
             Standby = false;
-            if (_outgoingHandler is not null) StartClients(_outgoingHandler);
+            if (_handler is not null) StartClients();
             LogPromoted(_clients.Count);
         }
         finally
@@ -59,9 +58,9 @@ public sealed partial class PeerManager
         {
             if (Standby) return false;
             Standby = true;
-            var outgoing = _settings.Peers.Where(p => p.IsOutgoing).Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
+            var outgoing = _peers.Values.Where(p => p.IsOutgoing).Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
             // 1. No new packet goes to them: the switch sees them as not connected, and a reconnect is not attached.
-            var clients = _clients.Where(c => outgoing.Contains(c.PeerId)).ToList();
+            var clients = _clients.Values.Where(c => outgoing.Contains(c.PeerId)).ToList();
             foreach (var client in clients) client.Connected -= Attach;
             var sessions = new List<BtpSession>();
             foreach (var id in outgoing)
@@ -75,7 +74,7 @@ public sealed partial class PeerManager
             foreach (var client in clients)
             {
                 await client.DisposeAsync().ConfigureAwait(false);
-                _clients.Remove(client);
+                _clients.TryRemove(client.PeerId, out _);
             }
             foreach (var session in sessions) await session.CloseAsync().ConfigureAwait(false);
             LogDemoted(sessions.Count, unanswered);
