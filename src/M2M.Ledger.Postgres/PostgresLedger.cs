@@ -146,12 +146,15 @@ public sealed class PostgresLedger : ILedger
             return results;
         }, ct));
 
-    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) =>
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default) =>
         new(RunAsync(async (conn, attempt, token) =>
         {
-            await using var cmd = new NpgsqlCommand("UPDATE accounts SET debit_limit = $2 WHERE id = $1", conn);
+            // The flag and the limit change together (AccountRules.WithDebitLimit): $3 sets or clears the flag bit.
+            await using var cmd = new NpgsqlCommand("UPDATE accounts SET debit_limit = $2, flags = CASE WHEN $3 THEN flags | $4 ELSE flags & ~$4 END WHERE id = $1", conn);
             cmd.Parameters.Add(P(ToUuid(id)));
-            cmd.Parameters.Add(Numeric(debitLimit));
+            cmd.Parameters.Add(Numeric(debitLimit ?? UInt128.Zero));
+            cmd.Parameters.Add(P(debitLimit is not null));
+            cmd.Parameters.Add(P((int)AccountFlags.DebitsMustNotExceedCredits));
             attempt.CommitStarted = true; // autocommit: the statement is its own commit
             return await cmd.ExecuteNonQueryAsync(token).ConfigureAwait(false) == 1;
         }, ct));
