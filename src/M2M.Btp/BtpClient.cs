@@ -56,7 +56,7 @@ public sealed class BtpClient : IAsyncDisposable
     public BtpSession? Current => _current;
 
     /// <summary>Settlement hook installed on every new session.</summary>
-    public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
+    public Func<BtpSession, BtpTransferRequest, ValueTask>? OnTransfer { get; set; }
 
     /// <summary>Copied onto every session this client opens (see <see cref="BtpSession.OnSubProtocol"/>).</summary>
     public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }

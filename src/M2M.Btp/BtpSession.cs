@@ -12,7 +12,7 @@ namespace M2M.Btp;
 /// request/response MESSAGE pairs, dispatches the peer's requests to an <see cref="IBtpMessageHandler"/>
 /// concurrently, and closes on the first protocol violation.
 /// </summary>
-public sealed class BtpSession : IAsyncDisposable
+public sealed class BtpSession : IAsyncDisposable, M2M.Core.Switch.IReplyPath
 {
     private const int RequestIdOffset = 1; // BtpPacket header: type byte, then requestId
     private const string HandlerFailedText = "internal error handling the request";
@@ -56,8 +56,13 @@ public sealed class BtpSession : IAsyncDisposable
     /// <summary>Completes (never faults) once the connection is gone and pending requests have failed.</summary>
     public Task Completion => _completion.Task;
 
-    /// <summary>Settlement hook for incoming TRANSFER; the peer gets an empty RESPONSE after it returns.</summary>
-    public Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? OnTransfer { get; set; }
+    /// <summary>
+    /// Settlement hook for incoming TRANSFER: the peer gets an empty RESPONSE after it returns (the credit must be
+    /// durable by then), a BTP ERROR F00 with the reason when it throws <see cref="BtpRefusedException"/>, T00 on
+    /// any other failure. Without a hook every TRANSFER is refused (F00): acknowledging a TRANSFER that nobody
+    /// books would tell the peer it paid (issue 13 defect 1).
+    /// </summary>
+    public Func<BtpSession, BtpTransferRequest, ValueTask>? OnTransfer { get; set; }
 
     /// <summary>
     /// Hook for incoming MESSAGEs that carry no "ilp" data but a named sub-protocol (e.g. "payment-channel-claim"):
@@ -117,11 +122,27 @@ public sealed class BtpSession : IAsyncDisposable
     /// peer's RESPONSE (its protocol data copied). Throws <see cref="BtpRemoteException"/> on a BTP ERROR,
     /// <see cref="BtpSessionClosedException"/> if the session closes, <see cref="OperationCanceledException"/> on <paramref name="ct"/>.
     /// </summary>
-    public async Task<BtpPacket> SendMessageAsync(IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
+    public Task<BtpPacket> SendMessageAsync(IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(protocolData);
+        return SendRequestAsync(protocolData, static (id, pd) => BtpPacket.Message(id, pd), ct);
+    }
+
+    /// <summary>
+    /// Sends a TRANSFER of <paramref name="amount"/> (RFC 23: we paid the peer outside ILP) and completes on its
+    /// RESPONSE, after which the peer has booked it. Throws as <see cref="SendMessageAsync"/> does.
+    /// </summary>
+    public Task<BtpPacket> SendTransferAsync(ulong amount, IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolData);
+        return SendRequestAsync((amount, protocolData), static (id, a) => BtpPacket.Transfer(id, a.amount, a.protocolData), ct);
+    }
+
+    /// <summary>A MESSAGE or TRANSFER that is not an ILP packet: its whole RESPONSE is returned.</summary>
+    private async Task<BtpPacket> SendRequestAsync<TState>(TState state, Func<uint, TState, BtpPacket> build, CancellationToken ct)
+    {
         ThrowIfClosed();
-        if (!FitsInFrame(BtpPacket.Message(0, protocolData))) throw new ArgumentException("message does not fit in one BTP frame.", nameof(protocolData));
+        if (!FitsInFrame(build(0, state))) throw new ArgumentException("request does not fit in one BTP frame.", nameof(state));
         if (Interlocked.Increment(ref _outgoingInFlight) > _limits.MaxInFlightRequests)
         {
             Interlocked.Decrement(ref _outgoingInFlight);
@@ -139,7 +160,7 @@ public sealed class BtpSession : IAsyncDisposable
             ThrowIfClosed();
             ct.ThrowIfCancellationRequested();
             using var cancel = ct.Register(static s => ((TaskCompletionSource<BtpPacket>)s!).TrySetCanceled(), reply);
-            EnqueuePacket(BtpPacket.Message(requestId, protocolData));
+            EnqueuePacket(build(requestId, state));
             return await reply.Task.ConfigureAwait(false);
         }
         finally
@@ -395,8 +416,13 @@ public sealed class BtpSession : IAsyncDisposable
     {
         try
         {
-            if (OnTransfer is { } hook) await hook(this, amount, protocolData).ConfigureAwait(false);
+            if (OnTransfer is not { } hook) throw new BtpRefusedException("TRANSFER is not accepted on this connection");
+            await hook(this, new BtpTransferRequest(requestId, amount, protocolData)).ConfigureAwait(false);
             EnqueuePacket(BtpPacket.Response(requestId));
+        }
+        catch (BtpRefusedException ex)
+        {
+            if (!_closed) EnqueuePacket(ErrorPacket(requestId, BtpErrorCodes.NotAccepted, BtpErrorCodes.NotAcceptedName, ex.Message));
         }
         catch (Exception ex)
         {

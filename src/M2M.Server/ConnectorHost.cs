@@ -61,6 +61,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
         EvmPayer = evmPayer;
 
+        BtpTransfers = ConnectorSettlement.CreateBtpTransfers(settings, ledger, loggers, Peers.SessionOf);
+        Peers.OnTransfer = BtpTransfers.HandleAsync;
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
         if (EvmClaims is not null) Peers.OnSubProtocol = EvmClaims.HandleAsync;
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
@@ -95,6 +97,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public PeerManager Peers { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
     public EvmClaimReceiver? EvmClaims { get; }
+    /// <summary>BTP TRANSFER settlement: incoming from peers with settlement.acceptBtpTransfer, outgoing by method btp-transfer.</summary>
+    public BtpPeerTransfers BtpTransfers { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
     public EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
@@ -126,6 +130,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
+        await BtpTransfers.Receiver.StartAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {

@@ -146,9 +146,9 @@ public class BtpSessionTests
         await raw.AuthenticateAsync();
         var serverSession = await server.NextSessionAsync();
         var transfer = new TaskCompletionSource<(ulong, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        serverSession.OnTransfer = (_, amount, pd) =>
+        serverSession.OnTransfer = (_, t) =>
         {
-            transfer.TrySetResult((amount, pd[0].ProtocolName));
+            transfer.TrySetResult((t.Amount, t.ProtocolData[0].ProtocolName));
             return ValueTask.CompletedTask;
         };
 

@@ -46,6 +46,7 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     {
         var accounts = _settings.Peers.Select(p => PeerAccounts.PeerAccount(p.Id, p.AssetCode, p.AssetScale, p.CreditLimit))
             .Concat(_settings.Peers.Select(p => PeerAccounts.ClearingAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id))
+            .Concat(_settings.Peers.Select(p => PeerAccounts.ConnectorLossAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id))
             .ToList();
         var results = await Ledger.CreateAccountsAsync(accounts, ct).ConfigureAwait(false);
         for (int i = 0; i < accounts.Count; i++)

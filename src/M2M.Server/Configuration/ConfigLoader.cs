@@ -216,12 +216,13 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
 
     private SettlementSettings? BuildSettlement(SettlementSection s, string key, string preference)
     {
-        ulong threshold = UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
+        // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
+        string method = OneOf($"{key}.method", s.Method, preference == "both" ? "evm" : preference, "evm", "xrp", "rfc38", "btp-transfer", "none");
+        // A section that only accepts the peer's settlements (method none) needs no threshold.
+        ulong threshold = s.Threshold is null && method == "none" ? 0 : UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
         ulong settleTo = UInt($"{key}.settleTo", s.SettleTo, 0, 0, ulong.MaxValue);
         if (s.Threshold is not null && settleTo >= threshold && threshold > 0)
             Error($"{key}.settleTo", s.SettleTo ?? "", $"an amount below the threshold {threshold}");
-        // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
-        string method = OneOf($"{key}.method", s.Method, preference == "both" ? "evm" : preference, "evm", "xrp", "rfc38", "none");
         Uri? engine = null;
         if (s.EngineUrl is not null && (!Uri.TryCreate(s.EngineUrl.EndsWith('/') ? s.EngineUrl : s.EngineUrl + "/", UriKind.Absolute, out engine) || engine.Scheme is not ("http" or "https")))
             Error($"{key}.engineUrl", s.EngineUrl, "an http:// or https:// URL of an RFC 38 settlement engine");
@@ -234,6 +235,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         {
             Evm = evm,
             MinInterval = TimeSpan.FromSeconds(UInt($"{key}.minIntervalSeconds", s.MinIntervalSeconds, 0, 0, 86_400 * 30)),
+            AcceptBtpTransfer = OneOf($"{key}.acceptBtpTransfer", s.AcceptBtpTransfer, "false", "true", "false") == "true",
         };
     }
 

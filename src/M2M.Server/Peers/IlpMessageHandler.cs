@@ -30,7 +30,8 @@ internal sealed class IlpMessageHandler(PacketSwitch packetSwitch, PeerManager p
         }
         else
         {
-            reply = await packetSwitch.HandleAsync(prepare, source, ct).ConfigureAwait(false);
+            // The session is the way back: the switch asks it whether a Fulfill can still reach the sender.
+            reply = await packetSwitch.HandleAsync(prepare, source, ct, session).ConfigureAwait(false);
         }
         return IlpEncoder.ToArray(reply);
     }

@@ -59,6 +59,9 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     /// <summary>Set on every attached session: handles non-ilp sub-protocol MESSAGEs (EVM claims).</summary>
     public Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? OnSubProtocol { get; set; }
 
+    /// <summary>Set on every attached session: handles incoming BTP TRANSFER (settlement.acceptBtpTransfer).</summary>
+    public Func<BtpSession, BtpTransferRequest, ValueTask>? OnTransfer { get; set; }
+
     /// <summary>The switch's view of a configured peer (built once: this is on every packet's path).</summary>
     public PeerDescriptor? Describe(string peerId) => _descriptors.GetValueOrDefault(peerId);
 
@@ -102,6 +105,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     public void Attach(BtpSession session)
     {
         if (OnSubProtocol is not null) session.OnSubProtocol ??= OnSubProtocol;
+        if (OnTransfer is not null) session.OnTransfer ??= OnTransfer;
         var link = new BtpPeerLink(session);
         BtpPeerLink? replaced = null;
         _links.AddOrUpdate(session.PeerId, link, (_, old) =>
@@ -127,6 +131,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         {
             var client = new BtpClient(peer.Id, peer.Url!, _settings.NodeId, peer.AuthToken ?? "", handler, Limits, _loggers.CreateLogger("M2M.Btp.Client"));
             client.OnSubProtocol = OnSubProtocol;
+            client.OnTransfer = OnTransfer;
             client.Connected += Attach;
             _clients.Add(client);
             client.Start();
