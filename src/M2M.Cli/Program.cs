@@ -2,6 +2,7 @@ using System.CommandLine;
 using M2M.Cli;
 
 // m2m-connector: the one executable. Each command lives in its own file under Commands/.
+PrivateFiles.Apply();
 var root = new RootCommand("M2M Connector: an Interledger (ILPv4) connector for machine-to-machine payments.");
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ConfigCommand.Create());

@@ -78,11 +78,17 @@ public sealed class PostgresLedger : ILedger
     public static async Task<PostgresLedger> OpenAsync(string connectionString, PostgresLedgerOptions? options = null, CancellationToken ct = default)
     {
         options ??= new PostgresLedgerOptions();
-        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        NpgsqlConnectionStringBuilder builder;
+        try
         {
-            Timeout = options.ConnectTimeoutSeconds,
-            CommandTimeout = options.CommandTimeoutSeconds,
-        };
+            builder = PostgresConnectionString.Parse(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new LedgerUnavailableException($"invalid PostgreSQL URL or connection string: {PostgresConnectionString.Problem(connectionString)}", e);
+        }
+        builder.Timeout = options.ConnectTimeoutSeconds;
+        builder.CommandTimeout = options.CommandTimeoutSeconds;
         // Durability is the database's job: never let a server default of synchronous_commit=off apply.
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-ledger";

@@ -6,6 +6,7 @@ using M2M.Core.Routing;
 using M2M.Core.Switch;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
+using M2M.Server.Http;
 using M2M.Server.Observability;
 using M2M.Server.Peers;
 using M2M.Server.Tracing;
@@ -134,6 +135,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
+            app.UseUtf8RequestBodies();
             app.MapOperationsEndpoints(this);
             app.MapAdminEndpoints(this);
             app.MapWalletEndpoints(this);

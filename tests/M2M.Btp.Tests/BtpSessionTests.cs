@@ -162,6 +162,27 @@ public class BtpSessionTests
         Assert.Equal((1234ul, "claim"), await transfer.Task.WaitAsync(TestTimeouts.Step));
     }
 
+    /// <summary>Issue 13 defect 1: a TRANSFER nobody books must not be acknowledged (RFC 23: no balance change on ERROR).</summary>
+    [Fact(Timeout = TestTimeoutMs)]
+    [Trait("Tier", "integration")]
+    public async Task Transfer_without_a_hook_or_refused_by_it_gets_F00_with_the_reason()
+    {
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler());
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.AuthenticateAsync();
+        var serverSession = await server.NextSessionAsync();
+
+        await raw.SendAsync(BtpPacket.Transfer(50, 1000));
+        var reply = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Error, 50u, "F00"), (reply.Type, reply.RequestId, reply.Code));
+
+        serverSession.OnTransfer = (_, _) => throw new BtpRefusedException("not trusted to settle by TRANSFER");
+        await raw.SendAsync(BtpPacket.Transfer(51, 1000));
+        reply = await raw.ReceivePacketAsync();
+        Assert.Equal((BtpPacketType.Error, 51u, "F00", "NotAcceptedError"), (reply.Type, reply.RequestId, reply.Code, reply.Name));
+        Assert.Contains("not trusted to settle by TRANSFER", System.Text.Encoding.UTF8.GetString(reply.ErrorData.Span));
+    }
+
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Sub_protocol_hook_answers_with_response_data_or_error_and_SendMessageAsync_returns_it()
     {

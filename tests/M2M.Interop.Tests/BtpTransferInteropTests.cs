@@ -30,6 +30,15 @@ public sealed class BtpTransferInteropTests : IAsyncLifetime
         return peer;
     }
 
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     private async Task<Int128> Balance(string peer) => (await _host!.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId(peer, Usd)))!.PostedBalance;
 
     [Fact]
@@ -100,6 +109,54 @@ public sealed class BtpTransferInteropTests : IAsyncLifetime
         }
         Assert.Single(bob.EventsNamed("transfer-received"));
         Assert.Equal((Int128)(-1200), await Balance("alice"));
+        await Books.AssertConsistentAsync(_host.Accounting.Ledger);
+    }
+
+    /// <summary>
+    /// The JavaScript ilp-connector 23 forwards into us and settles what it owes by BTP TRANSFER (its balance
+    /// middleware calling sendMoney): afterwards its balance for us equals ours for it (the report: JS
+    /// showed owing 2,000 while we showed 20,000, because every TRANSFER was acknowledged and never booked).
+    /// </summary>
+    [Fact]
+    public async Task The_JS_ilp_connector_settles_with_us_by_TRANSFER_and_both_books_agree()
+    {
+        _host = await InteropConnector.StartAsync(new ConnectorSettings
+        {
+            NodeId = "conn",
+            IlpAddress = "g.conn",
+            Peers =
+            [
+                new PeerSettings { Id = "js", AuthToken = "js-secret", Settlement = new SettlementSettings(0, 0, "none", null) { AcceptBtpTransfer = true } },
+                new PeerSettings { Id = "bob", AuthToken = "bob-secret" },
+            ],
+            Routes = [new("g.conn.bob", "bob")],
+        });
+        await using var bob = await TestPeer.ConnectAsync(_host.BtpPort, "bob", "bob-secret");
+        int alicePort = FreePort(), adminPort = FreePort();
+        var js = NodePeer.Start("js", "js-connector-peer.js", "--url", $"btp+ws://js:js-secret@127.0.0.1:{_host.BtpPort}",
+            "--alice-port", $"{alicePort}", "--admin-port", $"{adminPort}", "--settle-threshold", "-1000");
+        _peers.Add(js);
+        await InteropConnector.WaitUntil(() => _host.Peers.IsConnected("js"), "the JS connector connected", seconds: 20, diagnostics: js.Diagnostics);
+        await using var alice = await TestPeer.ConnectAsync(alicePort, "alice", "alice-secret");
+        await js.WaitForAsync("ready", TimeSpan.FromSeconds(20));
+
+        for (int i = 0; i < 5; i++) Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.conn.bob.x", 600)));
+        var sent = await js.WaitForCountAsync("money-sent", 2);
+        Assert.Equal(["1200", "1200"], sent.Select(e => e.Str("amount")));
+
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string jsBalance;
+        while (true)
+        {
+            var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{adminPort}/balance")).RootElement;
+            jsBalance = status.GetProperty("accounts").GetProperty("m2m").GetProperty("balance").GetString()!;
+            if (jsBalance == "-600" || DateTime.UtcNow > deadline) break;
+            await Task.Delay(50);
+        }
+        Assert.Equal("-600", jsBalance); // JS: it owes us 3,000 − 2,400 settled
+        Assert.Equal((Int128)(-600), await Balance("js")); // us: the same
+        Assert.Equal((Int128)3000, await Balance("bob"));
         await Books.AssertConsistentAsync(_host.Accounting.Ledger);
     }
 }

@@ -51,6 +51,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         string text = File.ReadAllText(path);
         try
         {
+            if (YamlDuplicateKeys.Find(text, path) is { Count: > 0 } duplicates) throw new ConfigException(duplicates);
             var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
             var parser = new EnvExpandingParser(new Parser(new StringReader(text)), getEnv);
             return deserializer.Deserialize<ConfigFile?>(parser) ?? new ConfigFile();
@@ -157,6 +158,8 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         string? pg = Env("LEDGER_POSTGRES_URL") ?? l?.PostgresUrl;
         if (backend == "postgres" && string.IsNullOrEmpty(pg))
             Error("ledger.postgresUrl", "", "a PostgreSQL connection string when ledger.backend is postgres (or LEDGER_POSTGRES_URL)");
+        else if (backend == "postgres" && M2M.Ledger.Postgres.PostgresConnectionString.Problem(pg!) is { } problem)
+            Error("ledger.postgresUrl (LEDGER_POSTGRES_URL)", pg!, $"a PostgreSQL URL (postgres://user:password@host:5432/db) or connection string (Host=…;Database=…): {problem}");
         return new LedgerSettings { Backend = backend, Path = Env("LEDGER_PATH") ?? l?.Path ?? d.Path, PostgresUrl = pg };
     }
 
@@ -218,8 +221,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     {
         // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
         string method = OneOf($"{key}.method", s.Method, preference == "both" ? "evm" : preference, "evm", "xrp", "rfc38", "btp-transfer", "none");
-        // A section that only accepts the peer's settlements (method none) needs no threshold.
-        ulong threshold = s.Threshold is null && method == "none" ? 0 : UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
+        // A section that only accepts the peer's settlements (acceptBtpTransfer, method none) needs no threshold.
+        bool acceptOnly = s.Threshold is null && method == "none" && s.AcceptBtpTransfer is not null;
+        ulong threshold = acceptOnly ? 0 : UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
         ulong settleTo = UInt($"{key}.settleTo", s.SettleTo, 0, 0, ulong.MaxValue);
         if (s.Threshold is not null && settleTo >= threshold && threshold > 0)
             Error($"{key}.settleTo", s.SettleTo ?? "", $"an amount below the threshold {threshold}");
@@ -329,7 +333,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     }
 
     private void Error(string key, string value, string expected) =>
-        _errors.Add($"{key}: '{value}' is invalid; expected {expected}");
+        _errors.Add($"{key}: '{ConfigValues.ForError(value)}' is invalid; expected {expected}");
 
     private int Port(string key, string? value, int fallback) => (int)UInt(key, value, (ulong)fallback, 0, 65535);
 
