@@ -132,15 +132,22 @@ public sealed class BtpTransferInteropTests : IAsyncLifetime
             Routes = [new("g.conn.bob", "bob")],
         });
         await using var bob = await TestPeer.ConnectAsync(_host.BtpPort, "bob", "bob-secret");
-        int alicePort = FreePort(), adminPort = FreePort();
+        // alice: an ilp-plugin-btp listener the JS connector dials; on "go" she pays bob through JS and us.
+        var alice = NodePeer.Start("alice", "btp-server-peer.js", "--port", "0", "--secret", "alice-secret", "--mode", "both", "--address", "test.alice",
+            "--wait-for-go", "--count", "5", "--amount", "600", "--destination", "g.conn.bob.x");
+        _peers.Add(alice);
+        int alicePort = (await alice.WaitForAsync("listening")).Int("port");
+        int adminPort = FreePort();
         var js = NodePeer.Start("js", "js-connector-peer.js", "--url", $"btp+ws://js:js-secret@127.0.0.1:{_host.BtpPort}",
-            "--alice-port", $"{alicePort}", "--admin-port", $"{adminPort}", "--settle-threshold", "-1000");
+            "--alice-url", $"btp+ws://js:alice-secret@127.0.0.1:{alicePort}", "--admin-port", $"{adminPort}", "--settle-threshold=-1000");
         _peers.Add(js);
-        await InteropConnector.WaitUntil(() => _host.Peers.IsConnected("js"), "the JS connector connected", seconds: 20, diagnostics: js.Diagnostics);
-        await using var alice = await TestPeer.ConnectAsync(alicePort, "alice", "alice-secret");
         await js.WaitForAsync("ready", TimeSpan.FromSeconds(20));
+        await InteropConnector.WaitUntil(() => _host.Peers.IsConnected("js"), "the JS connector connected", diagnostics: js.Diagnostics);
+        await alice.WaitForAsync("connected");
 
-        for (int i = 0; i < 5; i++) Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.conn.bob.x", 600)));
+        await alice.SendLineAsync("go");
+        var done = await alice.WaitForAsync("done", TimeSpan.FromSeconds(20));
+        Assert.True(done.Int("fulfilled") == 5, done.GetRawText() + alice.Diagnostics() + js.Diagnostics());
         var sent = await js.WaitForCountAsync("money-sent", 2);
         Assert.Equal(["1200", "1200"], sent.Select(e => e.Str("amount")));
 

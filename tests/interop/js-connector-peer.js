@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The JavaScript ilp-connector 23 as our peer, settling with us by BTP TRANSFER (issue 13 defect 1).
 // Account "m2m" dials our connector with btp-transfer-plugin.js; its balance middleware settles when it
-// owes us past --settle-threshold (sendMoney → TRANSFER). Account "alice" listens on --alice-port for a
-// sender. Routes: g.conn → m2m. Admin API on --admin-port (GET /balance).
+// owes us past --settle-threshold (sendMoney → TRANSFER). Account "alice" dials --alice-url (a sender, e.g.
+// btp-server-peer.js; a listener account beside a client account kept the client from ever connecting in
+// ilp-connector 23). Routes: g.conn → m2m. Admin API on --admin-port (GET /balance).
 // Events on stdout (JSON lines): ready | money-sent {amount} | money-received {amount}
 'use strict'
 const path = require('path')
@@ -12,16 +13,18 @@ const { createApp } = require('ilp-connector')
 const { values } = parseArgs({
   options: {
     url: { type: 'string' }, // btp+ws://js:<token>@127.0.0.1:<port>
-    'alice-port': { type: 'string' },
+    'alice-url': { type: 'string' },
     'admin-port': { type: 'string' },
     'settle-threshold': { type: 'string', default: '-1000' },
     'timeout-ms': { type: 'string', default: '60000' }
   }
 })
-const host = new URL(values.url.replace(/^btp\+/, '')).hostname
-if (host !== '127.0.0.1') {
-  process.stderr.write(`refusing to connect to non-loopback host "${host}"\n`)
-  process.exit(1)
+for (const url of [values.url, values['alice-url']]) {
+  const host = new URL(url.replace(/^btp\+/, '')).hostname
+  if (host !== '127.0.0.1') {
+    process.stderr.write(`refusing to connect to non-loopback host "${host}"\n`)
+    process.exit(1)
+  }
 }
 
 const connector = createApp({
@@ -52,7 +55,7 @@ const connector = createApp({
       plugin: 'ilp-plugin-btp',
       sendRoutes: false,
       receiveRoutes: false,
-      options: { listener: { port: Number(values['alice-port']), secret: 'alice-secret', wsOpts: { host: '127.0.0.1', port: Number(values['alice-port']) } } }
+      options: { server: values['alice-url'] }
     }
   },
   routes: [{ targetPrefix: 'g.conn', peerId: 'm2m' }]
