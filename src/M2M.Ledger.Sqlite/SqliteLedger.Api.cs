@@ -35,13 +35,13 @@ public sealed partial class SqliteLedger
             return (results, changes);
         }, ct, transfers).ConfigureAwait(false);
 
-    public async ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) =>
+    public async ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default) =>
         await Enqueue((view, _) =>
         {
             var a = view.GetAccount(id);
             if (a is null) return (false, (LedgerChangeSet?)null);
             var changes = new LedgerChangeSet();
-            changes.Accounts[id] = a with { DebitLimit = debitLimit };
+            changes.Accounts[id] = AccountRules.WithDebitLimit(a, debitLimit);
             return (true, changes);
         }, ct).ConfigureAwait(false);
 

@@ -74,6 +74,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
         EvmPayer = evmPayer;
 
+        BtpTransfers = ConnectorSettlement.CreateBtpTransfers(settings, ledger, loggers, Peers.SessionOf);
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
@@ -92,7 +93,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
-        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [EvmClaims]));
+        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [EvmClaims]), BtpTransfers);
     }
 
     public static string Version { get; } =
@@ -107,6 +108,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public PeerManager Peers { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
     public EvmClaimReceiver? EvmClaims { get; }
+    /// <summary>BTP TRANSFER settlement: incoming from peers with settlement.acceptBtpTransfer, outgoing by method btp-transfer.</summary>
+    public BtpPeerTransfers BtpTransfers { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
     public EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
@@ -138,9 +141,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
+        await BtpTransfers.Receiver.StartAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
+            app.UseUtf8RequestBodies();
             app.MapOperationsEndpoints();
             app.MapAdminEndpoints();
             app.MapWalletEndpoints();

@@ -54,7 +54,7 @@ public static class RestoreService
         return list;
     }
 
-    private static string PgDatabase(ConnectorSettings settings) => new Npgsql.NpgsqlConnectionStringBuilder(settings.Ledger.PostgresUrl).Database ?? "postgres";
+    private static string PgDatabase(ConnectorSettings settings) => M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!).Database ?? "postgres";
 
     /// <summary>The SQLite ledger's lock file, taken exactly as the connector takes it; null for PostgreSQL.</summary>
     private static FileStream? LockLedger(ConnectorSettings settings)
