@@ -185,8 +185,13 @@ public sealed partial class BtpSession
     {
         try
         {
-            await _handler.HandleTransferAsync(this, amount, protocolData, _lifetime.Token).ConfigureAwait(false);
+            await _handler.HandleTransferAsync(this, new BtpTransferRequest(requestId, amount, protocolData), _lifetime.Token).ConfigureAwait(false);
             EnqueuePacket(BtpPacket.Response(requestId));
+        }
+        catch (BtpRefusedException ex)
+        {
+            // Refused (not booked): F00 with the reason, never an empty RESPONSE (issue 13 defect 1).
+            if (!_closed) EnqueuePacket(ErrorPacket(requestId, BtpErrorCodes.NotAccepted, BtpErrorCodes.NotAcceptedName, ex.Message));
         }
         catch (Exception ex)
         {

@@ -63,11 +63,27 @@ public sealed partial class BtpSession
     /// peer's RESPONSE (its protocol data copied). Throws <see cref="BtpRemoteException"/> on a BTP ERROR,
     /// <see cref="BtpSessionClosedException"/> if the session closes, <see cref="OperationCanceledException"/> on <paramref name="ct"/>.
     /// </summary>
-    public async Task<BtpPacket> SendMessageAsync(IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
+    public Task<BtpPacket> SendMessageAsync(IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(protocolData);
+        return SendRequestAsync(protocolData, static (id, pd) => BtpPacket.Message(id, pd), ct);
+    }
+
+    /// <summary>
+    /// Sends a TRANSFER of <paramref name="amount"/> (RFC 23: we paid the peer outside ILP) and completes on its
+    /// RESPONSE, after which the peer has booked it. Throws as <see cref="SendMessageAsync"/> does.
+    /// </summary>
+    public Task<BtpPacket> SendTransferAsync(ulong amount, IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(protocolData);
+        return SendRequestAsync((amount, protocolData), static (id, a) => BtpPacket.Transfer(id, a.amount, a.protocolData), ct);
+    }
+
+    /// <summary>A MESSAGE or TRANSFER that is not an ILP packet: its whole RESPONSE is returned.</summary>
+    private async Task<BtpPacket> SendRequestAsync<TState>(TState state, Func<uint, TState, BtpPacket> build, CancellationToken ct)
+    {
         ThrowIfClosed();
-        if (!FitsInFrame(BtpPacket.Message(0, protocolData))) throw new ArgumentException("message does not fit in one BTP frame.", nameof(protocolData));
+        if (!FitsInFrame(build(0, state))) throw new ArgumentException("request does not fit in one BTP frame.", nameof(state));
         if (Interlocked.Increment(ref _outgoingInFlight) > _limits.MaxInFlightRequests)
         {
             Interlocked.Decrement(ref _outgoingInFlight);
@@ -80,7 +96,7 @@ public sealed partial class BtpSession
             ThrowIfClosed();
             ct.ThrowIfCancellationRequested();
             using var cancel = ct.Register(static s => ((MessageReply)s!).TrySetCanceled(), reply);
-            EnqueuePacket(BtpPacket.Message(requestId, protocolData));
+            EnqueuePacket(build(requestId, state));
             return await reply.Task.ConfigureAwait(false);
         }
         finally

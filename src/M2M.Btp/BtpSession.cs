@@ -11,7 +11,7 @@ namespace M2M.Btp;
 /// incoming requests), <c>BtpSession.Write.cs</c> (send queue), <c>BtpSession.Requests.cs</c> (our
 /// requests and the one map of pending replies).
 /// </summary>
-public sealed partial class BtpSession : IAsyncDisposable
+public sealed partial class BtpSession : IAsyncDisposable, M2M.Core.Switch.IReplyPath
 {
     private const int RequestIdOffset = 1; // BtpPacket header: type byte, then requestId
     private const string HandlerFailedText = "internal error handling the request";

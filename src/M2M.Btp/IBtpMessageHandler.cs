@@ -4,8 +4,8 @@ namespace M2M.Btp;
 /// The one handler contract of a BTP session: everything a peer may ask of us. It is given when the
 /// session is created (BtpServerHandshake.AcceptAsync, BtpClient), before the session reads its first
 /// frame, so no request can arrive ahead of its handler. Calls are concurrent; throwing answers the peer
-/// with a BTP ERROR. Sub-protocol and TRANSFER have defaults (an empty RESPONSE, as ilp-plugin-btp does),
-/// so a handler implements only what it speaks.
+/// with a BTP ERROR. Sub-protocol has a default (an empty RESPONSE, as ilp-plugin-btp does) and TRANSFER
+/// one (refused with F00), so a handler implements only what it speaks.
 /// </summary>
 public interface IBtpMessageHandler
 {
@@ -25,11 +25,13 @@ public interface IBtpMessageHandler
         ValueTask.FromResult<BtpProtocolData?>(null);
 
     /// <summary>
-    /// An incoming TRANSFER (settlement); the peer gets an empty RESPONSE once this returns, a BTP ERROR T00 if it
-    /// throws. The protocol data is a copy. Default: nothing to do.
+    /// An incoming TRANSFER (RFC 23 settlement: the peer says it paid us outside ILP). The peer gets an empty RESPONSE
+    /// once this returns (the credit must be durable by then), a BTP ERROR F00 with the reason when it throws
+    /// <see cref="BtpRefusedException"/>, T00 on any other failure. The protocol data is a copy. Default: refused
+    /// (F00): acknowledging a TRANSFER that nobody books would tell the peer it paid (issue 13 defect 1).
     /// </summary>
-    ValueTask HandleTransferAsync(BtpSession session, ulong amount, IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct) =>
-        ValueTask.CompletedTask;
+    ValueTask HandleTransferAsync(BtpSession session, BtpTransferRequest transfer, CancellationToken ct) =>
+        throw new BtpRefusedException("TRANSFER is not accepted on this connection");
 }
 
 /// <summary>

@@ -78,11 +78,17 @@ public sealed class PostgresLedger : ILedger
     public static async Task<PostgresLedger> OpenAsync(string connectionString, PostgresLedgerOptions? options = null, CancellationToken ct = default)
     {
         options ??= new PostgresLedgerOptions();
-        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        NpgsqlConnectionStringBuilder builder;
+        try
         {
-            Timeout = options.ConnectTimeoutSeconds,
-            CommandTimeout = options.CommandTimeoutSeconds,
-        };
+            builder = PostgresConnectionString.Parse(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new LedgerUnavailableException($"invalid PostgreSQL URL or connection string: {PostgresConnectionString.Problem(connectionString)}", e);
+        }
+        builder.Timeout = options.ConnectTimeoutSeconds;
+        builder.CommandTimeout = options.CommandTimeoutSeconds;
         // Durability is the database's job: never let a server default of synchronous_commit=off apply.
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-ledger";
@@ -146,12 +152,15 @@ public sealed class PostgresLedger : ILedger
             return results;
         }, ct));
 
-    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) =>
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default) =>
         new(RunAsync(async (conn, attempt, token) =>
         {
-            await using var cmd = new NpgsqlCommand("UPDATE accounts SET debit_limit = $2 WHERE id = $1", conn);
+            // The flag and the limit change together (AccountRules.WithDebitLimit): $3 sets or clears the flag bit.
+            await using var cmd = new NpgsqlCommand("UPDATE accounts SET debit_limit = $2, flags = CASE WHEN $3 THEN flags | $4 ELSE flags & ~$4 END WHERE id = $1", conn);
             cmd.Parameters.Add(P(ToUuid(id)));
-            cmd.Parameters.Add(Numeric(debitLimit));
+            cmd.Parameters.Add(Numeric(debitLimit ?? UInt128.Zero));
+            cmd.Parameters.Add(P(debitLimit is not null));
+            cmd.Parameters.Add(P((int)AccountFlags.DebitsMustNotExceedCredits));
             attempt.CommitStarted = true; // autocommit: the statement is its own commit
             return await cmd.ExecuteNonQueryAsync(token).ConfigureAwait(false) == 1;
         }, ct));

@@ -50,7 +50,7 @@ public sealed partial class SqliteLedger
         return Returning<IReadOnlyList<CreateTransferResult>>(results, waiter, ct);
     }
 
-    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default)
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default)
     {
         Waiter? waiter;
         lock (_gate)
@@ -58,7 +58,7 @@ public sealed partial class SqliteLedger
             ThrowIfUnavailable();
             if (!_accounts.TryGetValue(id, out var a)) return ValueTask.FromResult(false);
             var changes = new LedgerChangeSet();
-            changes.Accounts[id] = a with { DebitLimit = debitLimit };
+            changes.Accounts[id] = AccountRules.WithDebitLimit(a, debitLimit);
             Record(changes);
             waiter = WaitFor(mayReturnBeforeCommit: false);
         }

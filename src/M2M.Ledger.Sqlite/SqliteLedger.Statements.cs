@@ -29,7 +29,7 @@ public sealed partial class SqliteLedger
             _insertTransfer = Prepare($"INSERT INTO transfers ({TransferColumns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
             _upsertAccount = Prepare($"""
                 INSERT INTO accounts ({AccountColumns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                ON CONFLICT (id) DO UPDATE SET debit_limit = excluded.debit_limit, debits_pending = excluded.debits_pending,
+                ON CONFLICT (id) DO UPDATE SET flags = excluded.flags, debit_limit = excluded.debit_limit, debits_pending = excluded.debits_pending,
                   debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted
                 """);
             _updateState = Prepare("UPDATE transfers SET pending_state = ?1 WHERE id = ?2");

@@ -27,7 +27,11 @@ public sealed partial class ConnectorHost
         var open = Prometheus.Metrics.WithCustomRegistry(Metrics.Registry)
             .CreateGauge("ledger_doubtful_posts_open", "Fulfills answered T00 whose post outcome is not yet reconciled with the ledger (doubtful-posts.journal). Should return to 0.");
         Metrics.Registry.AddBeforeCollectCallback(() => open.Set(journal.OpenCount));
-        return _ledgerStep = new LedgerStep(options, ledger, Peers.Describe, _time, Metrics) { Journal = journal };
+        return _ledgerStep = new LedgerStep(options, ledger, Peers.Describe, _time, Metrics)
+        {
+            Journal = journal,
+            Unrecoverable = new Observability.UnrecoverableFulfills(Metrics, _loggers.CreateLogger("M2M.Ledger")),
+        };
     }
 
     /// <summary>Resolves what a previous run left open, in the background (it retries while the ledger is down).</summary>

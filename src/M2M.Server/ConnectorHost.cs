@@ -77,6 +77,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmPayer = evmPayer;
         Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
+        BtpTransfers = ConnectorSettlement.CreateBtpTransfers(settings, ledger, loggers, Peers.SessionOf);
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
@@ -101,7 +102,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
-        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]));
+        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]), BtpTransfers);
         Payments = new PaymentService(HostedAccounts, Switch.HandleAsync, _time, loggers.CreateLogger("M2M.Accounts"));
     }
 
@@ -119,6 +120,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public Rfc38Services Rfc38 { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
     public M2M.Settlement.Evm.EvmClaimReceiver? EvmClaims { get; }
+    /// <summary>BTP TRANSFER settlement: incoming from peers with settlement.acceptBtpTransfer, outgoing by method btp-transfer.</summary>
+    public BtpPeerTransfers BtpTransfers { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
     public M2M.Settlement.Evm.EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
@@ -150,9 +153,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
+        await BtpTransfers.Receiver.StartAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
+            app.UseUtf8RequestBodies();
             app.MapOperationsEndpoints();
             app.MapAdminEndpoints();
             app.MapWalletEndpoints();

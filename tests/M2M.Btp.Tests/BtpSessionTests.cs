@@ -143,9 +143,9 @@ public class BtpSessionTests
     public async Task Message_without_ilp_and_transfer_get_empty_responses()
     {
         var transfer = new TaskCompletionSource<(ulong, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(transfer: (_, amount, pd) =>
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(transfer: (_, t) =>
         {
-            transfer.TrySetResult((amount, pd[0].ProtocolName));
+            transfer.TrySetResult((t.Amount, t.ProtocolData[0].ProtocolName));
             return ValueTask.CompletedTask;
         }));
         await using var raw = await RawBtpClient.ConnectAsync(server.Url);
@@ -160,6 +160,35 @@ public class BtpSessionTests
         reply = await raw.ReceivePacketAsync();
         Assert.Equal((BtpPacketType.Response, 41u, 0), (reply.Type, reply.RequestId, reply.ProtocolData.Count));
         Assert.Equal((1234ul, "claim"), await transfer.Task.WaitAsync(TestTimeouts.Step));
+    }
+
+    /// <summary>Issue 13 defect 1: a TRANSFER nobody books must not be acknowledged (RFC 23: no balance change on ERROR).</summary>
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Transfer_without_a_hook_or_refused_by_it_gets_F00_with_the_reason()
+    {
+        // The contract's default (a handler that speaks no TRANSFER) refuses.
+        await using (var server = await BtpTestServer.StartAsync(new DelegateHandler()))
+        {
+            await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+            await raw.AuthenticateAsync();
+            await server.NextSessionAsync();
+
+            await raw.SendAsync(BtpPacket.Transfer(50, 1000));
+            var reply = await raw.ReceivePacketAsync();
+            Assert.Equal((BtpPacketType.Error, 50u, "F00"), (reply.Type, reply.RequestId, reply.Code));
+        }
+
+        await using (var server = await BtpTestServer.StartAsync(new DelegateHandler(transfer: (_, _) => throw new BtpRefusedException("not trusted to settle by TRANSFER"))))
+        {
+            await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+            await raw.AuthenticateAsync();
+            await server.NextSessionAsync();
+
+            await raw.SendAsync(BtpPacket.Transfer(51, 1000));
+            var reply = await raw.ReceivePacketAsync();
+            Assert.Equal((BtpPacketType.Error, 51u, "F00", "NotAcceptedError"), (reply.Type, reply.RequestId, reply.Code, reply.Name));
+            Assert.Contains("not trusted to settle by TRANSFER", Encoding.UTF8.GetString(reply.ErrorData.Span));
+        }
     }
 
     [Fact(Timeout = TestTimeoutMs)]

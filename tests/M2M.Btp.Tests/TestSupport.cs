@@ -25,7 +25,7 @@ internal static class TestTimeouts
 internal sealed class DelegateHandler(
     Func<BtpSession, ReadOnlyMemory<byte>, CancellationToken, ValueTask<ReadOnlyMemory<byte>>>? handle = null,
     Func<BtpSession, BtpProtocolData, ValueTask<BtpProtocolData?>>? subProtocol = null,
-    Func<BtpSession, ulong, IReadOnlyList<BtpProtocolData>, ValueTask>? transfer = null)
+    Func<BtpSession, BtpTransferRequest, ValueTask>? transfer = null)
     : IBtpMessageHandler
 {
     public ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct) =>
@@ -34,8 +34,17 @@ internal sealed class DelegateHandler(
     public ValueTask<BtpProtocolData?> HandleSubProtocolAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct) =>
         subProtocol is null ? ValueTask.FromResult<BtpProtocolData?>(null) : subProtocol(session, entry);
 
-    public ValueTask HandleTransferAsync(BtpSession session, ulong amount, IReadOnlyList<BtpProtocolData> protocolData, CancellationToken ct) =>
-        transfer is null ? ValueTask.CompletedTask : transfer(session, amount, protocolData);
+    public ValueTask HandleTransferAsync(BtpSession session, BtpTransferRequest request, CancellationToken ct) =>
+        transfer is null ? ContractDefaults.Instance.HandleTransferAsync(session, request, ct) : transfer(session, request);
+
+    /// <summary>A handler that implements only ILP, to reach the contract's default TRANSFER handling.</summary>
+    private sealed class ContractDefaults : IBtpMessageHandler
+    {
+        public static readonly IBtpMessageHandler Instance = new ContractDefaults();
+
+        public ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct) =>
+            ValueTask.FromResult(Echo(ilpPacket));
+    }
 
     public static ReadOnlyMemory<byte> Echo(ReadOnlyMemory<byte> ilp) => (byte[])[0xEE, .. ilp.Span];
 }

@@ -237,7 +237,7 @@ public class LedgerStepTests
             Fail(transfers) ? throw new LedgerUnavailableException("ledger down (test)") : inner.CreateTransfersAsync(transfers, ct);
 
         public ValueTask<IReadOnlyList<CreateAccountResult>> CreateAccountsAsync(IReadOnlyList<Account> accounts, CancellationToken ct = default) => inner.CreateAccountsAsync(accounts, ct);
-        public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) => inner.SetDebitLimitAsync(id, debitLimit, ct);
+        public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default) => inner.SetDebitLimitAsync(id, debitLimit, ct);
         public ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default) => inner.LookupAccountAsync(id, ct);
         public ValueTask<IReadOnlyList<Account>> ListAccountsAsync(CancellationToken ct = default) => inner.ListAccountsAsync(ct);
         public IAsyncEnumerable<(Transfer Transfer, PendingState? State)> ReadJournalAsync(CancellationToken ct = default) => inner.ReadJournalAsync(ct);

@@ -334,6 +334,21 @@ public abstract class LedgerContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_credit_limit_can_be_added_to_and_removed_from_an_account()
+    {
+        UInt128 a = await Account(), b = await Account();
+        Assert.True(await Ledger.SetDebitLimitAsync(a, 10)); // none → 10: enforced from now on
+        Assert.Equal(CreateTransferResult.ExceedsCredits, await One(Pending(a, b, 11)));
+        Assert.Equal(CreateTransferResult.Ok, await One(Pending(a, b, 10)));
+        Assert.True(await Ledger.SetDebitLimitAsync(a, null)); // 10 → none: no limit at all, not a limit of 0
+        Assert.Equal(CreateTransferResult.Ok, await One(Pending(a, b, 1_000_000)));
+        var stored = await Get(a);
+        Assert.False(stored.Flags.HasFlag(AccountFlags.DebitsMustNotExceedCredits));
+        Assert.Equal(UInt128.Zero, stored.DebitLimit);
+        await AssertConsistent();
+    }
+
+    [Fact]
     public async Task State_survives_a_reopen()
     {
         UInt128 a = await Account(limit: 1000), b = await Account();

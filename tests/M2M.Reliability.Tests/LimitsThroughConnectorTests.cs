@@ -41,6 +41,38 @@ public class LimitsThroughConnectorTests(ITestOutputHelper output)
         Assert.Equal((Int128)(-5 * aliceOk), aliceAccount!.PostedBalance);
     }
 
+    /// <summary>
+    /// Issue 13 item 9: without a value cap, two in-flight packets of 2^63 units overflowed the step's in-flight sum:
+    /// the second got T00 and its slot leaked forever (a count cap of 2 then refused everything with T03).
+    /// </summary>
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task Two_in_flight_packets_of_2_pow_63_pass_and_leave_no_slot_behind()
+    {
+        const ulong Huge = 1UL << 63;
+        var settings = Connector.TwoPeers(new PeerSettings { Id = "mallory", AuthToken = "mallory-secret", Limits = new PeerLimits { MaxInFlight = 2 } });
+        await using var host = await Connector.StartAsync(settings);
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        await using var mallory = await TestPeer.ConnectAsync(host.BtpPort, "mallory", "mallory-secret");
+        var release = new TaskCompletionSource();
+        bob.OnPrepare = async p =>
+        {
+            await release.Task;
+            return new IlpFulfill { Fulfillment = p.Data.ToArray() };
+        };
+
+        var both = new[] { mallory.SendAsync(TestPeer.Payment("g.bob.x", Huge)), mallory.SendAsync(TestPeer.Payment("g.bob.x", Huge)) };
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (bob.Received.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal((2, ulong.MaxValue), host.PeerLimits.InFlight("mallory")); // 2^64 in flight, shown saturated
+        release.SetResult();
+        Assert.All(await Task.WhenAll(both), r => Assert.IsType<IlpFulfill>(r));
+        Assert.Equal((0, 0UL), host.PeerLimits.InFlight("mallory"));
+        bob.OnPrepare = p => Task.FromResult<IlpReply>(new IlpFulfill { Fulfillment = p.Data.ToArray() });
+        Assert.IsType<IlpFulfill>(await mallory.SendAsync(TestPeer.Payment("g.bob.x", 1))); // no slot was leaked
+        await Books.AssertConsistentAsync(host.Accounting.Ledger);
+    }
+
     /// <summary>R16 (short): an attacker whose prepares are never answered holds at most its in-flight value cap.</summary>
     [Fact]
     public async Task A_griefing_peer_holds_at_most_its_in_flight_value_and_others_are_unaffected()

@@ -286,7 +286,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("ledger.backend: 'mysql' is invalid; expected one of sqlite, postgres", errors);
         Assert.Contains("ENVIRONMENT: '1' is invalid; expected one of development, staging, production", errors);
         Assert.Contains("logLevel (LOG_LEVEL): 'loud' is invalid; expected one of debug, info, warn, error", errors);
-        Assert.Contains("peers[0].settlement.method: 'cash' is invalid; expected one of evm, xrp, rfc38, none", errors);
+        Assert.Contains("peers[0].settlement.method: 'cash' is invalid; expected one of evm, xrp, rfc38, btp-transfer, none", errors);
     }
 
     [Fact]

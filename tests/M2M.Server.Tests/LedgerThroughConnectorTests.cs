@@ -297,7 +297,7 @@ internal sealed class FlakyLedger(ILedger inner) : ILedger
         throw new LedgerUnavailableException("injected: committed, acknowledgement lost");
     }
 
-    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) => inner.SetDebitLimitAsync(id, debitLimit, ct);
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default) => inner.SetDebitLimitAsync(id, debitLimit, ct);
 
     public ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default)
     {

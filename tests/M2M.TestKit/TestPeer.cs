@@ -46,6 +46,12 @@ public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
         return ilpReply;
     }
 
+    /// <summary>Drops the connection without a close handshake (the client then reconnects, as a real plugin would).</summary>
+    public async Task AbortAsync() => (await _connected.Task).Abort();
+
+    /// <summary>Starts sending <paramref name="prepare"/> and returns the reply task without waiting for it.</summary>
+    public async Task<Task<ReadOnlyMemory<byte>>> StartSendAsync(IlpPrepare prepare) => (await _connected.Task).SendIlpAsync(IlpEncoder.ToArray(prepare));
+
     public async Task<ReadOnlyMemory<byte>> SendRawAsync(byte[] ilpBytes) => await (await _connected.Task).SendIlpAsync(ilpBytes).WaitAsync(TimeSpan.FromSeconds(10));
 
     public async ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct)

@@ -19,8 +19,11 @@ public interface ILedger : IAsyncDisposable
     /// <summary>Applies transfers in order; results align with the input.</summary>
     ValueTask<IReadOnlyList<CreateTransferResult>> CreateTransfersAsync(IReadOnlyList<Transfer> transfers, CancellationToken ct = default);
 
-    /// <summary>Changes an account's DebitLimit (a peer's credit limit from config); false if the account does not exist.</summary>
-    ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default);
+    /// <summary>
+    /// Changes an account's credit limit (a peer's creditLimit from config): a value sets DebitLimit and the
+    /// DebitsMustNotExceedCredits flag, null clears both (no limit). False if the account does not exist.
+    /// </summary>
+    ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default);
 
     ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default);
 

@@ -36,12 +36,12 @@ public sealed class MemoryLedger(TimeProvider? time = null) : ILedger, ILedgerSt
         }
     }
 
-    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default)
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default)
     {
         lock (_lock)
         {
             if (!_accounts.TryGetValue(id, out var a)) return ValueTask.FromResult(false);
-            _accounts[id] = a with { DebitLimit = debitLimit };
+            _accounts[id] = AccountRules.WithDebitLimit(a, debitLimit);
             return ValueTask.FromResult(true);
         }
     }
@@ -109,6 +109,11 @@ public static class AccountRules
     /// <summary>Same id with the same definition is Exists (idempotent); balances always start at zero.</summary>
     public static bool SameDefinition(Account a, Account b) =>
         a.Ledger == b.Ledger && a.Code == b.Code && a.Flags == b.Flags && a.DebitLimit == b.DebitLimit;
+
+    /// <summary>A credit limit set (flag on, that limit) or removed (flag off, limit 0): the two always change together.</summary>
+    public static Account WithDebitLimit(Account a, UInt128? debitLimit) => debitLimit is { } limit
+        ? a with { Flags = a.Flags | AccountFlags.DebitsMustNotExceedCredits, DebitLimit = limit }
+        : a with { Flags = a.Flags & ~AccountFlags.DebitsMustNotExceedCredits, DebitLimit = UInt128.Zero };
 
     public static CreateAccountResult Create(Account a, Dictionary<UInt128, Account> accounts, DateTimeOffset now)
     {

@@ -18,6 +18,9 @@ public static class PeerAccounts
     public const ushort SettlementAccountCode = 3;
     /// <summary>A hosted agent account: its balance is what the node holds for the agent, never below zero.</summary>
     public const ushort HostedAccountCode = 4;
+    public const ushort ConnectorLossAccountCode = 5;
+    /// <summary>A Fulfill we paid downstream but could not deliver upstream, booked to the connector-loss account.</summary>
+    public const ushort UnrecoverableFulfillTransferCode = 6;
     public const ushort PacketTransferCode = 1;
 
     /// <summary>Derived ids are cached: a packet asks for four of them, and SHA-256 per ask was ~9 µs per packet.</summary>
@@ -102,6 +105,18 @@ public static class PeerAccounts
         uint ledger = LedgerFor(assetCode, assetScale);
         return new Account { Id = IdFrom($"m2m:settlement:{ledger}"), Ledger = ledger, Code = SettlementAccountCode, Name = $"settlement:{assetCode}/{assetScale}" };
     }
+
+    /// <summary>
+    /// The connector's own loss, one per asset: a next hop's in-time Fulfill is paid on its leg even when
+    /// the Fulfill cannot go back upstream, and the difference is debited here (RELIABILITY.md, two legs).
+    /// </summary>
+    public static Account ConnectorLossAccount(string assetCode, byte assetScale)
+    {
+        uint ledger = LedgerFor(assetCode, assetScale);
+        return new Account { Id = ConnectorLossAccountId(ledger), Ledger = ledger, Code = ConnectorLossAccountCode, Name = $"connector-loss:{assetCode}/{assetScale}" };
+    }
+
+    public static UInt128 ConnectorLossAccountId(uint ledger) => IdFrom($"m2m:connector-loss:{ledger}");
 
     /// <summary>
     /// A fresh transfer id (the idempotency key of one ledger change), time-ordered like a ULID but

@@ -26,22 +26,18 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
         };
         var wait = context.OutgoingExpiresAt - time.GetUtcNow();
         if (wait <= TimeSpan.Zero) return options.Reject(RejectReason.ExpiredBeforeForwarding, "packet expired before it could be forwarded");
-        // One token source per packet: the expiry timer, also cancelled by the session's shutdown
-        // (a linked source would be a second allocation and two registrations per forwarded packet).
+        // Only the expiry ends the wait: the sender going away does not (issue 13 defect 2). The next hop's
+        // in-time Fulfill is owed to it whatever happened upstream; the ledger step books it (two-leg rule).
+        // The next hop's session closing (also at shutdown) fails the request with PeerUnavailableException.
         using var timeout = new CancellationTokenSource(wait, time);
-        using var shutdown = context.CancellationToken.UnsafeRegister(static s => CancelQuietly((CancellationTokenSource)s!), timeout);
         IlpReply reply;
         try
         {
             reply = await link.SendPrepareAsync(outgoing, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
-        {
-            return options.Reject(RejectReason.NoReplyBeforeExpiry, $"no reply from '{nextHop}' before the packet expired");
-        }
         catch (OperationCanceledException)
         {
-            return options.Reject(RejectReason.ShuttingDown, "connector is shutting down");
+            return options.Reject(RejectReason.NoReplyBeforeExpiry, $"no reply from '{nextHop}' before the packet expired");
         }
         catch (PeerUnavailableException e)
         {
@@ -66,17 +62,5 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
         Span<byte> hash = stackalloc byte[IlpCodec.HashLength];
         SHA256.HashData(fulfillment, hash);
         return CryptographicOperations.FixedTimeEquals(hash, condition);
-    }
-
-    private static void CancelQuietly(CancellationTokenSource source)
-    {
-        try
-        {
-            source.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The packet finished while the session was shutting down.
-        }
     }
 }

@@ -56,11 +56,13 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         if (reply is IlpFulfill)
         {
             CrashPoint.Hit("after-fulfill-received");
+            if (context.Upstream is { IsOpen: false }) return await PostOutgoingLegOnlyAsync(incoming, outgoing, context, reply).ConfigureAwait(false);
             var posts = ResolvePair(incoming.Id, outgoing.Id, TransferFlags.PostPending);
             var posted = await PostAsync(posts, context).ConfigureAwait(false);
             if (posted is not null && posted.All(r => r.IsApplied()))
             {
                 CrashPoint.Hit("after-post-commit-before-reply");
+                if (context.Upstream is { IsOpen: false }) await CompensateUndeliveredAsync(incoming, context).ConfigureAwait(false);
                 return reply;
             }
             observer?.FulfillPostFailed();

@@ -10,11 +10,25 @@ public sealed class PacketContext(IlpPrepare prepare, PeerDescriptor source, Dat
     public DateTimeOffset ReceivedAt { get; } = receivedAt;
     public CancellationToken CancellationToken { get; } = cancellationToken;
 
+    /// <summary>
+    /// The way back to the sender; null when the caller replies synchronously (tests, local callers).
+    /// Once a Prepare is forwarded its two legs are independent (RELIABILITY.md): the sender going
+    /// away does not cancel the forward, and the ledger step asks this whether the Fulfill can still go back.
+    /// </summary>
+    public IReplyPath? Upstream { get; init; }
+
     /// <summary>Set by the expiry step: the shortened expiry of the outgoing Prepare.</summary>
     public DateTimeOffset OutgoingExpiresAt { get; set; }
 
     /// <summary>Set by the routing step.</summary>
     public string? NextHop { get; set; }
+}
+
+/// <summary>The connection a Prepare came in on, as the switch sees it.</summary>
+public interface IReplyPath
+{
+    /// <summary>False once a reply can no longer reach the sender (its connection closed, aborted or was replaced).</summary>
+    bool IsOpen { get; }
 }
 
 /// <summary>The rest of the pipeline, as seen from one step.</summary>

@@ -42,10 +42,10 @@ public sealed class PacketSwitch
 
     public bool IsDraining => _draining;
 
-    public async ValueTask<IlpReply> HandleAsync(IlpPrepare prepare, PeerDescriptor source, CancellationToken cancellationToken)
+    public async ValueTask<IlpReply> HandleAsync(IlpPrepare prepare, PeerDescriptor source, CancellationToken cancellationToken, IReplyPath? upstream = null)
     {
         long started = _time.GetTimestamp();
-        var context = new PacketContext(prepare, source, _time.GetUtcNow(), cancellationToken);
+        var context = new PacketContext(prepare, source, _time.GetUtcNow(), cancellationToken) { Upstream = upstream };
         // Count first, then check the flag: a drain that sees 0 in flight can then never miss this packet.
         long entered = Interlocked.Increment(ref _inFlight);
         _observer?.InFlightChanged(entered);

@@ -82,7 +82,10 @@ public sealed class PeerLimitsStep(SwitchOptions options, Func<string, PeerLimit
         private double _tokens = limits.Burst ?? Math.Max(1, limits.PacketsPerSecond ?? 1);
         private long _refilledAt = time.GetTimestamp();
         private int _count;
-        private ulong _value;
+        // UInt128: the sum of up to int.MaxValue amounts of at most 2^64 − 1 cannot overflow it, so no packet can
+        // fail half-way through TryEnter (before: two 2^63 packets without a value cap overflowed a ulong after
+        // _count++, answered T00 and leaked the slot forever; issue 13 item 9).
+        private UInt128 _value;
 
         /// <summary>Takes a slot; returns null, or the name of the limit that refused it (nothing taken then).</summary>
         public string? TryEnter(ulong amount)
@@ -90,10 +93,10 @@ public sealed class PeerLimitsStep(SwitchOptions options, Func<string, PeerLimit
             lock (_lock)
             {
                 if (limits.MaxInFlight is { } maxCount && _count >= maxCount) return InFlightLimit;
-                if (limits.MaxInFlightValue is { } maxValue && (amount > maxValue || _value > maxValue - amount)) return InFlightValueLimit;
+                if (limits.MaxInFlightValue is { } maxValue && _value + amount > maxValue) return InFlightValueLimit;
                 if (limits.PacketsPerSecond is { } rate && !TakeToken(rate)) return RateLimit;
+                _value += amount;
                 _count++;
-                _value = checked(_value + amount);
                 return null;
             }
         }
@@ -107,9 +110,10 @@ public sealed class PeerLimitsStep(SwitchOptions options, Func<string, PeerLimit
             }
         }
 
+        /// <summary>The value saturates at ulong.MaxValue (a diagnostic; the checks use the exact sum).</summary>
         public (int, ulong) Snapshot()
         {
-            lock (_lock) return (_count, _value);
+            lock (_lock) return (_count, _value > ulong.MaxValue ? ulong.MaxValue : (ulong)_value);
         }
 
         private bool TakeToken(double rate)

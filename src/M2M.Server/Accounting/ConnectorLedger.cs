@@ -45,21 +45,35 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     {
         var accounts = _settings.Peers.Select(p => PeerAccounts.PeerAccount(p.Id, p.AssetCode, p.AssetScale, p.CreditLimit))
             .Concat(_settings.Peers.Select(p => PeerAccounts.ClearingAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id))
+            .Concat(_settings.Peers.Select(p => PeerAccounts.ConnectorLossAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id))
             .ToList();
         var results = await Ledger.CreateAccountsAsync(accounts, ct).ConfigureAwait(false);
         for (int i = 0; i < accounts.Count; i++)
         {
-            if (results[i] == CreateAccountResult.ExistsWithDifferentFields)
-            {
-                // The operator changed a credit limit (or set/removed one): the limit follows the config.
-                await Ledger.SetDebitLimitAsync(accounts[i].Id, accounts[i].DebitLimit, ct).ConfigureAwait(false);
-                LogLimitChanged(accounts[i].Name, accounts[i].DebitLimit.ToString());
-            }
+            if (results[i] == CreateAccountResult.ExistsWithDifferentFields) await ApplyCreditLimitAsync(accounts[i], ct).ConfigureAwait(false);
         }
         int voided = await Ledger.ExpirePendingAsync(_time.GetUtcNow(), ct).ConfigureAwait(false);
         LogReady(Ledger.Backend, accounts.Count, voided);
         _sweeper = Task.Run(() => SweepAsync(_stop.Token), CancellationToken.None);
     }
+
+    /// <summary>
+    /// The operator set, changed or removed a peer's creditLimit: the stored limit (flag and amount
+    /// together) follows the config exactly, whatever the current balance, with one line old → new.
+    /// </summary>
+    private async Task ApplyCreditLimitAsync(Account configured, CancellationToken ct)
+    {
+        var stored = await Ledger.LookupAccountAsync(configured.Id, ct).ConfigureAwait(false);
+        UInt128? wanted = LimitOf(configured);
+        await Ledger.SetDebitLimitAsync(configured.Id, wanted, ct).ConfigureAwait(false);
+        LogLimitChanged(configured.Name, Describe(stored is null ? null : LimitOf(stored)), Describe(wanted), stored?.PostedBalance.ToString() ?? "?");
+        if (stored is not null && wanted is { } limit && stored.DebitsPosted + stored.DebitsPending > stored.CreditsPosted + limit)
+            LogOverNewLimit(configured.Name);
+    }
+
+    private static UInt128? LimitOf(Account a) => a.Flags.HasFlag(AccountFlags.DebitsMustNotExceedCredits) ? a.DebitLimit : null;
+
+    private static string Describe(UInt128? limit) => limit?.ToString() ?? "none";
 
     private async Task SweepAsync(CancellationToken ct)
     {
@@ -111,8 +125,11 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Ledger ready: backend {Backend}, {Accounts} accounts, {Voided} expired pending transfers voided at start")]
     private partial void LogReady(string backend, int accounts, int voided);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Credit limit of {Account} set to {Limit} from the config")]
-    private partial void LogLimitChanged(string account, string limit);
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Credit limit of {Account} changed from {OldLimit} to {NewLimit} by the config (posted balance {Balance})")]
+    private partial void LogLimitChanged(string account, string oldLimit, string newLimit, string balance);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "{Account} owes more than its new credit limit: its packets get T04 until it is back within, and ledger verify lists it until then")]
+    private partial void LogOverNewLimit(string account);
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Voided {Count} expired pending transfers")]
     private partial void LogExpired(int count);

@@ -1,5 +1,7 @@
 using M2M.Core.Ledger;
+using M2M.Settlement.BtpTransfer;
 using M2M.Settlement.Coordination;
+using M2M.Server.Peers;
 using M2M.Settlement.Evm;
 using M2M.Server.Configuration;
 using Microsoft.Extensions.Logging;
@@ -13,7 +15,7 @@ namespace M2M.Server.Accounting;
 public static class ConnectorSettlement
 {
     /// <summary>Methods this build can execute (evm needs EVM_PRIVATE_KEY). XRP channel settlement is not wired in yet.</summary>
-    public static readonly IReadOnlyList<string> Available = ["rfc38", "evm"];
+    public static readonly IReadOnlyList<string> Available = ["rfc38", "evm", BtpTransferSettlementMethod.MethodName];
 
     public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
         Func<string, M2M.Btp.BtpSession?>? sessionOf = null) => Create(settings, ledger, time, loggers, observer, sessionOf, out _);
@@ -32,6 +34,7 @@ public static class ConnectorSettlement
         var peers = settings.Peers.ToDictionary(p => p.Id);
         var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var methods = new List<ISettlementMethod> { new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale) };
+        if (sessionOf is not null) methods.Add(new BtpTransferSettlementMethod(CreateBtpTransfers(settings, ledger, loggers, sessionOf)));
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
             methods.Add(evmPayer = new EvmSettlementMethod(id => EvmPeers(settings).FirstOrDefault(p => p.Id == id), settings.EvmPrivateKey,
@@ -62,6 +65,12 @@ public static class ConnectorSettlement
         }
         return store;
     }
+
+    /// <summary>BTP TRANSFER settlement both ways: our TRANSFERs to peers (method btp-transfer) and theirs to us (acceptBtpTransfer).</summary>
+    public static BtpPeerTransfers CreateBtpTransfers(ConnectorSettings settings, ILedger ledger, ILoggerFactory loggers, Func<string, M2M.Btp.BtpSession?> sessionOf) =>
+        new(sessionOf, new BtpTransferReceiver(ledger,
+            settings.Peers.Select(p => new BtpTransferPeer(p.Id, p.Settlement?.AcceptBtpTransfer == true, p.AssetCode, p.AssetScale)),
+            loggers.CreateLogger("M2M.Settlement.BtpTransfer")));
 
     /// <summary>settlements.db beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
     public static string StorePath(ConnectorSettings settings) => SiblingPath(settings, "settlements.db");

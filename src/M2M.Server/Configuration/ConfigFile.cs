@@ -49,6 +49,7 @@ public sealed class SettlementSection
     public string? Method { get; set; }
     public string? EngineUrl { get; set; }
     public string? MinIntervalSeconds { get; set; }
+    public string? AcceptBtpTransfer { get; set; }
     public EvmSection? Evm { get; set; }
 }
 

@@ -63,6 +63,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         if (shape.Count > 0) throw new ConfigException(shape);
         try
         {
+            if (YamlDuplicateKeys.Find(text, path) is { Count: > 0 } duplicates) throw new ConfigException(duplicates);
             var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
             var parser = new EnvExpandingParser(new Parser(new StringReader(text)), getEnv);
             return deserializer.Deserialize<ConfigFile?>(parser) ?? new ConfigFile();
@@ -160,6 +161,8 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         string? pg = Env("LEDGER_POSTGRES_URL") ?? l?.PostgresUrl;
         if (backend == LedgerBackend.Postgres && string.IsNullOrEmpty(pg))
             Error("ledger.postgresUrl", "", "a PostgreSQL connection string when ledger.backend is postgres (or LEDGER_POSTGRES_URL)");
+        else if (backend == LedgerBackend.Postgres && M2M.Ledger.Postgres.PostgresConnectionString.Problem(pg!) is { } problem)
+            Error("ledger.postgresUrl (LEDGER_POSTGRES_URL)", pg!, $"a PostgreSQL URL (postgres://user:password@host:5432/db) or connection string (Host=…;Database=…): {problem}");
         return new LedgerSettings { Backend = backend, Path = Env("LEDGER_PATH") ?? l?.Path ?? d.Path, PostgresUrl = pg };
     }
 
@@ -222,12 +225,14 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
 
     private SettlementSettings? BuildSettlement(SettlementSection s, string key, string preference)
     {
-        ulong threshold = UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
+        // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
+        var method = OneOf($"{key}.method", s.Method, preference == "both" ? SettlementMethodKind.Evm : SettingNames.TryParse(preference, out SettlementMethodKind p) ? p : SettlementMethodKind.None);
+        // A section that only accepts the peer's settlements (acceptBtpTransfer, method none) needs no threshold.
+        bool acceptOnly = s.Threshold is null && method == SettlementMethodKind.None && s.AcceptBtpTransfer is not null;
+        ulong threshold = acceptOnly ? 0 : UInt($"{key}.threshold", s.Threshold ?? "", 0, 1, ulong.MaxValue);
         ulong settleTo = UInt($"{key}.settleTo", s.SettleTo, 0, 0, ulong.MaxValue);
         if (s.Threshold is not null && settleTo >= threshold && threshold > 0)
             Error($"{key}.settleTo", s.SettleTo ?? "", $"an amount below the threshold {threshold}");
-        // "both" prefers EVM; the per-peer method wins over SETTLEMENT_PREFERENCE.
-        var method = OneOf($"{key}.method", s.Method, preference == "both" ? SettlementMethodKind.Evm : SettingNames.TryParse(preference, out SettlementMethodKind p) ? p : SettlementMethodKind.None);
         Uri? engine = null;
         if (s.EngineUrl is not null && (!Uri.TryCreate(s.EngineUrl.EndsWith('/') ? s.EngineUrl : s.EngineUrl + "/", UriKind.Absolute, out engine) || engine.Scheme is not ("http" or "https")))
             Error($"{key}.engineUrl", s.EngineUrl, "an http:// or https:// URL of an RFC 38 settlement engine");
@@ -240,6 +245,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         {
             Evm = evm,
             MinInterval = TimeSpan.FromSeconds(UInt($"{key}.minIntervalSeconds", s.MinIntervalSeconds, 0, 0, 86_400 * 30)),
+            AcceptBtpTransfer = OneOf($"{key}.acceptBtpTransfer", s.AcceptBtpTransfer, "false", "true", "false") == "true",
         };
     }
 
@@ -333,7 +339,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     }
 
     private void Error(string key, string value, string expected) =>
-        _errors.Add($"{key}: '{value}' is invalid; expected {expected}");
+        _errors.Add($"{key}: '{ConfigValues.ForError(value)}' is invalid; expected {expected}");
 
     private int Port(string key, string? value, int fallback) => (int)UInt(key, value, (ulong)fallback, 0, 65535);
 

@@ -66,7 +66,7 @@ public sealed record PeerSettings
     public PeerDescriptor ToDescriptor() => new(Id, Relation, AssetCode, AssetScale, MaxPacketAmount);
 }
 
-/// <summary>Settle once what we owe the peer reaches Threshold, down to SettleTo, by Method (evm, xrp, rfc38; default SETTLEMENT_PREFERENCE).</summary>
+/// <summary>Settle once what we owe the peer reaches Threshold, down to SettleTo, by Method (evm, xrp, rfc38, btp-transfer; default SETTLEMENT_PREFERENCE).</summary>
 public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, SettlementMethodKind Method, Uri? EngineUrl)
 {
     /// <summary>The EVM payment channel with this peer: we pay by it (method evm) and accept its claims.</summary>
@@ -74,6 +74,9 @@ public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, Settlem
 
     /// <summary>Automatic settlements of this peer start at least this far apart (fees and rate limits on chain).</summary>
     public TimeSpan MinInterval { get; init; }
+
+    /// <summary>The peer is trusted to settle with us by BTP TRANSFER: each one credits its account (off: refused with F00).</summary>
+    public bool AcceptBtpTransfer { get; init; }
 }
 
 public sealed record LedgerSettings

@@ -2,8 +2,8 @@ namespace M2M.Server.Configuration;
 
 // Settings are typed once validated: the config loader turns the operator's strings into these enums
 // (one clear line naming the key and the allowed values otherwise), and nothing downstream compares strings.
-// The lower-case member name is the config spelling (SettingNames.ConfigName), so the enums are the lists
-// of allowed values.
+// The member name in lower case, words joined by '-', is the config spelling (SettingNames.ConfigName:
+// BtpTransfer is "btp-transfer"), so the enums are the lists of allowed values.
 
 /// <summary>ENVIRONMENT: production refuses plain ws:// peer URLs and loopback wallet RPC URLs.</summary>
 public enum DeploymentEnvironment
@@ -36,13 +36,24 @@ public enum SettlementMethodKind
     Evm,
     Xrp,
     Rfc38,
+    BtpTransfer,
     None,
 }
 
 public static class SettingNames
 {
-    /// <summary>The config spelling of a typed setting: its lower-case name ("postgres", "rfc38").</summary>
-    public static string ConfigName<T>(this T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+    /// <summary>The config spelling of a typed setting: its name in lower case, words joined by '-' ("postgres", "rfc38", "btp-transfer").</summary>
+    public static string ConfigName<T>(this T value) where T : struct, Enum
+    {
+        string name = value.ToString();
+        var spelling = new System.Text.StringBuilder(name.Length + 2);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(name[i])) spelling.Append('-');
+            spelling.Append(char.ToLowerInvariant(name[i]));
+        }
+        return spelling.ToString();
+    }
 
     /// <summary>The member whose config spelling is <paramref name="name"/> (case-insensitive); numbers are not names.</summary>
     public static bool TryParse<T>(string name, out T value) where T : struct, Enum

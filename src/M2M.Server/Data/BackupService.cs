@@ -177,13 +177,16 @@ public static class BackupService
         }
         if (postgresUrl is null) return [];
         string scratch = $"m2m_verify_{Guid.NewGuid():N}";
-        var admin = new Npgsql.NpgsqlConnectionStringBuilder(postgresUrl) { Pooling = false };
+        var admin = M2M.Ledger.Postgres.PostgresConnectionString.Parse(postgresUrl);
+        admin.Pooling = false;
         await using var conn = new Npgsql.NpgsqlConnection(admin.ConnectionString);
         await conn.OpenAsync(ct).ConfigureAwait(false);
         await using (var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {scratch}", conn)) await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         try
         {
-            var target = new Npgsql.NpgsqlConnectionStringBuilder(postgresUrl) { Database = scratch, Pooling = false };
+            var target = M2M.Ledger.Postgres.PostgresConnectionString.Parse(postgresUrl);
+            target.Database = scratch;
+            target.Pooling = false;
             progress($"verify: {f.Store}: restored into scratch database {scratch}");
             await PgTools.RunAsync("pg_restore", target.ConnectionString, ["--no-owner", "--single-transaction", "-d", scratch, copy], ct).ConfigureAwait(false);
             await using var ledger = await PostgresLedger.OpenAsync(target.ConnectionString, ct: ct).ConfigureAwait(false);

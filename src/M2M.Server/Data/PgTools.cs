@@ -19,7 +19,7 @@ public static class PgTools
     public static async Task RunAsync(string tool, string connectionString, IEnumerable<string> args, CancellationToken ct)
     {
         string exe = Find(tool) ?? throw new BackupException($"{tool} not found on PATH or under /usr/lib/postgresql/*/bin: install the PostgreSQL client tools");
-        var b = new NpgsqlConnectionStringBuilder(connectionString);
+        var b = M2M.Ledger.Postgres.PostgresConnectionString.Parse(connectionString);
         var info = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (string a in args) info.ArgumentList.Add(a);
         info.Environment["PGHOST"] = b.Host ?? "localhost";

@@ -75,7 +75,7 @@ public static class RestoreService
         return list;
     }
 
-    private static string PgDatabase(ConnectorSettings settings) => new Npgsql.NpgsqlConnectionStringBuilder(settings.Ledger.PostgresUrl).Database ?? "postgres";
+    private static string PgDatabase(ConnectorSettings settings) => M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!).Database ?? "postgres";
 
     /// <summary>The SQLite ledger's OS lock, taken exactly as the connector takes it; null for PostgreSQL and for a dry run on a missing ledger.</summary>
     private static StoreLock? LockLedger(ConnectorSettings settings, bool dryRun)

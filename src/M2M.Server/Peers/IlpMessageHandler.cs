@@ -9,10 +9,15 @@ namespace M2M.Server.Peers;
 /// <summary>
 /// The connector's one BTP handler, given to every session (inbound and outbound) when it is created:
 /// each ILP packet becomes a switch call whose reply is encoded back; sub-protocol MESSAGEs go to the
-/// registered <see cref="IBtpSubProtocol"/>s by name (EVM claims today).
+/// registered <see cref="IBtpSubProtocol"/>s by name (EVM claims today); TRANSFERs go to
+/// <see cref="BtpPeerTransfers"/> (booked before the RESPONSE, F00 when the peer may not settle that way).
 /// </summary>
-internal sealed class IlpMessageHandler(PacketSwitch packetSwitch, PeerManager peers, ConnectorMetrics metrics, BtpSubProtocols subProtocols) : IBtpMessageHandler
+internal sealed class IlpMessageHandler(PacketSwitch packetSwitch, PeerManager peers, ConnectorMetrics metrics, BtpSubProtocols subProtocols,
+    BtpPeerTransfers transfers) : IBtpMessageHandler
 {
+    public ValueTask HandleTransferAsync(BtpSession session, BtpTransferRequest transfer, CancellationToken ct) =>
+        transfers.HandleAsync(session, transfer);
+
     public ValueTask<BtpProtocolData?> HandleSubProtocolAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct) =>
         subProtocols.DispatchAsync(session, entry, ct);
 
@@ -37,7 +42,8 @@ internal sealed class IlpMessageHandler(PacketSwitch packetSwitch, PeerManager p
         }
         else
         {
-            reply = await packetSwitch.HandleAsync(prepare, source, ct).ConfigureAwait(false);
+            // The session is the way back: the switch asks it whether a Fulfill can still reach the sender.
+            reply = await packetSwitch.HandleAsync(prepare, source, ct, session).ConfigureAwait(false);
         }
         return IlpEncoder.ToArray(reply);
     }

@@ -1,0 +1,68 @@
+using Npgsql;
+
+namespace M2M.Ledger.Postgres;
+
+/// <summary>
+/// LEDGER_POSTGRES_URL in either form operators use: a URL (postgres://user:password@host:5432/db?sslmode=require,
+/// as libpq and most hosting providers print it) or an Npgsql connection string (Host=…;Database=…). Problems are
+/// described in one line that never contains the password.
+/// </summary>
+public static class PostgresConnectionString
+{
+    /// <summary>The Npgsql form; throws <see cref="ArgumentException"/> (with a password-free message) when invalid.</summary>
+    public static NpgsqlConnectionStringBuilder Parse(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        try
+        {
+            return value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
+                ? FromUrl(value)
+                : new NpgsqlConnectionStringBuilder(value);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or KeyNotFoundException or UriFormatException or InvalidCastException or OverflowException)
+        {
+            throw new ArgumentException(Describe(e), nameof(value));
+        }
+    }
+
+    /// <summary>Null when <paramref name="value"/> can be used, else what is wrong with it.</summary>
+    public static string? Problem(string value)
+    {
+        try
+        {
+            Parse(value);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message.Split(" (Parameter", 2)[0];
+        }
+    }
+
+    private static NpgsqlConnectionStringBuilder FromUrl(string value)
+    {
+        var uri = new Uri(value);
+        if (string.IsNullOrEmpty(uri.Host)) throw new FormatException("the URL has no host");
+        var b = new NpgsqlConnectionStringBuilder { Host = uri.Host };
+        if (!uri.IsDefaultPort && uri.Port > 0) b.Port = uri.Port;
+        string[] user = uri.UserInfo.Split(':', 2);
+        if (user[0].Length > 0) b.Username = Uri.UnescapeDataString(user[0]);
+        if (user.Length == 2) b.Password = Uri.UnescapeDataString(user[1]);
+        string database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+        if (database.Length > 0) b.Database = database;
+        foreach (string pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] kv = pair.Split('=', 2);
+            b[Uri.UnescapeDataString(kv[0])] = kv.Length == 2 ? Uri.UnescapeDataString(kv[1]) : "";
+        }
+        return b;
+    }
+
+    // Npgsql's own messages name keys, not values; a URL parser's may quote the input, so it is not echoed.
+    private static string Describe(Exception e) => e switch
+    {
+        UriFormatException => "not a valid URL",
+        ArgumentException when e.Message.StartsWith("Format of the initialization string", StringComparison.Ordinal) => "not a valid connection string (expected key=value pairs separated by ';')",
+        _ => e.Message,
+    };
+}
