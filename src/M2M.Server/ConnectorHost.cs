@@ -103,7 +103,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]), BtpTransfers);
-        Payments = new PaymentService(HostedAccounts, Switch.HandleAsync, _time, loggers.CreateLogger("M2M.Accounts"));
+        Payments = new PaymentService(HostedAccounts, (prepare, source, ct) => Switch.HandleAsync(prepare, source, ct), _time, loggers.CreateLogger("M2M.Accounts"));
     }
 
     public static string Version { get; } =
