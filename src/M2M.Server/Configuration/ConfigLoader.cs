@@ -123,6 +123,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Ledger = BuildLedger(f.Ledger),
             EvmPrivateKey = EvmKey(),
             Tracing = BuildTracing(),
+            Explorer = BuildExplorer(),
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);

@@ -95,6 +95,9 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     // Usernames come from unauthenticated clients: keep the log line bounded.
     private static string Shorten(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
+    /// <summary>A peer's link came up (true) or went away (false); for the Explorer's event stream.</summary>
+    public event Action<string, bool>? PeerChanged;
+
     /// <summary>Registers an authenticated session (inbound or outbound) as the peer's live link.</summary>
     public void Attach(BtpSession session)
     {
@@ -106,6 +109,7 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
             return link;
         });
         LogPeerConnected(session.PeerId);
+        PeerChanged?.Invoke(session.PeerId, true);
         if (replaced is not null && !ReferenceEquals(replaced.Session, session))
             _ = replaced.Session.CloseAsync().AsTask();
         _ = session.Completion.ContinueWith(_ => Detach(link), TaskScheduler.Default);
@@ -113,7 +117,9 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
 
     private void Detach(BtpPeerLink link)
     {
-        if (_links.TryRemove(new KeyValuePair<string, BtpPeerLink>(link.PeerId, link))) LogPeerDisconnected(link.PeerId);
+        if (!_links.TryRemove(new KeyValuePair<string, BtpPeerLink>(link.PeerId, link))) return;
+        LogPeerDisconnected(link.PeerId);
+        PeerChanged?.Invoke(link.PeerId, false);
     }
 
     /// <summary>Starts one reconnecting client per outgoing peer.</summary>
