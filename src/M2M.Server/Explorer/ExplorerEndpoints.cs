@@ -56,8 +56,9 @@ public static class ExplorerEndpoints
             context.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/" });
             return Results.Redirect("/explorer");
         });
-        app.MapGet("/explorer/{file:regex(^[a-z]+\\.(js|css)$)}", (string file) =>
-            Resource(file) is { } bytes ? Results.Bytes(bytes, file.EndsWith(".js", StringComparison.Ordinal) ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8") : Results.NotFound());
+        // Two fixed files (the slim host has no regex route constraints).
+        app.MapGet("/explorer/explorer.js", () => Results.Bytes(Resource("explorer.js")!, "text/javascript; charset=utf-8"));
+        app.MapGet("/explorer/explorer.css", () => Results.Bytes(Resource("explorer.css")!, "text/css; charset=utf-8"));
     }
 
     private static async Task StreamAsync(HttpContext context, ExplorerFeed feed, IHostApplicationLifetime lifetime)

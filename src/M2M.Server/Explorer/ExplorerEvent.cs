@@ -55,4 +55,5 @@ public sealed record ExplorerQuery
 }
 
 /// <summary>A page of events, newest first; <see cref="Next"/> is the cursor for the next (older) page, null at the end.</summary>
-public sealed record ExplorerPage(IReadOnlyList<ExplorerEvent> Events, long? Next);
+public sealed record ExplorerPage(IReadOnlyList<ExplorerEvent> Events,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.Never)] long? Next);
