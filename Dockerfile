@@ -25,6 +25,7 @@ ENV PATH="/app/bin:${PATH}" \
     LEDGER_PATH=/app/data/ledger.db \
     WALLET_DB_PATH=/app/data/wallet/agent-wallets.db \
     HEALTH_CHECK_PORT=8080 \
+    BIND_ADDRESS=0.0.0.0 \
     BTP_SERVER_PORT=3000 \
     DOTNET_CLI_TELEMETRY_OPTOUT=1
 USER $APP_UID

@@ -36,6 +36,10 @@ public class BackupRestoreTests(ITestOutputHelper output)
         Assert.True(backup.Code == 0, backup.Stdout + backup.Stderr);
         Assert.Contains("backup verified", backup.Stdout);
         Assert.Contains("verify: ledger: restored into", backup.Stdout);
+        // Output is redirected here, so progress is the plain form: a start and a done line per step, with totals and rate.
+        Assert.Matches(@"backup: ledger: copy: 0 of [0-9.]+ (KiB|MiB)\n", backup.Stdout);
+        Assert.Matches(@"backup: ledger: copy: done, [0-9.]+ (KiB|MiB) in [0-9.]+ s", backup.Stdout);
+        Assert.Matches(@"verify: ledger: invariants: done, [0-9,]+ in [0-9.]+ s", backup.Stdout);
         int sentCount;
         lock (sent) sentCount = sent.Count;
         output.WriteLine($"{sentCount} packets sent, {fulfilledBeforeBackup} units fulfilled before the backup started, total {Fulfilled(sent)}");
@@ -47,6 +51,7 @@ public class BackupRestoreTests(ITestOutputHelper output)
         File.Copy(node.Config, scratch.Config, overwrite: true);
         var restore = await scratch.Cli(null, "restore", "--from", backupDir);
         Assert.True(restore.Code == 0, restore.Stdout + restore.Stderr);
+        Assert.Matches(@"restore: ledger: done, [0-9.]+ (KiB|MiB) in [0-9.]+ s", restore.Stdout);
         Assert.Equal("ok", SqliteFiles.IntegrityCheck(scratch.LedgerPath));
         var verify = await scratch.Cli(null, "ledger", "verify", "--orphan-grace-seconds", "3600");
         Assert.True(verify.Code == 0, verify.Stdout + verify.Stderr);

@@ -47,6 +47,15 @@ public partial class PackagingTests
         await File.WriteAllTextAsync(env, text
             .Replace("CONFIG_FILE=/app/config/config.yaml", "CONFIG_FILE=" + Repo("examples/production-single-node.yaml"))
             .Replace("=/app/data/", "=" + dir + "/"));
+        // As shipped, its secrets are placeholders: production refuses each one, naming it, never echoing it.
+        var (refused, _, why) = await CliProcess.RunAsync(null, "config", "validate", env);
+        Assert.Equal(1, refused);
+        foreach (var what in new[] { "peer 'agent-fleet' secret (BTP_PEER_AGENT_FLEET_SECRET or authToken)", "peer 'smoke-test' secret (BTP_PEER_SMOKE_TEST_SECRET or authToken)", "peer 'upstream' authToken", "ADMIN_API_TOKEN", "WALLET_PASSWORD" })
+            Assert.Contains($"{what}: the example's well-known placeholder secret is refused because ENVIRONMENT is production", why);
+        Assert.DoesNotContain("change-me-", why);
+
+        // With the operator's own secrets it validates.
+        await File.WriteAllTextAsync(env, PlaceholderValue().Replace(await File.ReadAllTextAsync(env), _ => "=" + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
         var (code, stdout, stderr) = await CliProcess.RunAsync(null, "config", "validate", env);
         Assert.True(code == 0, stderr);
         Assert.Contains("3 peers", stdout);
@@ -250,4 +259,7 @@ public partial class PackagingTests
 
     [GeneratedRegex(@"\b[a-zA-Z_][a-zA-Z0-9_]*\b")]
     private static partial Regex Identifier();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"=change-me-[A-Za-z0-9-]*")]
+    private static partial System.Text.RegularExpressions.Regex PlaceholderValue();
 }

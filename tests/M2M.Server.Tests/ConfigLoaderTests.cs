@@ -192,6 +192,59 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    [Trait("Tier", "unit")]
+    public void Every_unknown_key_is_reported_at_once_with_its_line_and_a_suggestion()
+    {
+        var errors = Errors("nodeId: n\nbtpServerPrt: 3000\npeers:\n  - id: p\n    authTokn: x\n    relation: child\n    colour: red\nledger:\n  bakend: sqlite\n");
+        Assert.Equal(4, errors.Count);
+        Assert.Contains(errors, e => e.Contains(":2:1: unknown key 'btpServerPrt' in the top level (did you mean 'btpServerPort'?)"));
+        Assert.Contains(errors, e => e.Contains(":5:5: unknown key 'authTokn' in a peer (did you mean 'authToken'?)"));
+        Assert.Contains(errors, e => e.Contains(":7:5: unknown key 'colour' in a peer (expected one of: ") && e.Contains("authToken"));
+        Assert.Contains(errors, e => e.Contains(":9:3: unknown key 'bakend' in ledger (did you mean 'backend'?)"));
+    }
+
+    [Theory]
+    [Trait("Tier", "unit")]
+    [InlineData("nodeId: n\npeers: alice\n", ":2:8: 'peers' must be a list (one '- ' line per entry), found the value 'alice'")]
+    [InlineData("nodeId: n\nledger: sqlite\n", ":2:9: 'ledger' must be a section of 'key: value' lines, found the value 'sqlite'")]
+    [InlineData("nodeId:\n  - a\n  - b\n", ":2:3: 'nodeId' must be a single value, found a list")]
+    [InlineData("nodeId: n\npeers:\n  - id: p\n   url: ws://h:1\n", "not indented like the lines around it")]
+    [InlineData("nodeId: \"n\n", "a quoted value is not closed")]
+    public void Yaml_mistakes_are_told_in_plain_words_with_the_line(string yaml, string expected)
+    {
+        var error = Assert.Single(Errors(yaml));
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("M2M.Server", error); // no type names
+        Assert.DoesNotContain("MappingStart", error);
+    }
+
+    [Fact]
+    [Trait("Tier", "unit")]
+    public void The_quick_start_listens_on_loopback_and_placeholder_secrets_are_refused_where_others_can_reach_the_node()
+    {
+        const string yaml = "nodeId: n\npeers:\n  - id: agent-1\n    authToken: ${BTP_PEER_AGENT_1_SECRET:-dev-secret-agent-1}\n";
+        var quick = Loader().Load(Write(yaml));
+        Assert.Equal("127.0.0.1", quick.BindAddress);
+        Assert.Equal("dev-secret-agent-1", quick.Peers[0].AuthToken);
+
+        _env["BIND_ADDRESS"] = "0.0.0.0";
+        var exposed = Assert.Single(Errors(yaml));
+        Assert.Equal("peer 'agent-1' secret (BTP_PEER_AGENT_1_SECRET or authToken): the example's well-known placeholder secret is refused because BIND_ADDRESS 0.0.0.0 accepts other hosts; expected a long random string (e.g. openssl rand -hex 32)", exposed);
+        _env["BTP_PEER_AGENT_1_SECRET"] = "4f1c0e9a7b2d5e8f";
+        Assert.Equal("4f1c0e9a7b2d5e8f", Loader().Load(Write(yaml)).Peers[0].AuthToken);
+
+        _env.Remove("BIND_ADDRESS");
+        _env["ENVIRONMENT"] = "staging";
+        _env["ADMIN_API_TOKEN"] = "change-me-admin-token";
+        var staging = Assert.Single(Errors(yaml));
+        Assert.StartsWith("ADMIN_API_TOKEN: the example's well-known placeholder secret is refused because ENVIRONMENT is staging", staging);
+        Assert.DoesNotContain("change-me-admin", staging);
+
+        _env["BIND_ADDRESS"] = "everywhere";
+        Assert.Contains(Errors(yaml), e => e.StartsWith("BIND_ADDRESS: 'everywhere' is invalid; expected an IP address", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Duplicate_peers_and_missing_files_are_errors()
     {
         Assert.Contains("used twice", Assert.Single(Errors("nodeId: n\npeers:\n  - id: p\n  - id: p\n")));

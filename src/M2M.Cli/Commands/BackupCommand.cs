@@ -23,7 +23,8 @@ internal static class BackupCommand
     {
         try
         {
-            if (verifyOnly is not null) return Report(await BackupService.VerifyAsync(Path.GetFullPath(verifyOnly), Progress, ct), verifyOnly);
+            if (verifyOnly is not null)
+                return Report(await WorkProgressView.RunAsync((work, line) => BackupService.VerifyAsync(Path.GetFullPath(verifyOnly), line, ct, work: work)), verifyOnly);
             if (!full)
             {
                 Console.Error.WriteLine("error: only full backups exist: pass --full");
@@ -31,8 +32,12 @@ internal static class BackupCommand
             }
             if (LoadSettings(configPath) is not { } settings) return 1;
             string dir = Path.GetFullPath(output ?? Path.Combine(DataStores.BackupsDirectory(settings), $"backup-{DateTimeOffset.UtcNow:yyyyMMdd'T'HHmmss'Z'}"));
-            await BackupService.CreateAsync(settings, dir, Progress, ct);
-            if (verify) return Report(await BackupService.VerifyAsync(dir, Progress, ct, settings.Ledger.PostgresUrl), dir);
+            var problems = await WorkProgressView.RunAsync(async (work, line) =>
+            {
+                await BackupService.CreateAsync(settings, dir, line, ct, work);
+                return verify ? await BackupService.VerifyAsync(dir, line, ct, settings.Ledger.PostgresUrl, work) : null;
+            });
+            if (problems is not null) return Report(problems, dir);
             Console.WriteLine($"backup: done: {dir}");
             return 0;
         }
@@ -54,8 +59,6 @@ internal static class BackupCommand
         Console.WriteLine(problems.Count == 0 ? $"backup verified: {Path.GetFullPath(dir)}" : $"backup verification FAILED: {problems.Count} problems in {Path.GetFullPath(dir)}");
         return problems.Count == 0 ? 0 : 1;
     }
-
-    internal static void Progress(string line) => Console.WriteLine(line);
 
     /// <summary>The configured settings, or null after printing the config errors.</summary>
     internal static ConnectorSettings? LoadSettings(string? configPath)

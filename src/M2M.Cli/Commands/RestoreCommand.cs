@@ -22,7 +22,7 @@ internal static class RestoreCommand
         if (BackupCommand.LoadSettings(configPath) is not { } settings) return 1;
         try
         {
-            return await RestoreService.RestoreAsync(settings, from, dryRun, force, BackupCommand.Progress, ct);
+            return await WorkProgressView.RunAsync((work, line) => RestoreService.RestoreAsync(settings, from, dryRun, force, line, ct, work));
         }
         catch (BackupException e)
         {

@@ -57,6 +57,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     {
         if (!File.Exists(path)) throw new ConfigException([$"config file '{path}' does not exist"]);
         string text = File.ReadAllText(path);
+        // Shape first: every unknown key and wrongly nested value at once, each with its line.
+        var shape = YamlShapeCheck.Check(text, path);
+        if (shape.Count > 0) throw new ConfigException(shape);
         try
         {
             var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
@@ -65,38 +68,13 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         }
         catch (YamlException e)
         {
-            throw new ConfigException([$"{path}:{e.Start.Line}:{e.Start.Column}: {DescribeYamlError(e)}"]);
+            // What the shape check cannot see: an unset ${VAR}, or a binder message.
+            string message = e.InnerException is null && e.Message.Contains("environment variable", StringComparison.Ordinal)
+                ? e.Message
+                : YamlShapeCheck.DescribeSyntaxError(e);
+            throw new ConfigException([$"{path}:{e.Start.Line}:{e.Start.Column}: {message}"]);
         }
     }
-
-    private static string DescribeYamlError(YamlException e)
-    {
-        string message = (e.InnerException ?? e).Message;
-        // YamlDotNet: "Property 'foo' not found on type 'M2M...PeerSection'." → name the key and where it may appear.
-        var m = UnknownProperty().Match(message);
-        if (m.Success)
-            return $"unknown key '{m.Groups[1].Value}' in {SectionName(m.Groups[2].Value)} (check the spelling; see README's config reference)";
-        return message;
-    }
-
-    private static string SectionName(string type) => type.Split('.')[^1] switch
-    {
-        "ConfigFile" => "the top level",
-        "PeerSection" => "a peer",
-        "RouteSection" => "a route",
-        "AssetSection" => "peers[].asset",
-        "SettlementSection" => "peers[].settlement",
-        "EvmSection" => "peers[].settlement.evm",
-        "LedgerSection" => "ledger",
-        "AdminSection" => "admin",
-        "LimitsSection" => "limits",
-        "WalletSection" => "wallet",
-        "PeerLimitsSection" => "peers[].limits",
-        var other => other,
-    };
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"Property '([^']+)' not found on type '([^']+)'")]
-    private static partial System.Text.RegularExpressions.Regex UnknownProperty();
 
     private ConnectorSettings? Build(ConfigFile f, string source)
     {
@@ -112,7 +90,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         {
             NodeId = nodeId,
             IlpAddress = ilpAddress,
-            BindAddress = Env("BIND_ADDRESS") ?? "0.0.0.0",
+            BindAddress = BindAddress(),
             BtpServerPort = Port("btpServerPort (BTP_SERVER_PORT)", EnvWithAlias("BTP_SERVER_PORT", "BTP_PORT") ?? f.BtpServerPort, 3000),
             HealthCheckPort = Port("healthCheckPort (HEALTH_CHECK_PORT)", Env("HEALTH_CHECK_PORT") ?? f.HealthCheckPort, 8080),
             LogLevel = OneOf("logLevel (LOG_LEVEL)", Env("LOG_LEVEL") ?? f.LogLevel, ConnectorLogLevel.Info),
@@ -132,7 +110,19 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
         if (Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))
             Error("EVM_PRIVATE_KEY", "", "our EVM account's private key (32 bytes of hex) in the environment when a peer has settlement.evm");
-        return settings with { Peers = peers, Routes = routes };
+        settings = settings with { Peers = peers, Routes = routes };
+        RefusePlaceholderSecrets(settings);
+        return settings;
+    }
+
+    /// <summary>Loopback unless told otherwise: a quick start is not reachable from other hosts.</summary>
+    private string BindAddress()
+    {
+        string? value = Env("BIND_ADDRESS");
+        if (value is null) return "127.0.0.1";
+        if (value != "localhost" && !System.Net.IPAddress.TryParse(value, out _))
+            Error("BIND_ADDRESS", value, "an IP address to listen on (127.0.0.1 for this host only, 0.0.0.0 for every interface)");
+        return value;
     }
 
     private ConnectorSettings ApplyLimits(ConnectorSettings s, LimitsSection? l) => l is null ? s : s with

@@ -8,7 +8,7 @@ public sealed record ConnectorSettings
 {
     public required string NodeId { get; init; }
     public required string IlpAddress { get; init; }
-    public string BindAddress { get; init; } = "0.0.0.0";
+    public string BindAddress { get; init; } = "127.0.0.1";
     public int BtpServerPort { get; init; } = 3000;
     public int HealthCheckPort { get; init; } = 8080;
     public ConnectorLogLevel LogLevel { get; init; } = ConnectorLogLevel.Info;

@@ -1,3 +1,4 @@
+using M2M.Core.Progress;
 using M2M.Migrations;
 using M2M.Server.Configuration;
 
@@ -12,13 +13,14 @@ namespace M2M.Server.Data;
 /// </summary>
 public static class RestoreService
 {
-    public static async Task<int> RestoreAsync(ConnectorSettings settings, string dir, bool dryRun, bool force, Action<string> progress, CancellationToken ct = default)
+    public static async Task<int> RestoreAsync(ConnectorSettings settings, string dir, bool dryRun, bool force, Action<string> progress, CancellationToken ct = default, IWorkProgress? work = null)
     {
+        work ??= new PlainProgress(progress);
         dir = Path.GetFullPath(dir);
         var manifest = BackupManifest.Read(dir);
         if (manifest.LedgerBackend != settings.Ledger.Backend.ConfigName())
             throw new BackupException($"the backup's ledger is {manifest.LedgerBackend}, the configured ledger is {settings.Ledger.Backend.ConfigName()}");
-        var problems = await BackupService.VerifyAsync(dir, progress, ct, settings.Ledger.PostgresUrl).ConfigureAwait(false);
+        var problems = await BackupService.VerifyAsync(dir, progress, ct, settings.Ledger.PostgresUrl, work).ConfigureAwait(false);
         if (problems.Count > 0) throw new BackupException($"the backup in {dir} failed verification, nothing restored: {string.Join("; ", problems)}");
         var targets = Targets(settings, manifest);
         using var ledgerLock = LockLedger(settings);
@@ -34,8 +36,10 @@ public static class RestoreService
             string action = entry.Kind == "pg_dump" ? $"pg_restore --clean into the configured PostgreSQL database" : $"{target}{(File.Exists(target) ? " (replacing the existing file)" : "")}";
             progress($"{(dryRun ? "dry run: would restore" : "restore:")} {entry.Store} (schema {entry.SchemaVersion}, {entry.Bytes:N0} bytes) -> {action}");
             if (dryRun) continue;
+            using var step = work.Begin($"restore: {entry.Store}", entry.Kind == "pg_dump" ? 0 : entry.Bytes, WorkUnit.Bytes);
             if (entry.Kind == "pg_dump") await PgTools.RunAsync("pg_restore", settings.Ledger.PostgresUrl!, ["--clean", "--if-exists", "--no-owner", "--single-transaction", "-d", PgDatabase(settings), Path.Combine(dir, entry.File)], ct).ConfigureAwait(false);
-            else ReplaceFile(Path.Combine(dir, entry.File), target);
+            else ReplaceFile(Path.Combine(dir, entry.File), target, step);
+            step.Complete(entry.Bytes);
         }
         progress(dryRun ? $"dry run: nothing written ({targets.Count} stores would be restored)" : $"restore: {targets.Count} stores restored from {dir} (backup of {manifest.CreatedAt:u}, tool {manifest.ToolVersion})");
         return 0;
@@ -72,12 +76,11 @@ public static class RestoreService
         }
     }
 
-    private static void ReplaceFile(string source, string target)
+    private static void ReplaceFile(string source, string target, IWorkStep step)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         string tmp = target + ".restore-tmp";
-        File.Copy(source, tmp, overwrite: true);
-        using (var f = new FileStream(tmp, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
+        SqliteFiles.CopyFile(source, tmp, step);
         foreach (string suffix in new[] { "-wal", "-shm", "-journal" })
             if (File.Exists(target + suffix)) File.Delete(target + suffix);
         File.Move(tmp, target, overwrite: true);
