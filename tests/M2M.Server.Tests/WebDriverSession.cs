@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using M2M.TestKit;
@@ -124,14 +122,7 @@ internal sealed class WebDriverSession : IAsyncDisposable
         await File.WriteAllBytesAsync(path, png);
     }
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    private static int FreePort() => LoopbackPort.Free();
 
     public async ValueTask DisposeAsync()
     {
