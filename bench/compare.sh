@@ -2,25 +2,45 @@
 # Side by side, in one run: the JavaScript reference connector (npm ilp-connector 23.0.2, in-memory,
 # persists nothing) and ours (Release build, durable SQLite ledger), same topology (sender peer
 # alice → connector → receiver peer bob, both peers connecting in over BTP, zero fees, rate 1:1),
-# driven by the same load generator (bench/M2M.LoadGen). Then ours again at half its measured peak
-# rate, for the p99 target. Bounded: every load run has a packet count and a time cap; loopback only.
+# driven by the same load generator (bench/M2M.LoadGen). Each connector is measured twice from one
+# start: COLD (the first --cold packets after start, while .NET's JIT tiering still runs) and WARM
+# (--packets after --warmup more). Then ours at half its warm peak rate, for the p99 target.
+# Optional rows: --baseline DLL (another build of m2m-connector.dll, e.g. main, measured the same
+# way in the same run), --build NAME=DLL (the same for any other build, e.g. a ReadyToRun publish;
+# repeatable) and --env NAME=VALUE (ours again, cold and warm, with that runtime setting,
+# e.g. DOTNET_TieredPGO=0 or DOTNET_TieredCompilation=0; repeatable).
+# CPU per packet is the target process's utime+stime over the measured phase divided by the
+# packets answered, and is reported as a ratio to the JS connector's in the same run (cold to cold,
+# warm to warm): on a shared machine that ratio is steadier than any absolute figure. The load
+# generator reports its own CPU per packet too. Bounded: every load run has a packet count and a
+# time cap; loopback only.
 #
-# usage: bench/compare.sh [--packets N] [--concurrency C] [--cap SECONDS] [--no-build]
-#   defaults: 20000 packets, concurrency 64, 120 s cap per load run (whole script < 5 min on a quiet
-#   2-core machine; --no-build skips the two Release builds, which take minutes on a busy one).
+# usage: bench/compare.sh [--packets N] [--warmup N] [--cold N] [--concurrency C] [--cap SECONDS]
+#                         [--baseline DLL] [--build NAME=DLL]... [--env NAME=VALUE]... [--no-build]
+#   defaults: 20000 packets, 20000 warm-up, 20000 cold, concurrency 64, 120 s cap per load run
 set -euo pipefail
 
 PACKETS=20000
+WARMUP=20000
+COLD=20000
 CONCURRENCY=64
 CAP=120
 BUILD=1
+BASELINE=""
+ENVS=()
+BUILDS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --packets) PACKETS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --cold) COLD="$2"; shift 2 ;;
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
     --cap) CAP="$2"; shift 2 ;;
+    --baseline) BASELINE="$2"; shift 2 ;;
+    --build) case "$2" in *=*) BUILDS+=("$2") ;; *) echo "compare.sh: --build needs NAME=DLL, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
+    --env) case "$2" in *=*) ENVS+=("$2") ;; *) echo "compare.sh: --env needs NAME=VALUE, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    *) echo "compare.sh: unknown option $1 (use --packets N, --concurrency C, --cap SECONDS, --no-build)" >&2; exit 1 ;;
+    *) echo "compare.sh: unknown option $1 (use --packets N, --warmup N, --cold N, --concurrency C, --cap SECONDS, --baseline DLL, --build NAME=DLL, --env NAME=VALUE, --no-build)" >&2; exit 1 ;;
   esac
 done
 
@@ -34,14 +54,8 @@ cleanup() {
 trap cleanup EXIT
 
 step() { echo "== $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { # host port seconds
-  for _ in $(seq $(( $3 * 10 ))); do
-    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "compare.sh: nothing listens on $1:$2 after $3 s" >&2; return 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
 CONNECTOR="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
@@ -50,8 +64,8 @@ if [ "$BUILD" = 1 ]; then
   dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
   dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
 fi
-for f in "$CONNECTOR" "${LOADGEN[1]}"; do
-  [ -f "$f" ] || { echo "compare.sh: $f is missing: run without --no-build" >&2; exit 1; }
+for f in "$CONNECTOR" "${LOADGEN[1]}" ${BASELINE:+"$BASELINE"} ${BUILDS[@]+"${BUILDS[@]#*=}"}; do
+  [ -f "$f" ] || { echo "compare.sh: $f is missing: run without --no-build (or fix --baseline)" >&2; exit 1; }
 done
 
 step "install the JavaScript reference connector (npm ci, bench/js-connector/package-lock.json)"
@@ -59,12 +73,13 @@ if [ ! -d "$ROOT/bench/js-connector/node_modules/ilp-connector" ]; then
   (cd "$ROOT/bench/js-connector" && npm ci --no-audit --no-fund >&2)
 fi
 
-run_load() { # label pid loadgen-args... (PACKETS may be overridden per call)
-  local label="$1" pid="$2"; shift 2
-  "${LOADGEN[@]}" --label "$label" --pid "$pid" --packets "$PACKETS" --concurrency "$CONCURRENCY" \
-    --warmup 1000 --duration-cap "$CAP" "$@" > "$WORK/$label.out"
+run_load() { # label pid packets warmup loadgen-args...
+  local label="$1" pid="$2" packets="$3" warmup="$4"; shift 4
+  "${LOADGEN[@]}" --label "$label" --pid "$pid" --packets "$packets" --concurrency "$CONCURRENCY" \
+    --warmup "$warmup" --duration-cap "$CAP" "$@" > "$WORK/$label.out"
   grep -v '^{' "$WORK/$label.out" >&2
   tail -n 1 "$WORK/$label.out" > "$WORK/$label.json"
+  echo "$label" >> "$WORK/rows"
 }
 
 # ---- JavaScript ilp-connector ----
@@ -73,51 +88,85 @@ step "start ilp-connector (alice :$JS_A, bob :$JS_B)"
 node "$ROOT/bench/js-connector/start.js" "$JS_A" "$JS_B" > "$WORK/js-connector.log" 2>&1 &
 JS_PID=$!; PIDS+=("$JS_PID")
 wait_port 127.0.0.1 "$JS_A" 30; wait_port 127.0.0.1 "$JS_B" 30
-step "load: ilp-connector"
-run_load js "$JS_PID" --connector "ws://alice:alice-secret@127.0.0.1:$JS_A" --receiver "ws://bob:bob-secret@127.0.0.1:$JS_B" --destination g.bob.receiver
+JS_PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$JS_A" --receiver "ws://bob:bob-secret@127.0.0.1:$JS_B" --destination g.bob.receiver)
+step "load: ilp-connector, cold then warm"
+run_load js-cold "$JS_PID" "$COLD" 0 "${JS_PEERS[@]}"
+run_load js "$JS_PID" "$PACKETS" "$WARMUP" "${JS_PEERS[@]}"
 kill "$JS_PID"; wait "$JS_PID" 2>/dev/null || true
 
+# ---- the floor: our BTP/WebSocket stack relaying bytes, nothing else ----
+RELAY=$(free_port)
+step "start the null relay (m2m-loadgen relay, :$RELAY)"
+"${LOADGEN[@]}" relay "$RELAY" alice:alice-secret bob:bob-secret > "$WORK/relay.log" 2>&1 &
+RELAY_PID=$!; PIDS+=("$RELAY_PID")
+# Wait for its "listening" line, not by connecting: HttpListener can fail (ArgumentNullException in
+# HttpEndPointListener.ProcessAccept) when a connection arrives while Start() is still running.
+for _ in $(seq 300); do grep -q '^null relay on' "$WORK/relay.log" 2>/dev/null && break; sleep 0.1; done
+grep -q '^null relay on' "$WORK/relay.log" || { echo "compare.sh: the null relay did not start:" >&2; cat "$WORK/relay.log" >&2; exit 1; }
+RELAY_PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$RELAY" --receiver-auth bob:bob-secret --destination g.bob.receiver)
+step "load: null relay, cold then warm"
+run_load null-relay-cold "$RELAY_PID" "$COLD" 0 "${RELAY_PEERS[@]}"
+run_load null-relay "$RELAY_PID" "$PACKETS" "$WARMUP" "${RELAY_PEERS[@]}"
+kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
+
 # ---- ours ----
-BTP=$(free_port); HTTP=$(free_port)
-cat > "$WORK/config.yaml" <<YAML
-nodeId: bench
-ilpAddress: g.bench
-peers:
-  - { id: alice, authToken: alice-secret }
-  - { id: bob, authToken: bob-secret }
-routes:
-  - { prefix: g.bob, nextHop: bob }
-YAML
-step "start m2m-connector (BTP :$BTP, SQLite ledger $WORK/ledger.db)"
-BTP_SERVER_PORT=$BTP HEALTH_CHECK_PORT=$HTTP BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite LEDGER_PATH="$WORK/ledger.db" LOG_LEVEL=warn \
-  dotnet "$CONNECTOR" run --config "$WORK/config.yaml" > "$WORK/m2m-connector.log" 2>&1 &
-M2M_PID=$!; PIDS+=("$M2M_PID")
-wait_port 127.0.0.1 "$BTP" 60
-step "load: m2m-connector at full speed"
-run_load m2m "$M2M_PID" --connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret --destination g.bob.receiver
-HALF=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/m2m.json'))['packets_per_second'] / 2)))")
-step "load: m2m-connector at half its peak ($HALF packets/s)"
-PACKETS=$(( PACKETS / 2 )) run_load m2m-half "$M2M_PID" --connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret --destination g.bob.receiver --rate "$HALF"
-kill -TERM "$M2M_PID"; wait "$M2M_PID" 2>/dev/null || true
-step "ledger check: m2m-connector ledger verify"
-LEDGER_PATH="$WORK/ledger.db" dotnet "$CONNECTOR" ledger verify --config "$WORK/config.yaml" 2>&1 | tail -n 2 >&2 || true
+write_connector_config "$WORK/config.yaml"
+
+run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then warm (then half rate)
+  local label="$1" dll="$2" half="$3"; shift 3
+  local btp http pid
+  btp=$(free_port); http=$(free_port)
+  step "start $label (BTP :$btp, SQLite ledger $WORK/$label.db${*:+, $*})"
+  env "$@" BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
+    LEDGER_PATH="$WORK/$label.db" LOG_LEVEL=warn \
+    dotnet "$dll" run --config "$WORK/config.yaml" > "$WORK/$label.log" 2>&1 &
+  pid=$!; PIDS+=("$pid")
+  wait_port 127.0.0.1 "$btp" 60
+  local peers=(--connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret --destination g.bob.receiver)
+  step "load: $label, cold then warm"
+  run_load "$label-cold" "$pid" "$COLD" 0 "${peers[@]}"
+  run_load "$label" "$pid" "$PACKETS" "$WARMUP" "${peers[@]}"
+  if [ "$half" = 1 ]; then
+    local rate
+    rate=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/$label.json'))['packets_per_second'] / 2)))")
+    step "load: $label at half its warm peak ($rate packets/s)"
+    run_load "$label-half" "$pid" $(( PACKETS / 2 )) 0 "${peers[@]}" --rate "$rate"
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  step "ledger check: $label ledger verify"
+  LEDGER_PATH="$WORK/$label.db" dotnet "$dll" ledger verify --config "$WORK/config.yaml" 2>&1 | tail -n 2 >&2 || true
+}
+
+run_m2m m2m "$CONNECTOR" 1
+if [ -n "$BASELINE" ]; then run_m2m baseline "$BASELINE" 0; fi
+for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do run_m2m "m2m-${kv%%=*}" "${kv#*=}" 0; done
+for kv in ${ENVS[@]+"${ENVS[@]}"}; do run_m2m "m2m-${kv%%=*}=${kv#*=}" "$CONNECTOR" 0 "$kv"; done
 
 python3 - "$WORK" <<'PY'
 import json, sys, os
 work = sys.argv[1]
-rows = [("JS ilp-connector 23.0.2 (memory only, persists nothing)", "js"),
-        ("m2m-connector (durable SQLite ledger)", "m2m"),
-        ("m2m-connector at half its peak rate", "m2m-half")]
-r = {k: json.load(open(os.path.join(work, k + ".json"))) for _, k in rows}
+rows = [l.strip() for l in open(os.path.join(work, "rows")) if l.strip()]
+r = {k: json.load(open(os.path.join(work, k + ".json"))) for k in rows}
+names = {"js": "JS ilp-connector 23.0.2 (memory only, persists nothing)", "m2m": "m2m-connector, durable SQLite ledger",
+         "baseline": "m2m-connector baseline build, durable SQLite",
+         "null-relay": "null relay (our BTP/WebSocket stack relaying bytes: the floor)"}
+def name(k):
+    base = k.removesuffix("-cold").removesuffix("-half")
+    n = names.get(base, base.replace("m2m-", "m2m-connector, "))
+    return n + (" — COLD (first packets after start)" if k.endswith("-cold") else " — at half its warm peak" if k.endswith("-half") else " — warm")
+def us(x): return x.get("cpu_seconds_per_100k") and x["cpu_seconds_per_100k"] * 10
 print()
-print(f"| connector | packets/s | p50 ms | p99 ms | CPU s per 100k packets | peak RSS MiB | fulfilled / sent | load avg (1/5/15 min) |")
-print("|---|---:|---:|---:|---:|---:|---:|---|")
-for name, k in rows:
+print("| connector | packets/s | p50 ms | p99 ms | CPU µs/packet | × JS CPU | load generator µs/packet | peak RSS MiB | fulfilled / sent | load avg (1/5/15 min) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+for k in rows:
     x = r[k]
-    print(f"| {name} | {x['packets_per_second']:,.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x.get('cpu_seconds_per_100k', 0):.1f} | {x.get('peak_rss_kb', 0)/1024:.0f} | {x['fulfilled']:,} / {x['sent']:,} | {x['load_average_start']} |")
-js, ours = r["js"]["packets_per_second"], r["m2m"]["packets_per_second"]
+    js = r["js-cold"] if k.endswith("-cold") else r["js"]
+    ratio = f"{us(x) / us(js):.2f}" if us(x) and us(js) else "–"
+    print(f"| {name(k)} | {x['packets_per_second']:,.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {us(x) or 0:.1f} | {ratio} | {x.get('load_gen_cpu_micros_per_packet') or 0:.1f} | {x.get('peak_rss_kb', 0)/1024:.0f} | {x['fulfilled']:,} / {x['sent']:,} | {x['load_average_start']} |")
+js, ours = r["js"], r["m2m"]
 print()
-print(f"ratio m2m / JS packets/s: {ours / js:.2f}x (target >= 10x); p99 at half peak: {r['m2m-half']['p99_ms']:.2f} ms (target < 10 ms)")
-print(f"cores: {r['m2m']['cores']}; the JS connector keeps balances in memory only (store: memory), ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL) before replying.")
+print(f"warm: m2m / JS packets/s {ours['packets_per_second'] / js['packets_per_second']:.2f}x (target >= 2x); CPU per packet {us(ours) / us(js):.2f}x JS (target <= 0.3x)")
+print(f"cold: first packets cost {us(r['m2m-cold']) / us(ours):.2f}x the warm CPU per packet (target <= 1.5x); p99 at half peak: {r['m2m-half']['p99_ms']:.2f} ms (target < 10 ms)")
+print(f"cores: {ours['cores']}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")
 print(f"raw JSON lines and logs: {work}")
 PY

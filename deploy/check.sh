@@ -20,4 +20,8 @@ if command -v node >/dev/null; then
   node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' deploy/grafana/m2m-connector-dashboard.json
   echo "✓ deploy/grafana/m2m-connector-dashboard.json"
 fi
-for s in scripts/smoke-test.sh scripts/upgrade.sh; do bash -n "$s"; done
+# HAProxy configs of the blue-green and cluster setups (service names may not resolve here: init-addr none).
+if command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; then
+  for cfg in deploy/haproxy/*.cfg; do "$(command -v haproxy || echo /usr/sbin/haproxy)" -c -q -f "$cfg"; echo "✓ $cfg"; done
+fi
+for s in scripts/*.sh; do bash -n "$s"; done

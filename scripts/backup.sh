@@ -6,8 +6,10 @@
 #
 # Bare-process install (default): runs `m2m-connector backup` from $M2M_CONNECTOR (a command, e.g.
 #   "/opt/m2m/releases/v2.0.0/m2m-connector"), else m2m-connector on PATH, else this repo's build.
-# Docker Compose (DEPLOY_MODE=compose, or docker-compose-production.yml here and docker installed):
-#   runs it inside the connector container; the backup lands in the data volume (data/backups/...).
+# Docker Compose (DEPLOY_MODE=compose, or docker-compose-production.yml here and a compose client
+#   installed: `docker compose` v2, else `docker-compose` v1; COMPOSE_CMD overrides): runs it inside
+#   the connector container; the backup lands in the data volume (data/backups/...).
+# The first line of output says which mode and client were picked.
 # --dry-run prints the command instead of running it. Exit code: that of `m2m-connector backup`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,13 +20,15 @@ args=()
 for a in "$@"; do
   case "$a" in
     --dry-run) dry_run=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done
 
-if [ "$(deploy_mode)" = compose ]; then
-  cmd=(docker compose -f "${COMPOSE_FILE:-docker-compose-production.yml}" exec -T connector m2m-connector backup "${args[@]}")
+mode="$(deploy_mode)"
+announce_mode "$mode"
+if [ "$mode" = compose ]; then
+  cmd=("${COMPOSE[@]}" -f "${COMPOSE_FILE:-docker-compose-production.yml}" exec -T connector m2m-connector backup "${args[@]}")
 else
   read -r -a bin <<<"$(connector_command)"
   cmd=("${bin[@]}" backup "${args[@]}")

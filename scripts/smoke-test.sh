@@ -67,7 +67,8 @@ ready=$(curl -s --max-time "$timeout" -o /dev/null -w '%{http_code}' "$base/heal
 if [ "$ready" = 200 ]; then pass "ready"; else fail "ready: HTTP $ready (draining or ledger down?)"; fi
 
 # 3. /metrics: the series the guide greps and the dashboards/alerts query.
-metrics=$(curl -s --max-time "$timeout" "$base/metrics")
+# Ask for the Prometheus format (with # TYPE lines): a bare curl (Accept: */*) gets the samples only.
+metrics=$(curl -s --max-time "$timeout" -H 'Accept: text/plain; version=0.0.4' "$base/metrics")
 missing=""
 # Each family is declared (# TYPE) even before its first labelled sample exists.
 for name in ilp_packets_processed_total ilp_packet_latency_seconds ilp_packets_in_flight settlements_pending \
@@ -91,8 +92,12 @@ else
   elif command -v m2m-connector >/dev/null; then cli=(m2m-connector)
   else echo "✗ packet: m2m-connector is not on PATH (set M2M_CONNECTOR to the command that runs it)" >&2; exit 1
   fi
+  # One attempt only: ping exits 4 on the first refused login instead of retrying a wrong secret
+  # until the connector's auth limiter locks the peer out.
   if out=$("${cli[@]}" ping --url "ws://${host}:${btp_port}/" --peer "$peer" --timeout "$timeout" 2>&1); then
     pass "packet: $out"
+  elif [ $? -eq 4 ]; then
+    fail "packet: authentication as peer '$peer' refused; stopped after one attempt (not retried, so the peer is not locked out): check SMOKE_PEER_SECRET / $secret_var"
   else
     fail "packet: $(tail -n1 <<<"$out")"
   fi

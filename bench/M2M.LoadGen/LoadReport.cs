@@ -32,6 +32,11 @@ public sealed record LoadReport
     public double? CpuSeconds { get; init; }
     [JsonPropertyName("cpu_seconds_per_100k")]
     public double? CpuSecondsPer100k { get; init; }
+    /// <summary>The load generator's own CPU (sender and receiver, this process) over the measured phase.</summary>
+    public double? LoadGenCpuSeconds { get; init; }
+    public double? LoadGenCpuMicrosPerPacket { get; init; }
+    /// <summary>The target's CPU per answered packet, µs (the same figure as <see cref="CpuSecondsPer100k"/> × 10).</summary>
+    public double? CpuMicrosPerPacket => CpuSecondsPer100k * 10;
     public long? RssStartKb { get; init; }
     public long? RssEndKb { get; init; }
     public long? PeakRssKb { get; init; }
@@ -57,6 +62,7 @@ public sealed record LoadReport
         foreach (var (code, message) in FirstRejectMessages) w.WriteLine($"  first {code}: {message}");
         if (Pid is not null)
             w.WriteLine($"  pid {Pid}: CPU {CpuSeconds:F2} s ({CpuSecondsPer100k:F2} s per 100k packets), RSS {RssStartKb / 1024.0:F1} → {RssEndKb / 1024.0:F1} MiB, peak {PeakRssKb / 1024.0:F1} MiB{(RssGrowthPercent is { } g ? $", growth {g:F1} %" : "")}");
+        if (LoadGenCpuMicrosPerPacket is { } own) w.WriteLine($"  load generator (sender + receiver): CPU {LoadGenCpuSeconds:F2} s = {own:F1} µs per packet");
         w.WriteLine($"  load average {LoadAverageStart} → {LoadAverageEnd} on {Cores} cores");
     }
 

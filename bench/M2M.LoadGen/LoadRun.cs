@@ -42,6 +42,8 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
     {
         string loadStart = ProcessProbe.LoadAverage();
         double? cpuStart = options.Pid is { } p ? ProcessProbe.CpuSeconds(p) : null;
+        var self = Process.GetCurrentProcess();
+        var selfCpuStart = self.TotalProcessorTime;
         var recorder = new Recorder(options.Packets);
         using var duration = options.DurationSeconds > 0 ? new CancellationTokenSource(TimeSpan.FromSeconds(options.DurationSeconds)) : new CancellationTokenSource();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cap.Token, duration.Token);
@@ -56,7 +58,14 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
         await samplingDone.CancelAsync();
         await sampling;
         double? cpu = options.Pid is { } pid && ProcessProbe.CpuSeconds(pid) is { } end && cpuStart is { } start ? end - start : null;
-        return recorder.Report(options, clock.Elapsed, cap.IsCancellationRequested, cpu, sampler, loadStart);
+        self.Refresh();
+        double selfCpu = (self.TotalProcessorTime - selfCpuStart).TotalSeconds;
+        var report = recorder.Report(options, clock.Elapsed, cap.IsCancellationRequested, cpu, sampler, loadStart);
+        return report with
+        {
+            LoadGenCpuSeconds = Math.Round(selfCpu, 2),
+            LoadGenCpuMicrosPerPacket = report.Sent > 0 ? Math.Round(selfCpu * 1e6 / report.Sent, 1) : null,
+        };
     }
 
     /// <summary>Runs the workers; <paramref name="stopTaking"/> ends the loop, <paramref name="abort"/> cancels in-flight sends.</summary>

@@ -3,6 +3,7 @@ using M2M.LoadGen;
 // m2m-loadgen: BTP load through one connector (ours or the JavaScript ilp-connector), see LoadOptions.Usage.
 // Prints a summary and, last, one JSON line. Exit 0 = every packet got an answer; 2 = the time cap cut the
 // run short or a peer could not connect; 1 = bad arguments.
+if (args is ["relay", ..]) return await NullRelay.RunAsync(args);
 try
 {
     var options = LoadOptions.Parse(args);

@@ -58,6 +58,9 @@ public sealed class BtpClient : IAsyncDisposable
     public event Action<BtpSession>? Connected;
     public event Action<string>? Disconnected;
 
+    /// <summary>The server refused our credentials (BTP ERROR to the auth message); the argument is its code, name and data. The loop still retries unless disposed.</summary>
+    public event Action<string>? AuthRejected;
+
     /// <summary>Starts the connect/reconnect loop. Idempotent.</summary>
     public void Start()
     {
@@ -187,6 +190,7 @@ public sealed class BtpClient : IAsyncDisposable
         {
             string data = Encoding.UTF8.GetString(reply.ErrorData.Span);
             BtpLog.ClientAuthRejected(_logger, PeerId, reply.Code, reply.Name, data);
+            Raise(() => AuthRejected?.Invoke($"{reply.Code} {reply.Name} {data}".TrimEnd()));
             throw new BtpRemoteException(reply.Code, reply.Name, reply.TriggeredAt, reply.ErrorData.ToArray());
         }
         if (reply.Type != BtpPacketType.Response || reply.RequestId != requestId)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 
 namespace M2M.Btp;
 
@@ -28,6 +29,35 @@ internal static class BtpFrameIO
         while (true)
         {
             var result = await socket.ReceiveAsync(buffer.AsMemory(count, maxFrameBytes + 1 - count), ct).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close) return new(FrameKind.Closed, 0);
+            if (result.MessageType == WebSocketMessageType.Text) return new(FrameKind.Text, 0);
+            count += result.Count;
+            if (count > maxFrameBytes) return new(FrameKind.TooBig, count);
+            if (result.EndOfMessage) return new(FrameKind.Binary, count);
+        }
+    }
+
+    /// <summary>Bytes a connection waiting for auth holds: an auth MESSAGE fits; a larger first frame grows the buffer.</summary>
+    public const int FirstReceiveBytes = 1024;
+
+    /// <summary>
+    /// <see cref="ReceiveAsync"/> that starts in a <see cref="FirstReceiveBytes"/> buffer and rents a full-size one only
+    /// when the message outgrows it: 10,000 idle sockets must not pin 10,000 × 128 KiB. <paramref name="buffer"/>
+    /// holds the message afterwards; the caller returns it to the pool.
+    /// </summary>
+    public static async Task<ReceivedFrame> ReceiveGrowingAsync(WebSocket socket, StrongBox<byte[]> buffer, int maxFrameBytes, CancellationToken ct)
+    {
+        int count = 0, limit = maxFrameBytes + 1;
+        while (true)
+        {
+            if (count == buffer.Value!.Length && count < limit)
+            {
+                byte[] bigger = ArrayPool<byte>.Shared.Rent(limit);
+                buffer.Value.AsSpan(0, count).CopyTo(bigger);
+                Return(buffer.Value);
+                buffer.Value = bigger;
+            }
+            var result = await socket.ReceiveAsync(buffer.Value.AsMemory(count, Math.Min(buffer.Value.Length, limit) - count), ct).ConfigureAwait(false);
             if (result.MessageType == WebSocketMessageType.Close) return new(FrameKind.Closed, 0);
             if (result.MessageType == WebSocketMessageType.Text) return new(FrameKind.Text, 0);
             count += result.Count;

@@ -12,14 +12,14 @@ internal static partial class BtpLog
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "BTP auth rejected from {Source}: {Reason}")]
     public static partial void AuthRejected(ILogger logger, string source, string reason);
 
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "BTP auth timed out after {Timeout}")]
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "BTP auth timed out after {Timeout}")]
     public static partial void AuthTimedOut(ILogger logger, TimeSpan timeout);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "BTP authenticator threw for user '{AuthUsername}'")]
     public static partial void AuthenticatorFailed(ILogger logger, string authUsername, Exception exception);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "BTP auth from {Source} blocked: {MaxFailures} failed attempts within {Window}; refusing its attempts until the window ends")]
-    public static partial void AuthSourceBlocked(ILogger logger, string source, int maxFailures, TimeSpan window);
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "BTP auth for {Key} from {Source} blocked: {MaxFailures} failed attempts within {Window}; refusing those attempts before the token check for now")]
+    public static partial void AuthSourceBlocked(ILogger logger, string key, string source, int maxFailures, TimeSpan window);
 
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "BTP session {PeerId} closed")]
     public static partial void SessionClosed(ILogger logger, string peerId);

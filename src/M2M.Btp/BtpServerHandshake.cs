@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 
@@ -14,8 +15,8 @@ public static class BtpServerHandshake
     private const string GenericRejection = "invalid auth credentials";
     private const string TooManyFailures = "too many failed auth attempts from this address; try again later";
 
-    /// <summary>The optional per-source failure limit and the address it is keyed on.</summary>
-    private readonly record struct AuthGuard(BtpAuthLimiter? Limiter, string Source);
+    /// <summary>The optional failure limiter, the address it is keyed on, and the connection's place in the connection gate.</summary>
+    private readonly record struct AuthGuard(BtpAuthLimiter? Limiter, string Source, BtpConnectionGate.Ticket? Ticket);
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
@@ -23,35 +24,38 @@ public static class BtpServerHandshake
     /// (BTP ERROR F00 + close 1008). Token comparison is up to <paramref name="authenticate"/>, which
     /// must compare in constant time; the token is never logged nor echoed back. With a
     /// <paramref name="limiter"/>, a <paramref name="source"/> (remote address) that failed too often
-    /// is refused before the comparison, and every failure is counted against it.
+    /// is refused before the comparison, and every failure is counted against it (per username, see
+    /// <see cref="BtpAuthLimiter"/>); a timeout counts too. With a <paramref name="ticket"/> from the
+    /// <see cref="BtpConnectionGate"/>, its auth timeout applies and the ticket learns the outcome.
     /// </summary>
     public static async Task<BtpSession?> AcceptAsync(WebSocket socket, BtpAuthenticator authenticate,
         IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct,
-        BtpAuthLimiter? limiter = null, string? source = null)
+        BtpAuthLimiter? limiter = null, string? source = null, BtpConnectionGate.Ticket? ticket = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(authenticate);
         ArgumentNullException.ThrowIfNull(handler);
         ArgumentNullException.ThrowIfNull(limits);
         ArgumentNullException.ThrowIfNull(logger);
-        byte[] buffer = BtpFrameIO.RentReceiveBuffer(limits);
+        var buffer = new StrongBox<byte[]>(ArrayPool<byte>.Shared.Rent(BtpFrameIO.FirstReceiveBytes));
         try
         {
-            var guard = new AuthGuard(limiter, source ?? "unknown");
+            var guard = new AuthGuard(limiter, source ?? "unknown", ticket);
+            if (ticket is not null) limits = limits with { AuthTimeout = ticket.AuthTimeout };
             return await AcceptWithBufferAsync(socket, buffer, authenticate, handler, limits, logger, guard, ct).ConfigureAwait(false);
         }
         finally
         {
-            BtpFrameIO.Return(buffer); // every receive into it has completed by now
+            BtpFrameIO.Return(buffer.Value!); // every receive into it has completed by now
         }
     }
 
-    private static async Task<BtpSession?> AcceptWithBufferAsync(WebSocket socket, byte[] buffer, BtpAuthenticator authenticate,
+    private static async Task<BtpSession?> AcceptWithBufferAsync(WebSocket socket, StrongBox<byte[]> buffer, BtpAuthenticator authenticate,
         IBtpMessageHandler handler, BtpLimits limits, ILogger logger, AuthGuard guard, CancellationToken ct)
     {
         var time = TimeProvider.System;
         // Not cancelled on timeout: cancelling a receive aborts the socket, and we still want to send an ERROR.
-        var receive = BtpFrameIO.ReceiveAsync(socket, buffer, limits.MaxFrameBytes, CancellationToken.None).AsTask();
+        var receive = BtpFrameIO.ReceiveGrowingAsync(socket, buffer, limits.MaxFrameBytes, CancellationToken.None);
         using var stopTimer = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var timeout = Task.Delay(limits.AuthTimeout, time, stopTimer.Token);
         var first = await Task.WhenAny(receive, timeout).ConfigureAwait(false);
@@ -64,13 +68,16 @@ public static class BtpServerHandshake
                 await BtpFrameIO.DrainAsync(socket, receive, TimeSpan.Zero, time).ConfigureAwait(false);
                 ct.ThrowIfCancellationRequested();
             }
+            // Counted, not logged per connection: 10,000 idle sockets are one summary line (BtpConnectionGate).
             BtpLog.AuthTimedOut(logger, limits.AuthTimeout);
+            guard.Limiter?.RecordTimeout(guard.Source);
+            guard.Ticket?.TimedOut();
             await RejectAsync(socket, 0, "auth timeout", receive, limits, time).ConfigureAwait(false);
             return null;
         }
         var frame = await ObserveAsync(receive).ConfigureAwait(false);
         return frame is { } f
-            ? await CompleteAuthAsync(socket, buffer.AsMemory(0, f.Length), f.Kind, authenticate, handler, limits, logger, guard, time).ConfigureAwait(false)
+            ? await CompleteAuthAsync(socket, buffer.Value!.AsMemory(0, f.Length), f.Kind, authenticate, handler, limits, logger, guard, time).ConfigureAwait(false)
             : null;
     }
 
@@ -90,31 +97,42 @@ public static class BtpServerHandshake
         BtpAuthenticator authenticate, IBtpMessageHandler handler, BtpLimits limits, ILogger logger, AuthGuard guard, TimeProvider time)
     {
         if (kind == FrameKind.Closed) return null;
-        // A blocked source is refused before we even decode: no token comparison, no per-attempt log line.
-        if (guard.Limiter is { } limiter && !limiter.TryBegin(guard.Source, out bool firstRefusal))
-        {
-            if (firstRefusal) BtpLog.AuthSourceBlocked(logger, guard.Source, limiter.MaxFailures, limiter.Window);
-            await RejectAsync(socket, 0, TooManyFailures, null, limits, time).ConfigureAwait(false);
-            return null;
-        }
         if (kind == FrameKind.TooBig)
         {
             await BtpFrameIO.CloseOutputQuietlyAsync(socket, WebSocketCloseStatus.MessageTooBig, "frame too big", CancellationToken.None).ConfigureAwait(false);
             await BtpFrameIO.DrainAsync(socket, null, limits.CloseTimeout, time).ConfigureAwait(false);
             return null;
         }
-        if (kind != FrameKind.Binary || BtpCodec.TryDecode(frame, out var packet, out _) != OperationStatus.Done)
-            return await RejectLoggedAsync(socket, 0, "first frame is not a valid BTP packet", limits, logger, guard, time).ConfigureAwait(false);
-
-        string? problem = ParseAuth(packet!, out string username, out string token);
+        // Decoding is cheap and bounded; the username picks the limiter's key. A blocked key is refused
+        // before any token comparison, with no per-attempt log line.
+        BtpPacket? packet = null;
+        string username = "", token = "";
+        string? problem = kind != FrameKind.Binary || BtpCodec.TryDecode(frame, out packet, out _) != OperationStatus.Done
+            ? "first frame is not a valid BTP packet"
+            : ParseAuth(packet!, out username, out token);
+        string user = problem is null ? username : BtpAuthLimiter.UnknownUser;
+        if (guard.Limiter is { } limiter && !limiter.TryBegin(guard.Source, user, out bool firstRefusal))
+        {
+            // Only a configured peer id is named: an unknown "username" may be a misplaced secret.
+            string key = limiter.UserKey(user) is var k && k == BtpAuthLimiter.UnknownUser ? "unknown usernames" : $"user '{k}'";
+            if (firstRefusal) BtpLog.AuthSourceBlocked(logger, key, guard.Source, limiter.MaxFailures, limiter.Window);
+            await RejectAsync(socket, packet?.RequestId ?? 0, TooManyFailures, null, limits, time).ConfigureAwait(false);
+            return null;
+        }
         if (problem is not null)
-            return await RejectLoggedAsync(socket, packet!.RequestId, problem, limits, logger, guard, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, packet?.RequestId ?? 0, problem, user, limits, logger, guard, time).ConfigureAwait(false);
 
         string? peerId = Authenticate(authenticate, username, token, logger);
         if (peerId is null)
-            return await RejectLoggedAsync(socket, packet!.RequestId, GenericRejection, limits, logger, guard, time).ConfigureAwait(false);
+            return await RejectLoggedAsync(socket, packet!.RequestId, GenericRejection, user, limits, logger, guard, time).ConfigureAwait(false);
 
-        return await StartSessionAsync(socket, packet!.RequestId, peerId, username, handler, limits, logger, time).ConfigureAwait(false);
+        var session = await StartSessionAsync(socket, packet!.RequestId, peerId, username, handler, limits, logger, time).ConfigureAwait(false);
+        if (session is not null)
+        {
+            guard.Limiter?.RecordSuccess(guard.Source, username);
+            guard.Ticket?.Authenticated();
+        }
+        return session;
     }
 
     private static async Task<BtpSession?> StartSessionAsync(WebSocket socket, uint requestId, string peerId, string username,
@@ -178,10 +196,10 @@ public static class BtpServerHandshake
         }
     }
 
-    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string reason,
+    private static async Task<BtpSession?> RejectLoggedAsync(WebSocket socket, uint requestId, string reason, string username,
         BtpLimits limits, ILogger logger, AuthGuard guard, TimeProvider time)
     {
-        guard.Limiter?.RecordFailure(guard.Source);
+        guard.Limiter?.RecordFailure(guard.Source, username);
         // The source, not the username: an unauthenticated username may be anything, even a mistyped secret.
         BtpLog.AuthRejected(logger, guard.Source, reason);
         await RejectAsync(socket, requestId, reason, null, limits, time).ConfigureAwait(false);

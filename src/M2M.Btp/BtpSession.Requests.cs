@@ -15,8 +15,8 @@ public sealed partial class BtpSession
     private int _nextRequestId = RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue);
     private int _outgoingInFlight;
 
-    /// <summary>Outgoing requests awaiting a reply (for tests and metrics).</summary>
-    internal int PendingRequestCount => _pending.Count;
+    /// <summary>Outgoing requests awaiting a reply (for tests, metrics, and a demote that lets them finish).</summary>
+    public int PendingRequestCount => _pending.Count;
 
     /// <summary>
     /// Sends <paramref name="ilpPacket"/> in a MESSAGE and returns the "ilp" data of the matching RESPONSE.

@@ -1,86 +1,160 @@
 using System.Runtime.CompilerServices;
 using M2M.Core.Ledger;
-using static M2M.Ledger.Sqlite.SqliteSchema;
 
 namespace M2M.Ledger.Sqlite;
 
 public sealed partial class SqliteLedger
 {
-    public async ValueTask<IReadOnlyList<CreateAccountResult>> CreateAccountsAsync(IReadOnlyList<Account> accounts, CancellationToken ct = default) =>
-        await Enqueue<IReadOnlyList<CreateAccountResult>>((view, now) =>
+    public ValueTask<IReadOnlyList<CreateAccountResult>> CreateAccountsAsync(IReadOnlyList<Account> accounts, CancellationToken ct = default)
+    {
+        var results = new List<CreateAccountResult>(accounts.Count);
+        Waiter? waiter;
+        lock (_gate)
         {
+            ThrowIfUnavailable();
+            var now = _time.GetUtcNow();
             var changes = new LedgerChangeSet();
-            var results = new List<CreateAccountResult>(accounts.Count);
             foreach (var a in accounts)
             {
-                var existing = view.GetAccount(a.Id);
+                var existing = changes.Accounts.GetValueOrDefault(a.Id) ?? _accounts.GetValueOrDefault(a.Id);
                 var valid = AccountRules.Validate(a);
                 if (valid != CreateAccountResult.Ok) results.Add(valid);
                 else if (existing is not null) results.Add(AccountRules.SameDefinition(existing, a) ? CreateAccountResult.Exists : CreateAccountResult.ExistsWithDifferentFields);
                 else
                 {
-                    var created = a with { DebitsPending = 0, DebitsPosted = 0, CreditsPending = 0, CreditsPosted = 0, CreatedAt = now };
-                    changes.Accounts[a.Id] = created;
-                    view.Changes.Accounts[a.Id] = created;
+                    changes.Accounts[a.Id] = a with { DebitsPending = 0, DebitsPosted = 0, CreditsPending = 0, CreditsPosted = 0, CreatedAt = now };
                     results.Add(CreateAccountResult.Ok);
                 }
             }
-            return (results, changes);
-        }, ct).ConfigureAwait(false);
+            Record(changes);
+            waiter = WaitFor(mayReturnBeforeCommit: false);
+        }
+        return Returning<IReadOnlyList<CreateAccountResult>>(results, waiter, ct);
+    }
 
-    public async ValueTask<IReadOnlyList<CreateTransferResult>> CreateTransfersAsync(IReadOnlyList<Transfer> transfers, CancellationToken ct = default) =>
-        await Enqueue<IReadOnlyList<CreateTransferResult>>((view, now) =>
+    /// <summary>
+    /// Applied now, in memory; returns at once when every transfer is a pending or a void (the
+    /// reserve and its release), otherwise once everything applied so far is committed.
+    /// </summary>
+    public ValueTask<IReadOnlyList<CreateTransferResult>> CreateTransfersAsync(IReadOnlyList<Transfer> transfers, CancellationToken ct = default)
+    {
+        CreateTransferResult[] results;
+        Waiter? waiter;
+        lock (_gate)
         {
-            var (results, changes) = LedgerEngine.Apply(transfers, view, now);
-            return (results, changes);
-        }, ct, transfers).ConfigureAwait(false);
+            ThrowIfUnavailable();
+            (results, var changes) = LedgerEngine.Apply(transfers, this, _time.GetUtcNow(), _workspace);
+            Record(changes);
+            waiter = WaitFor(mayReturnBeforeCommit: ReservesOrReleasesOnly(transfers));
+        }
+        return Returning<IReadOnlyList<CreateTransferResult>>(results, waiter, ct);
+    }
 
-    public async ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default) =>
-        await Enqueue((view, _) =>
+    public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128 debitLimit, CancellationToken ct = default)
+    {
+        Waiter? waiter;
+        lock (_gate)
         {
-            var a = view.GetAccount(id);
-            if (a is null) return (false, (LedgerChangeSet?)null);
+            ThrowIfUnavailable();
+            if (!_accounts.TryGetValue(id, out var a)) return ValueTask.FromResult(false);
             var changes = new LedgerChangeSet();
             changes.Accounts[id] = a with { DebitLimit = debitLimit };
-            return (true, changes);
-        }, ct).ConfigureAwait(false);
+            Record(changes);
+            waiter = WaitFor(mayReturnBeforeCommit: false);
+        }
+        return Returning(true, waiter, ct);
+    }
 
-    public async ValueTask<int> ExpirePendingAsync(DateTimeOffset now, CancellationToken ct = default) =>
-        await Enqueue((view, _) =>
+    public ValueTask<int> ExpirePendingAsync(DateTimeOffset now, CancellationToken ct = default)
+    {
+        int count;
+        Waiter? waiter;
+        lock (_gate)
         {
-            var due = _openPending.Values.Where(p => p.TimeoutAt <= now && view.GetPendingState(p.Id) == PendingState.Open).ToList();
-            if (due.Count == 0) return (0, (LedgerChangeSet?)null);
-            return (due.Count, LedgerEngine.Expire(due, view));
-        }, ct).ConfigureAwait(false);
+            ThrowIfUnavailable();
+            var due = _openPending.Values.Where(p => p.TimeoutAt <= now).ToList();
+            count = due.Count;
+            if (count > 0) Record(LedgerEngine.Expire(due, this));
+            waiter = count > 0 ? WaitFor(mayReturnBeforeCommit: false) : null;
+        }
+        return Returning(count, waiter, ct);
+    }
 
-    /// <summary>Reads go through the writer queue so they see every commit before them, in order.</summary>
-    public async ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default) =>
-        await Enqueue((view, _) => (view.GetAccount(id), (LedgerChangeSet?)null), ct).ConfigureAwait(false);
+    /// <summary>The authoritative state: every applied call, committed or about to be.</summary>
+    public ValueTask<Account?> LookupAccountAsync(UInt128 id, CancellationToken ct = default)
+    {
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            return ValueTask.FromResult(_accounts.GetValueOrDefault(id));
+        }
+    }
 
-    public async ValueTask<IReadOnlyList<Account>> ListAccountsAsync(CancellationToken ct = default) =>
-        await Enqueue<IReadOnlyList<Account>>((_, _) => (_accounts.Values.OrderBy(a => a.Id).ToList(), null), ct).ConfigureAwait(false);
+    public ValueTask<IReadOnlyList<Account>> ListAccountsAsync(CancellationToken ct = default)
+    {
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            return ValueTask.FromResult<IReadOnlyList<Account>>(_accounts.Values.OrderBy(a => a.Id).ToList());
+        }
+    }
 
     public async IAsyncEnumerable<(Transfer Transfer, PendingState? State)> ReadJournalAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
+        await FlushAsync(ct).ConfigureAwait(false); // the journal then holds every call that returned before this one
         // A separate read connection: WAL gives it a consistent snapshot without blocking the writer.
         await using var snapshot = SqliteSnapshot.Open(_path);
         await foreach (var item in snapshot.Journal(ct).ConfigureAwait(false)) yield return item;
     }
 
-    public async ValueTask PingAsync(CancellationToken ct = default) =>
-        await Enqueue((view, _) =>
+    /// <summary>A round trip through the writer: it commits everything applied before and answers a query on the file.</summary>
+    public ValueTask PingAsync(CancellationToken ct = default) => FlushAsync(ct);
+
+    /// <summary>Completes once everything applied before the call is committed and the writer answered once more.</summary>
+    public ValueTask FlushAsync(CancellationToken ct = default)
+    {
+        Waiter waiter;
+        lock (_gate)
         {
-            Exec(_writer, "SELECT 1", view.Transaction);
-            return (true, (LedgerChangeSet?)null);
-        }, ct).ConfigureAwait(false);
+            ThrowIfUnavailable();
+            Record(new LedgerChangeSet(), roundTrip: true);
+            waiter = WaitFor(mayReturnBeforeCommit: false)!;
+        }
+        return new ValueTask(waiter.Task.WaitAsync(ct));
+    }
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        await _writerLoop.ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_closing) return;
+            _closing = true;
+            if (_writerIdle) Monitor.Pulse(_gate);
+        }
+        await _writerExited.Task.ConfigureAwait(false); // the writer drains what was applied before it stops
         _statements.Dispose();
+        _lookup.Dispose();
+        _reader.Dispose();
         _writer.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        await _lock.DisposeAsync().ConfigureAwait(false);
+        _lock.Dispose(); // last: after the writer connection is closed
+    }
+
+    private static bool ReservesOrReleasesOnly(IReadOnlyList<Transfer> transfers)
+    {
+        for (int i = 0; i < transfers.Count; i++)
+        {
+            if ((transfers[i].Flags & (TransferFlags.Pending | TransferFlags.VoidPending)) == 0) return false;
+        }
+        return transfers.Count > 0;
+    }
+
+    private static ValueTask<T> Returning<T>(T result, Waiter? waiter, CancellationToken ct) =>
+        waiter is null ? ValueTask.FromResult(result) : AfterCommit(result, waiter, ct);
+
+    private static async ValueTask<T> AfterCommit<T>(T result, Waiter waiter, CancellationToken ct)
+    {
+        await waiter.Task.WaitAsync(ct).ConfigureAwait(false);
+        return result;
     }
 }

@@ -22,8 +22,6 @@ public sealed partial class SqliteLedger
         private readonly sqlite3_stmt _insertTransfer;
         private readonly sqlite3_stmt _upsertAccount;
         private readonly sqlite3_stmt _updateState;
-        private readonly SqliteCommand _select;
-        private readonly SqliteParameter _selectId;
 
         public WriterStatements(SqliteConnection writer)
         {
@@ -35,10 +33,6 @@ public sealed partial class SqliteLedger
                   debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted
                 """);
             _updateState = Prepare("UPDATE transfers SET pending_state = ?1 WHERE id = ?2");
-            _select = writer.CreateCommand();
-            _select.CommandText = $"SELECT {TransferColumns} FROM transfers WHERE id = $id";
-            _selectId = _select.Parameters.Add("$id", SqliteType.Text);
-            _select.Prepare();
         }
 
         public void InsertTransfer(Transfer t, PendingState? state)
@@ -85,21 +79,11 @@ public sealed partial class SqliteLedger
             return raw.sqlite3_changes(_db);
         }
 
-        public (Transfer? Transfer, PendingState? State) SelectTransfer(UInt128 id, SqliteTransaction? tx)
-        {
-            _select.Transaction = tx;
-            _selectId.Value = Id(id);
-            using var r = _select.ExecuteReader();
-            if (!r.Read()) return (null, null);
-            return ReadTransfer(r);
-        }
-
         public void Dispose()
         {
             _insertTransfer.Dispose();
             _upsertAccount.Dispose();
             _updateState.Dispose();
-            _select.Dispose();
         }
 
         private sqlite3_stmt Prepare(string sql)

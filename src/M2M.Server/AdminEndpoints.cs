@@ -3,7 +3,9 @@ using M2M.Core.Ledger;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Server.Http;
+using M2M.Server.Peers;
 using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -17,8 +19,8 @@ internal static class AdminEndpoints
     public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
         var admin = app.MapAdminGroup();
-        admin.MapGet("/admin/balances", async (ConnectorSettings settings, ConnectorLedger accounting, CancellationToken ct) =>
-            Results.Json(await BalancesAsync(settings, accounting.Ledger, ct).ConfigureAwait(false)));
+        admin.MapGet("/admin/balances", async (PeerManager peers, ConnectorLedger accounting, Accounts.HostedAccounts hosted, CancellationToken ct) =>
+            Results.Json((await BalancesAsync(peers, accounting.Ledger, ct).ConfigureAwait(false)).Concat(await hosted.BalancesAsync(ct).ConfigureAwait(false))));
         MapDrain(admin);
         admin.MapPost("/settlement/execute", (HttpContext context, ConnectorSettings settings, SettlementCoordinator settlement) =>
             ExecuteSettlementAsync(settings, settlement, context));
@@ -148,11 +150,11 @@ internal static class AdminEndpoints
         updatedAt = r.UpdatedAt,
     };
 
-    /// <summary>Each configured peer's account; amounts are decimal strings (UInt128 does not fit a JSON number).</summary>
-    public static async Task<IReadOnlyList<PeerBalance>> BalancesAsync(ConnectorSettings settings, ILedger ledgerStore, CancellationToken ct)
+    /// <summary>Each configured peer's account (YAML plus runtime changes); amounts are decimal strings (UInt128 does not fit a JSON number).</summary>
+    public static async Task<IReadOnlyList<PeerBalance>> BalancesAsync(PeerManager peers, ILedger ledgerStore, CancellationToken ct)
     {
         var list = new List<PeerBalance>();
-        foreach (var p in settings.Peers)
+        foreach (var p in peers.Configured)
         {
             uint ledger = PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale);
             var a = await ledgerStore.LookupAccountAsync(PeerAccounts.PeerAccountId(p.Id, ledger), ct).ConfigureAwait(false);

@@ -5,6 +5,7 @@ using M2M.Core.Ledger;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
 using M2M.Server.Accounting;
+using M2M.Server.Accounts;
 using M2M.Server.Configuration;
 using M2M.Server.Explorer;
 using M2M.Server.Http;
@@ -63,6 +64,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
 
     private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger)
     {
+        settings = ApplyNetworkStore(settings);
         _settings = settings;
         _loggers = loggers;
         _log = log;
@@ -73,29 +75,41 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Explorer = ExplorerFeed.CreateIfEnabled(settings.Explorer, Metrics, _time);
         Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, (IPacketObserver?)Explorer ?? Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
-        if (Explorer is not null) Peers.PeerChanged += Explorer.PeerChanged;
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics);
+        if (Explorer is not null)
+        {
+            Peers.Connected += id => Explorer.PeerChanged(id, true);
+            Peers.Disconnected += id => Explorer.PeerChanged(id, false);
+        }
         EvmPayer = evmPayer;
+        Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
-        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers);
+        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
-        Routes = BuildRoutingTable(settings);
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
+        HostedAccounts = new Accounts.HostedAccounts(settings, ledger, Accounts.AccountStore.Open(Accounts.HostedAccounts.StorePath(settings)), _time);
+        Routing = new Routing.RoutingService(settings, options, Peers, _time, loggers);
         LimitMetrics = new LimitMetrics(Metrics);
-        AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused };
+        AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused, ConfiguredUser = Peers.InboundUser };
+        ConnectionGate = new BtpConnectionGate(loggers.CreateLogger("M2M.Btp.Server"), time: _time);
+        LimitMetrics.TrackConnections(ConnectionGate);
         PeerLimits = LimitMetrics.CreateStep(options, settings, _time, LimitMetrics);
         IPacketStep[] steps =
         [
             PeerLimits,
             new IldcpStep(options),
+            Rfc38.Messages,
+            new PeerProtocolStep(options, Routing),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
-            new RoutingStep(options, () => Routes, settings.NodeId),
+            new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
+            new RoutingStep(options, () => Routing.Table, settings.NodeId),
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
-        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [EvmClaims]));
+        _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]));
+        Payments = new PaymentService(HostedAccounts, Switch.HandleAsync, _time, loggers.CreateLogger("M2M.Accounts"));
     }
 
     public static string Version { get; } =
@@ -110,36 +124,38 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public ExplorerFeed? Explorer { get; }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
+    /// <summary>RFC 38 both ways: incoming settlement credits and peer.settle messages.</summary>
+    public Rfc38Services Rfc38 { get; }
     /// <summary>Accepts EVM channel claims from peers; null without EVM_PRIVATE_KEY or a peer with settlement.evm.</summary>
-    public EvmClaimReceiver? EvmClaims { get; }
+    public M2M.Settlement.Evm.EvmClaimReceiver? EvmClaims { get; }
     /// <summary>Pays peers by EVM channel claims; null without EVM_PRIVATE_KEY.</summary>
-    public EvmSettlementMethod? EvmPayer { get; }
+    public M2M.Settlement.Evm.EvmSettlementMethod? EvmPayer { get; }
     public PacketSwitch Switch { get; }
+    /// <summary>Hosted agent accounts (accounts.db), their STREAM receiver and payment notifications.</summary>
+    public Accounts.HostedAccounts HostedAccounts { get; }
+    /// <summary>The send API's STREAM payments from hosted accounts.</summary>
+    public PaymentService Payments { get; }
     /// <summary>Per-peer packets/s and in-flight caps (peers[].limits).</summary>
     public PeerLimitsStep PeerLimits { get; }
-    /// <summary>Per-source BTP auth failure limit (10 per minute).</summary>
+    /// <summary>BTP auth failure limits (10 per minute per address and username; see BtpAuthLimiter).</summary>
     public BtpAuthLimiter AuthLimiter { get; }
+    /// <summary>Caps connections waiting for BTP auth apart from authenticated ones.</summary>
+    public BtpConnectionGate ConnectionGate { get; }
     public LimitMetrics LimitMetrics { get; }
-    public RoutingTable Routes { get; private set; }
+    /// <summary>CCP, ILDCP toward our parent, static routes: owns the table the switch reads.</summary>
+    public Routing.RoutingService Routing { get; }
+    public RoutingTable Routes => Routing.Table;
     public ConnectorState State { get; private set; } = ConnectorState.Starting;
     public int BtpPort { get; private set; }
     public int HealthPort { get; private set; }
     public TimeSpan Uptime => _startedAt == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_startedAt);
-
-    /// <summary>Static routes plus one per child peer for the address ILDCP gives it.</summary>
-    public static RoutingTable BuildRoutingTable(ConnectorSettings settings)
-    {
-        var childRoutes = settings.Peers
-            .Where(p => p.Relation == PeerRelation.Child)
-            .Select(p => new Route(IldcpStep.ChildAddress(settings.IlpAddress, p.Id), p.Id, int.MaxValue));
-        return new RoutingTable(settings.Routes.Concat(childRoutes));
-    }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _startedAt = _time.GetTimestamp();
         // Accounts exist and crash leftovers are voided before any packet is accepted.
         await Accounting.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        await HostedAccounts.PrepareAsync(cancellationToken).ConfigureAwait(false);
         StartDoubtfulReplay();
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -150,15 +166,21 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapOperationsEndpoints();
             app.MapAdminEndpoints();
             app.MapWalletEndpoints();
+            app.MapRfc38Endpoints();
+            app.MapAccountEndpoints(this);
+            app.MapRoleEndpoints();
+            app.MapRoutingEndpoints();
             if (Explorer is not null) app.MapExplorerEndpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         BtpPort = BoundPort(_btpApp);
         HealthPort = BoundPort(_httpApp);
+        Routing.Start();
         Peers.StartOutgoing(_handler);
         State = ConnectorState.Running;
-        LogStarted(_settings.NodeId, Version, _settings.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
+        Payments.ResumeInterrupted();
+        LogStarted(_settings.NodeId, Version, Routing.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
     }
 
     /// <summary>
@@ -169,9 +191,11 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public async Task StopAsync(TimeSpan? drainTimeout = null)
     {
         if (State == ConnectorState.Stopped) return;
+        await Payments.DisposeAsync().ConfigureAwait(false);
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);
+        await Routing.DisposeAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -180,8 +204,10 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();
         EvmPayer?.Store.Dispose();
+        HostedAccounts.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         Tracing.Dispose();
+        ConnectionGate.Dispose();
         State = ConnectorState.Stopped;
         LogStopped();
     }
@@ -219,7 +245,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             // Bounded resources per RELIABILITY.md: headers must arrive promptly, bodies are small.
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
             k.Limits.MaxRequestBodySize = 64 * 1024;
-            k.Limits.MaxConcurrentUpgradedConnections = 10_000;
+            // Above the BTP gate's own cap on unauthenticated sockets plus every peer: the gate decides, not a 500 from here.
+            k.Limits.MaxConcurrentUpgradedConnections = ConnectionGate.MaxUnauthenticated + Math.Max(1_000, 2 * _settings.Peers.Count);
         });
         var app = builder.Build();
         configure(app);
@@ -243,13 +270,32 @@ public sealed partial class ConnectorHost : IAsyncDisposable
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return;
             }
-            using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+            if (await AcceptOrRefuseAsync(context).ConfigureAwait(false) is not { } socket) return;
+            using var _ = socket;
+            string source = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            // Eviction aborts the connection itself (the WebSocket's Abort alone leaves Kestrel's socket open).
+            using var ticket = ConnectionGate.Admit(context.Abort, Peers.Limits.AuthTimeout, AuthLimiter.UnderPressure(source));
             var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token,
-                AuthLimiter, context.Connection.RemoteIpAddress?.ToString()).ConfigureAwait(false);
+                AuthLimiter, source, ticket).ConfigureAwait(false);
             if (session is null) return;
             Peers.Attach(session);
             await session.Completion.ConfigureAwait(false);
         });
+    }
+
+    /// <summary>The upgrade, or a counted 503 when the transport refuses it (no exception, no stack trace in the log).</summary>
+    private async Task<System.Net.WebSockets.WebSocket?> AcceptOrRefuseAsync(HttpContext context)
+    {
+        try
+        {
+            return await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            ConnectionGate.CountRefused();
+            if (!context.Response.HasStarted) context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return null;
+        }
     }
 
     private static int BoundPort(WebApplication app)

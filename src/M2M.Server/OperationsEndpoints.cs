@@ -40,7 +40,10 @@ internal static class OperationsEndpoints
         app.MapGet("/metrics", async (HttpContext context, ConnectorMetrics metrics) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            if (MetricsText.SamplesOnly(context.Request.Headers.Accept))
+                await MetricsText.WriteSamplesAsync(metrics.WriteAsync, context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            else
+                await metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
     }
 }

@@ -47,7 +47,7 @@ public class OpsScriptTests
         var wrong = new Dictionary<string, string> { ["SMOKE_PEER_SECRET"] = "not-the-secret", ["M2M_CONNECTOR"] = OpsScripts.CliCommand };
         var (code, _, stderr) = await OpsScripts.RunAsync("scripts/smoke-test.sh", wrong, args);
         Assert.Equal(1, code);
-        Assert.Contains("✗ packet: error: no answer from ws://127.0.0.1", stderr);
+        Assert.Contains("✗ packet: authentication as peer 'smoke-test' refused; stopped after one attempt", stderr);
         Assert.Contains("smoke test FAILED", stderr);
 
         var (skipCode, skipOut, _) = await OpsScripts.RunAsync("scripts/smoke-test.sh", null, args);

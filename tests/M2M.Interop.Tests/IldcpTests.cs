@@ -37,6 +37,17 @@ public sealed class IldcpTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_empty_username_logs_in_by_the_token_alone_as_js_configs_write_it()
+    {
+        // btp+ws://:secret@host: exactly one inbound peer has this token, so it is that peer.
+        _client = NodePeer.Client("alice", _host.BtpPort, "", "alice-secret", "--mode", "receive", "--ildcp");
+
+        var ildcp = await _client.WaitForAsync("ildcp");
+
+        Assert.Equal("test.conn.alice", ildcp.Str("clientAddress"));
+    }
+
+    [Fact]
     public async Task Non_child_peer_is_refused_and_fetch_fails()
     {
         _client = NodePeer.Client("pete", _host.BtpPort, "pete", "pete-secret", "--mode", "receive", "--ildcp");

@@ -63,24 +63,140 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
         Ledger = new MemoryLedger();
     }
 
+    /// <summary>A second connection to the ledger file, as another process would open it.</summary>
+    private SqliteConnection Connect(bool readOnly)
+    {
+        var c = new SqliteConnection($"Data Source={DbPath};{(readOnly ? "Mode=ReadOnly;" : "")}Pooling=false");
+        c.Open();
+        return c;
+    }
+
+    private Transfer Own(UInt128 debit, UInt128 credit, TransferFlags flags = TransferFlags.None) => new()
+    {
+        Id = PeerAccounts.NewTransferId(), DebitAccountId = debit, CreditAccountId = credit, Amount = 3, Ledger = Usd, Code = 1, Flags = flags,
+        TimeoutAt = (flags & TransferFlags.Pending) != 0 ? Later : null,
+    };
+
+    private static Transfer OwnPost(UInt128 pendingId) => new() { Id = PeerAccounts.NewTransferId(), PendingId = pendingId, Flags = TransferFlags.PostPending };
+
     [Fact]
-    public async Task A_duplicate_id_in_a_later_batch_is_caught_by_the_optimistic_check_and_redone()
+    [Trait("Tier", "integration")]
+    public async Task Ids_issued_by_this_process_are_answered_from_memory_and_other_ids_from_the_file()
     {
         var ledger = (SqliteLedger)Ledger;
         UInt128 a = await Account(), b = await Account();
-        var t = new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 7, Ledger = Usd, Code = 1 };
-        Assert.Equal(CreateTransferResult.Ok, await One(t));
-        Assert.Equal(0, ledger.OptimisticRetries);
+        var pending = Own(a, b, TransferFlags.Pending);
+        var post = OwnPost(pending.Id);
+        Assert.Equal(CreateTransferResult.Ok, await One(pending));
+        Assert.Equal(CreateTransferResult.Ok, await One(post));
+        Assert.Equal(CreateTransferResult.Exists, await One(post));
+        Assert.Equal(CreateTransferResult.PendingTransferAlreadyPosted, await One(OwnPost(pending.Id)));
+        Assert.Equal(0, ledger.StoredLookups);
 
-        // Re-inserted (constraint path), then not re-inserted (lookup path).
-        Assert.Equal(CreateTransferResult.Exists, await One(t));
-        Assert.Equal(1, ledger.OptimisticRetries);
-        Assert.Equal(CreateTransferResult.ExistsWithDifferentFields, await One(t with { DebitAccountId = b, CreditAccountId = b }));
-        Assert.Equal(2, ledger.OptimisticRetries);
-        // A new id costs no retry.
-        Assert.Equal(CreateTransferResult.Ok, await One(t with { Id = NewId() }));
-        Assert.Equal(2, ledger.OptimisticRetries);
-        Assert.Equal((UInt128)14, (await Get(a)).DebitsPosted);
+        // A client's own id (not from this process's generator) is looked up: it may predate the process.
+        var foreign = new Transfer { Id = NewId(), DebitAccountId = a, CreditAccountId = b, Amount = 1, Ledger = Usd, Code = 1 };
+        Assert.Equal(CreateTransferResult.Ok, await One(foreign));
+        Assert.True(ledger.StoredLookups > 0);
+        Assert.Equal(CreateTransferResult.Exists, await One(foreign));
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_transfer_pushed_out_of_memory_is_still_found_in_the_file_exactly_once()
+    {
+        await Ledger.DisposeAsync();
+        var ledger = SqliteLedger.Open(DbPath, null, maxRecentIds: 8);
+        Ledger = ledger;
+        UInt128 a = await Account(), b = await Account();
+        var first = Own(a, b);
+        var pending = Own(a, b, TransferFlags.Pending);
+        Assert.Equal(CreateTransferResult.Ok, await One(first));
+        Assert.Equal(CreateTransferResult.Ok, await One(pending));
+        Assert.Equal(CreateTransferResult.Ok, await One(OwnPost(pending.Id)));
+        for (int i = 0; i < 40; i++) Assert.Equal(CreateTransferResult.Ok, await One(Own(a, b)));
+
+        long before = ledger.StoredLookups;
+        Assert.Equal(CreateTransferResult.Exists, await One(first));
+        Assert.Equal(CreateTransferResult.ExistsWithDifferentFields, await One(first with { Amount = 4 }));
+        Assert.Equal(CreateTransferResult.PendingTransferAlreadyPosted, await One(OwnPost(pending.Id)));
+        Assert.True(ledger.StoredLookups > before, "the evicted ids were answered without the file");
+        Assert.Equal((UInt128)(3 * 42), (await Get(a)).DebitsPosted);
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_reserve_returns_while_the_file_is_locked_and_the_post_only_after_its_commit()
+    {
+        UInt128 a = await Account(), b = await Account();
+        using var blocker = Connect(readOnly: false);
+        using var exclusive = blocker.BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: false);
+
+        var pending = Own(a, b, TransferFlags.Pending);
+        var reserve = Ledger.CreateTransfersAsync([pending]).AsTask();
+        Assert.True(reserve.IsCompleted, "a reserve must not wait for the commit (single-owner backend)");
+        Assert.Equal(CreateTransferResult.Ok, (await reserve)[0]);
+        var post = Ledger.CreateTransfersAsync([OwnPost(pending.Id)]).AsTask();
+        await Task.Delay(500);
+        Assert.False(post.IsCompleted, "a post returned before its commit");
+
+        exclusive.Rollback(); // the writer's BEGIN IMMEDIATE (busy_timeout 5 s) now gets the file
+        Assert.Equal(CreateTransferResult.Ok, (await post)[0]);
+        using var reader = Connect(readOnly: true);
+        using var cmd = reader.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM transfers WHERE pending_state = 1";
+        Assert.Equal(1L, cmd.ExecuteScalar()); // the reserve, posted, is in the file with its post
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task Every_post_that_returned_is_in_the_file_with_the_reserve_it_depends_on()
+    {
+        UInt128 a = await Account(), b = await Account();
+        using var reader = Connect(readOnly: true);
+        var missing = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                var pending = Own(a, b, TransferFlags.Pending);
+                Assert.Equal(CreateTransferResult.Ok, await One(pending));
+                var post = OwnPost(pending.Id);
+                Assert.Equal(CreateTransferResult.Ok, await One(post));
+                lock (reader)
+                {
+                    using var cmd = reader.CreateCommand();
+                    cmd.CommandText = $"SELECT COUNT(*) FROM transfers WHERE (id = '{pending.Id:x32}' AND pending_state = 1) OR id = '{post.Id:x32}'";
+                    if ((long)cmd.ExecuteScalar()! != 2) missing++;
+                }
+            }
+        })));
+        Assert.Equal(0, missing);
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_failed_commit_fails_its_waiters_and_memory_is_reloaded_from_the_file()
+    {
+        UInt128 a = await Account(), b = await Account();
+        Assert.Equal(CreateTransferResult.Ok, await One(Own(a, b)));
+        using (var blocker = Connect(readOnly: false))
+        {
+            using var exclusive = blocker.BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: false);
+            var pending = Own(a, b, TransferFlags.Pending);
+            Assert.Equal(CreateTransferResult.Ok, await One(pending)); // applied in memory only
+            Assert.Equal((UInt128)3, (await Get(a)).DebitsPending);
+            // The writer gives up after busy_timeout (5 s): the post fails, nothing of it is claimed.
+            await Assert.ThrowsAsync<LedgerUnavailableException>(async () => await One(OwnPost(pending.Id)));
+        }
+        var reloaded = await Get(a);
+        Assert.Equal((UInt128)0, reloaded.DebitsPending); // the uncommitted reserve is gone, as after a restart
+        Assert.Equal((UInt128)3, reloaded.DebitsPosted);
+        Assert.Equal(CreateTransferResult.Ok, await One(Own(a, b)));
+        Assert.Equal((UInt128)6, (await Get(a)).DebitsPosted);
         await AssertConsistent();
     }
 
@@ -95,6 +211,7 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
 
         Assert.All(results, r => Assert.Equal(CreateTransferResult.Ok, r));
         Assert.Equal((UInt128)400, (await Get(a)).DebitsPending);
+        await Ledger.PingAsync(); // reserves return before their commit; the ping waits for all of them
         lock (sizes) Assert.True(sizes.Max() > 1, $"no batch carried more than one caller: {string.Join(",", sizes)}");
     }
 }

@@ -45,7 +45,7 @@ public class AuthAbuseTests(ITestOutputHelper output)
         await using var host = await Connector.StartAsync(Connector.TwoPeers(), logs);
         await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
-        long checkedBefore = host.AuthLimiter.CheckedCount;
+        long checkedBefore = host.AuthLimiter.ComparedCount;
         const string wrong = "wrong-token-5f1c9a";
         const int workers = 16, perWorker = 124, attempts = 20 + workers * perWorker;
 
@@ -60,29 +60,33 @@ public class AuthAbuseTests(ITestOutputHelper output)
             return mine;
         }));
         answers.AddRange(rest.SelectMany(x => x));
-        // The right token from the blocked address is refused too: the block is per source, not per guess.
+        // The right token from the blocked address is refused too: alice never authenticated from there, so
+        // (127.0.0.2, alice) is a stranger's key, blocked for the rest of its window (AuthLockoutTests: her own address is not).
         string? rightButBlocked = await Attempt(host.BtpPort, "alice", "alice-secret");
         var honestReplies = await honest;
         watch.Stop();
 
-        long compared = host.AuthLimiter.CheckedCount - checkedBefore;
+        long compared = host.AuthLimiter.ComparedCount - checkedBefore;
         int blocked = answers.Count(a => a!.StartsWith("too many failed auth attempts", StringComparison.Ordinal));
-        output.WriteLine($"{answers.Count} wrong-token attempts in {watch.Elapsed.TotalSeconds:F1} s: {compared} reached the token compare, {blocked} refused before it ({100.0 * blocked / answers.Count:F2} %)");
+        output.WriteLine($"{answers.Count} wrong-token attempts in {watch.Elapsed.TotalSeconds:F1} s: {compared} reached the token compare ({100.0 * (answers.Count - compared) / answers.Count:F2} % never did), {blocked} were refused before any check");
         Assert.Equal(attempts, answers.Count);
         Assert.All(answers, a => Assert.NotNull(a)); // 0 accepted
-        Assert.Equal(10, answers.Count(a => a == "invalid auth credentials"));
-        Assert.Equal(attempts - 10, blocked);
+        // 10 per key: (127.0.0.2, alice) and (127.0.0.2, unknown usernames); only alice's 10 reach a token compare.
+        Assert.Equal(20, answers.Count(a => a == "invalid auth credentials"));
+        Assert.Equal(attempts - 20, blocked);
         Assert.Equal(10, compared);
         Assert.StartsWith("too many failed auth attempts", rightButBlocked);
         Assert.All(honestReplies, r => Assert.IsType<IlpFulfill>(r)); // the real peer (another address) kept working
 
         string log = logs.All;
+        // Logged once, when the key is first refused: only alice's key was tried again after its 10 failures.
         Assert.Single(logs.Lines, l => l.Contains("[2004]") && l.Contains("127.0.0.2"));
+        Assert.Contains("user 'alice'", logs.Lines.Single(l => l.Contains("[2004]")));
         Assert.DoesNotContain(wrong, log);
         Assert.DoesNotContain("alice-secret", log);
         string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
-        Assert.Contains($"btp_auth_refused_total{{reason=\"source_blocked\"}} {attempts - 10 + 1}", metrics);
-        Assert.Contains("btp_auth_refused_total{reason=\"failed\"} 10", metrics);
+        Assert.Contains($"btp_auth_refused_total{{reason=\"source_blocked\"}} {attempts - 20 + 1}", metrics);
+        Assert.Contains("btp_auth_refused_total{reason=\"failed\"} 20", metrics);
     }
 
     private static async Task<string?> Attempt(int port, string user, string token)

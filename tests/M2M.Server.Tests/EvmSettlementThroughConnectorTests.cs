@@ -99,6 +99,9 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
         {
             Assert.Contains("payment_channels_active{method=\"evm\",status=\"outgoing\"} 1", await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics"));
             Assert.Contains("payment_channels_active{method=\"evm\",status=\"incoming\"} 1", await http.GetStringAsync($"http://127.0.0.1:{bHost.HealthPort}/metrics"));
+            string aMetrics = await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics");
+            Assert.Contains("payment_channels_funded_total{method=\"evm\"} 1", aMetrics);
+            Assert.Contains("payment_channels_disputes_total{method=\"evm\"} 0", aMetrics);
             var health = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/health")).RootElement;
             Assert.Equal("up", health.GetProperty("dependencies").GetProperty("evm").GetProperty("status").GetString());
         }
@@ -125,7 +128,7 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
         var forged = new EvmClaimMessage(claim.ChannelId, forgedWei.ToString(CultureInfo.InvariantCulture),
             EvmClaimSigner.Sign(EvmNodeFixture.Accounts[3].Key, domain, claim.ChannelId, forgedWei), Guid.NewGuid().ToString(),
             EvmNodeFixture.ChainId.ToString(CultureInfo.InvariantCulture), contract);
-        var refused = await Assert.ThrowsAsync<BtpRemoteException>(() => aHost.Peers.SessionOf("b")!.SendMessageAsync([forged.ToProtocolData()]));
+        var refused = await Assert.ThrowsAsync<BtpRemoteException>(() => aHost.Peers.SessionOf("b")!.SendMessageAsync([new BtpProtocolData(EvmClaimMessage.ProtocolName, BtpContentType.ApplicationJson, forged.ToJson())]));
         Assert.Equal(BtpErrorCodes.NotAccepted, refused.Code);
         Assert.Contains("WrongSigner", refused.DataText, StringComparison.Ordinal);
         var afterForgery = (await bHost.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("a", Ledger)))!;
@@ -139,5 +142,14 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
         var after = await deployer.GetBalanceAsync(recipient);
         Assert.Equal(expectedWei, redeemed.Paid);
         Assert.Equal(before + expectedWei - redeemed.Transaction.GasCostWei, after);
+
+        // A starts closing the channel: its next settlement finds it in dispute, refuses to sign, and counts it once.
+        var payer = new EvmChannelClient(node.RpcUrl, EvmNodeFixture.Accounts[1].Key, EvmNodeFixture.ChainId, contract);
+        await payer.StartCloseAsync(claim.ChannelId);
+        var next = settled with { Id = Guid.NewGuid(), Amount = 10 };
+        Assert.Contains("closing", (await Assert.ThrowsAsync<SettlementFailedException>(() => aHost.EvmPayer.SettleAsync(next, CancellationToken.None))).Message);
+        await Assert.ThrowsAsync<SettlementFailedException>(() => aHost.EvmPayer.SettleAsync(next, CancellationToken.None));
+        using var metricsClient = new HttpClient();
+        Assert.Contains("payment_channels_disputes_total{method=\"evm\"} 1", await metricsClient.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics"));
     }
 }

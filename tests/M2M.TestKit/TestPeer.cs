@@ -23,6 +23,9 @@ public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
 
     public List<IlpPrepare> Received { get; } = [];
 
+    /// <summary>CCP messages (peer.route.*) the connector sent; declined, and not in <see cref="Received"/>.</summary>
+    public List<IlpPrepare> PeerProtocol { get; } = [];
+
     /// <summary>What the peer does with a Prepare; default: fulfill with the preimage in the data.</summary>
     public Func<IlpPrepare, Task<IlpReply>> OnPrepare { get; set; } = p => Task.FromResult<IlpReply>(new IlpFulfill { Fulfillment = p.Data.ToArray() });
 
@@ -49,6 +52,12 @@ public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
     {
         IlpCodec.TryDecode(ilpPacket, out var packet, out _);
         var prepare = (IlpPrepare)packet!;
+        if (prepare.Destination.StartsWith("peer.route.", StringComparison.Ordinal))
+        {
+            // The connector's CCP route control: a plain endpoint declines it and it is not a payment.
+            lock (PeerProtocol) PeerProtocol.Add(prepare);
+            return IlpEncoder.ToArray(IlpRejects.Create(IlpErrorCode.F02_Unreachable, "test.peer", "not a connector"));
+        }
         lock (Received) Received.Add(prepare);
         return IlpEncoder.ToArray(await OnPrepare(prepare));
     }

@@ -237,6 +237,11 @@ function attachReceiver (plugin, opts, out) {
       out({ event: 'received-invalid', hex: Buffer.from(buf).toString('hex').slice(0, 200), message: e.message })
       return IlpPacket.serializeIlpReject({ code: 'F01', triggeredBy: address, message: 'invalid packet: ' + e.message, data: Buffer.alloc(0) })
     }
+    if (prepare.destination.startsWith('peer.route.')) {
+      // CCP from a connector that takes this plugin for a route speaker: a plain endpoint declines, as ilp-plugin users do.
+      out({ event: 'peer-protocol', destination: prepare.destination })
+      return IlpPacket.serializeIlpReject({ code: 'F02', triggeredBy: address, message: 'not a connector: no routes here', data: Buffer.alloc(0) })
+    }
     stats.received++
 
     if (opts.ildcpInfo && prepare.destination === 'peer.config') {

@@ -18,6 +18,11 @@ internal static class CliRoot
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(RestoreCommand.Create());
         root.Subcommands.Add(PingCommand.Create());
+        root.Subcommands.Add(AccountsCommand.Create());
+        root.Subcommands.Add(PayCommand.Create());
+        root.Subcommands.Add(DataCommand.Create());
+        root.Subcommands.Add(NetworkCommands.Peers());
+        root.Subcommands.Add(NetworkCommands.Routes());
         root.Subcommands.Add(CompletionCommand.Create());
         HelpExamples.Apply(root);
         return root;

@@ -10,6 +10,11 @@ internal static class CommonOptions
         Description = "YAML config file (default: $CONFIG_FILE, else ./config.yaml, else the built-in single-node default)",
     };
 
+    public static Option<string?> EnvFile() => new("--env-file")
+    {
+        Description = "A .env file of NAME=value lines (default: ./.env when present); variables already set in the environment win, as with the 1.x dotenv",
+    };
+
     public static Option<string?> LogFormat() => new("--log-format")
     {
         Description = "Log format: text (default) or json (one JSON object per line; also LOG_FORMAT)",

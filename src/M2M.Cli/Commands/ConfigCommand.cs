@@ -1,10 +1,9 @@
 using System.CommandLine;
-using System.Text.RegularExpressions;
 using M2M.Server.Configuration;
 
 namespace M2M.Cli;
 
-internal static partial class ConfigCommand
+internal static class ConfigCommand
 {
     /// <summary>Read by the CLI or by Docker Compose rather than by the config loader; not a typo in a .env.</summary>
     private static readonly HashSet<string> ReadElsewhere = new(StringComparer.Ordinal)
@@ -15,8 +14,9 @@ internal static partial class ConfigCommand
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "YAML config file, or a .env file (then its variables are checked on top of the current environment)" };
-        var validate = new Command("validate", "Check a config file (with the current environment applied) without starting anything.") { file };
-        validate.SetAction(parse => Validate(parse.GetValue(file)!));
+        var envFile = CommonOptions.EnvFile();
+        var validate = new Command("validate", "Check a config file (with the current environment and the env file applied, exactly as `run` would) without starting anything.") { file, envFile };
+        validate.SetAction(parse => Validate(parse.GetValue(file)!, parse.GetValue(envFile)));
         return new Command("config", "Configuration tools.") { validate, MigrateCommand() };
     }
 
@@ -33,24 +33,31 @@ internal static partial class ConfigCommand
         return migrate;
     }
 
-    private static int Validate(string path)
+    private static int Validate(string path, string? envFileOption)
     {
         if (!File.Exists(path)) return Fail($"config file '{path}' does not exist");
         bool envFile = !ConfigMigrator.IsYaml(path);
-        var fromFile = envFile ? ReadEnvFile(path) : [];
         var read = new HashSet<string>(StringComparer.Ordinal);
-        var loader = new ConfigLoader(name =>
-        {
-            read.Add(name);
-            return fromFile.TryGetValue(name, out var v) ? v : M2M.Server.Configuration.ConfigLoader.Variable(name);
-        });
         try
         {
+            // As `run`: the environment wins over the env file (the one validated, else --env-file, else ./.env), which wins over the YAML.
+            string? envPath = envFile ? path : EnvFile.Resolve(envFileOption);
+            var fromFile = envPath is null ? [] : EnvFile.Read(envPath);
+            var loader = new ConfigLoader(name =>
+            {
+                read.Add(name);
+                return ConfigLoader.Variable(name) ?? (fromFile.TryGetValue(name, out var v) ? v : null);
+            });
             // A .env names its YAML with CONFIG_FILE (or none: the built-in default).
             var s = loader.Load(envFile ? loader.ResolvePath(null) : path);
             foreach (var warning in loader.Warnings) Console.Error.WriteLine($"warning: {warning}");
+            if (envPath is not null)
+            {
+                var overridden = fromFile.Keys.Where(n => ConfigLoader.Variable(n) is not null).ToList();
+                if (overridden.Count > 0) Console.WriteLine($"note: {EnvFile.Describe(envPath, fromFile.Count, overridden)}");
+            }
             foreach (var name in fromFile.Keys.Where(n => !read.Contains(n) && !ReadElsewhere.Contains(n)))
-                Console.Error.WriteLine($"warning: {path}: {name} is not read by the connector (misspelt, or a variable of another program?)");
+                Console.Error.WriteLine($"warning: {envPath}: {name} is not read by the connector (misspelt, or a variable of another program?)");
             Console.WriteLine($"{path}: valid. nodeId {s.NodeId}, address {s.IlpAddress}, BTP port {s.BtpServerPort}, HTTP port {s.HealthCheckPort}, {s.Peers.Count} peers, {s.Routes.Count} routes, tracing {(s.Tracing.Enabled ? "on" : "off")}");
             return 0;
         }
@@ -58,21 +65,6 @@ internal static partial class ConfigCommand
         {
             return CommonOptions.ReportConfigErrors(e);
         }
-    }
-
-    /// <summary>NAME=value lines of a .env (comments, blanks and 'export ' allowed; matching quotes removed).</summary>
-    private static Dictionary<string, string> ReadEnvFile(string path)
-    {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in File.ReadLines(path))
-        {
-            var m = EnvLine().Match(line);
-            if (!m.Success) continue;
-            string value = m.Groups["value"].Value.Trim();
-            if (value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0]) value = value[1..^1];
-            values[m.Groups["name"].Value] = value;
-        }
-        return values;
     }
 
     private static int Migrate(string path, bool dryRun, string? output)
@@ -133,7 +125,4 @@ internal static partial class ConfigCommand
         Console.Error.WriteLine($"error: {message}");
         return 1;
     }
-
-    [GeneratedRegex(@"^\s*(export\s+)?(?<name>[A-Za-z_][A-Za-z0-9_]*)\s*=(?<value>.*)$")]
-    private static partial Regex EnvLine();
 }

@@ -11,7 +11,7 @@ internal static class HelpExamples
     private static readonly Dictionary<string, string[]> Examples = new(StringComparer.Ordinal)
     {
         [""] = ["m2m-connector run --config examples/single-node.yaml", "m2m-connector health", "m2m-connector <command> --help"],
-        ["run"] = ["m2m-connector run --config examples/single-node.yaml", "LOG_FORMAT=json m2m-connector run --config /etc/m2m/config.yaml"],
+        ["run"] = ["m2m-connector run --config examples/single-node.yaml", "LOG_FORMAT=json m2m-connector run --config /etc/m2m/config.yaml", "m2m-connector run --config config.yaml --env-file /etc/m2m/.env --standby"],
         ["config"] = ["m2m-connector config validate config.yaml", "m2m-connector config migrate .env --dry-run"],
         ["config validate"] = ["m2m-connector config validate config.yaml", "m2m-connector config validate .env"],
         ["config migrate"] = ["m2m-connector config migrate .env --dry-run", "m2m-connector config migrate config.yaml --out config.v2.yaml"],
@@ -29,6 +29,21 @@ internal static class HelpExamples
         ["backup"] = ["m2m-connector backup --full --verify", "m2m-connector backup --full --verify --out /backups/$(date +%F)", "m2m-connector backup --verify-only /backups/2026-12-01"],
         ["restore"] = ["m2m-connector restore --from /backups/2026-12-01 --dry-run", "m2m-connector restore --from /backups/2026-12-01 --force"],
         ["ping"] = ["BTP_PEER_SMOKE_TEST_SECRET=... m2m-connector ping --url ws://127.0.0.1:3000 --peer smoke-test"],
+        ["accounts"] = ["m2m-connector accounts add agent1", "m2m-connector accounts list"],
+        ["accounts add"] = ["m2m-connector accounts add agent1", "m2m-connector accounts add agent2 --asset-code USD --asset-scale 9"],
+        ["accounts list"] = ["m2m-connector accounts list"],
+        ["accounts remove"] = ["m2m-connector accounts remove agent1"],
+        ["pay"] = ["m2m-connector pay --from agent1 --to '$example.com/bob' --amount 1000", "m2m-connector pay --from agent1 --to https://example.com/bob --amount 1000 --id order-42"],
+        ["data"] = ["m2m-connector data check --config config.yaml"],
+        ["data check"] = ["m2m-connector data check --config config.yaml"],
+        ["peers"] = ["m2m-connector peers list", "m2m-connector peers add bob --url ws://bob.example:3000 --token s3cret --relation peer"],
+        ["peers add"] = ["m2m-connector peers add bob --url ws://bob.example:3000 --token s3cret --relation peer", "m2m-connector peers add kid --relation child --token s3cret --credit-limit 1000000"],
+        ["peers list"] = ["m2m-connector peers list", "m2m-connector peers list --url http://127.0.0.1:8081"],
+        ["peers remove"] = ["m2m-connector peers remove bob", "m2m-connector peers remove bob --force"],
+        ["routes"] = ["m2m-connector routes list", "m2m-connector routes add g.example bob"],
+        ["routes add"] = ["m2m-connector routes add g.example bob", "m2m-connector routes add g.example.eu bob --priority 10"],
+        ["routes list"] = ["m2m-connector routes list", "m2m-connector routes list --url http://127.0.0.1:8081"],
+        ["routes remove"] = ["m2m-connector routes remove g.example"],
         ["completion"] = ["m2m-connector completion bash > /etc/bash_completion.d/m2m-connector", "m2m-connector completion zsh >> ~/.zshrc"],
     };
 

@@ -30,6 +30,8 @@ internal static class MigrateWalletCommand
         }
         try
         {
+            // A writer owns the store (the same OS lock a running connector holds on it): never two at once.
+            using var owner = dryRun ? null : M2M.Migrations.StoreLock.Acquire(path, legacyLockFile: false);
             var report = WalletMigrator.Migrate(path, from, to, dryRun);
             Console.WriteLine(report.Message);
             Console.WriteLine($"agents: {report.Agents}, wallet rows {(dryRun ? "to write" : "written")}: {report.WalletRowsWritten}, by status: {string.Join(", ", report.AgentsByStatus.Select(kv => $"{kv.Key} {kv.Value}"))}");
@@ -38,7 +40,7 @@ internal static class MigrateWalletCommand
                 Console.WriteLine("next: seal the 1.x mnemonic under WALLET_PASSWORD once: m2m-connector wallet init --import-mnemonic-file FILE (the 1.x encrypted seed is not converted)");
             return 0;
         }
-        catch (Exception e) when (e is WalletMigrationException or WalletStoreException)
+        catch (Exception e) when (e is WalletMigrationException or WalletStoreException or M2M.Migrations.StoreLockException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;

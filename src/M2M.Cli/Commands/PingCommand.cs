@@ -12,11 +12,14 @@ namespace M2M.Cli;
 /// m2m-connector ping: connects to a connector over BTP as one of its configured peers and sends a
 /// real ILP Prepare through its packet switch: the ILDCP peer.config request (RFC 31), which the
 /// connector fulfills for child peers without moving money. Used by scripts/smoke-test.sh.
-/// Exit 0: fulfilled; 3: the connector rejected it (code printed); 1: no connection or no answer.
+/// Exit 0: fulfilled; 3: the connector rejected it (code printed); 4: the connector refused the
+/// peer's credentials (one try only: retrying a wrong secret would lock the peer out of the
+/// connector's auth limiter); 1: no connection or no answer.
 /// </summary>
 internal static class PingCommand
 {
     public const int Rejected = 3;
+    public const int AuthRefused = 4;
 
     public static Command Create()
     {
@@ -46,13 +49,22 @@ internal static class PingCommand
         var log = new LastMessageLogger();
         var connected = new TaskCompletionSource<BtpSession>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var client = new BtpClient("connector", url, peerId, secret, new RefuseIncoming(), BtpLimits.Default, log);
+        var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         client.Connected += s => connected.TrySetResult(s);
+        client.AuthRejected += reason => refused.TrySetResult(reason);
         client.Start();
         var started = Stopwatch.GetTimestamp();
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
         try
         {
-            var session = await connected.Task.WaitAsync(deadline.Token);
+            var first = await Task.WhenAny(connected.Task, refused.Task).WaitAsync(deadline.Token);
+            if (first == refused.Task)
+            {
+                await client.DisposeAsync(); // no second try
+                Console.Error.WriteLine($"error: {client.Url} refused the credentials of peer '{peerId}' ({await refused.Task}); stopped after one attempt so the peer is not locked out: check the secret");
+                return AuthRefused;
+            }
+            var session = await connected.Task;
             var request = Ildcp.CreateRequest(DateTimeOffset.UtcNow.AddSeconds(Math.Min(timeoutSeconds, 30)));
             var reply = await session.SendIlpAsync(IlpEncoder.ToArray(request), deadline.Token);
             return Report(reply, url, Stopwatch.GetElapsedTime(started));

@@ -12,17 +12,29 @@ internal static class RunCommand
     {
         var config = CommonOptions.Config();
         var logFormat = CommonOptions.LogFormat();
-        var command = new Command("run", "Run the connector until SIGTERM, Ctrl+C or POST /admin/drain (then drain and stop gracefully, exit 0).") { config, logFormat };
-        command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(logFormat)));
+        var envFile = CommonOptions.EnvFile();
+        var standby = new Option<bool>("--standby")
+        {
+            Description = "Blue-green: serve inbound peers but do not log in to outgoing peers until POST /admin/promote (so two instances never fight over one upstream login)",
+        };
+        var command = new Command("run", "Run the connector until SIGTERM, Ctrl+C or POST /admin/drain (then drain and stop gracefully, exit 0).") { config, logFormat, envFile, standby };
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(config), parse.GetValue(logFormat), parse.GetValue(envFile), parse.GetValue(standby)));
         return command;
     }
 
-    private static async Task<int> RunAsync(string? configPath, string? logFormat)
+    private static async Task<int> RunAsync(string? configPath, string? logFormat, string? envFileOption, bool standby)
     {
         var loader = ConfigLoader.FromProcess();
         ConnectorSettings settings;
+        string? envFileNote = null;
         try
         {
+            // The env file first, into the process environment (which wins over it), so every reader sees the same values.
+            if (EnvFile.Resolve(envFileOption) is { } envPath)
+            {
+                var values = EnvFile.Read(envPath);
+                envFileNote = EnvFile.Describe(envPath, values.Count, EnvFile.ApplyToProcess(values));
+            }
             settings = loader.Load(loader.ResolvePath(configPath));
         }
         catch (ConfigException e)
@@ -31,6 +43,7 @@ internal static class RunCommand
         }
         using var loggers = Logging.Create(settings.LogLevel, logFormat ?? settings.LogFormat);
         var log = loggers.CreateLogger("M2M.Cli");
+        if (envFileNote is not null) log.LogInformation("{EnvFile}", envFileNote);
         foreach (var warning in loader.Warnings) log.LogWarning("{Warning}", warning);
 
         using var stop = new CancellationTokenSource();
@@ -48,6 +61,7 @@ internal static class RunCommand
             return 1;
         }
         await using var host = created;
+        host.Peers.Standby = standby;
         try
         {
             await host.StartAsync(stop.Token);
@@ -57,8 +71,11 @@ internal static class RunCommand
             Console.Error.WriteLine($"error: cannot listen (BTP port {settings.BtpServerPort}, HTTP port {settings.HealthCheckPort}): {e.Message}");
             return 1;
         }
+        if (SystemdNotify.Send($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=serving: BTP port {settings.BtpServerPort}, HTTP port {settings.HealthCheckPort}") is { } notifyError)
+            log.LogWarning("{NotifyError}", notifyError);
         // SIGTERM, Ctrl+C or a finished POST /admin/drain: then the graceful stop (which drains first).
         await Task.WhenAny(Task.Delay(Timeout.Infinite, stop.Token), host.StopRequested).ContinueWith(_ => { }, TaskScheduler.Default);
+        SystemdNotify.Send("STOPPING=1\nSTATUS=draining");
         await host.StopAsync();
         return 0;
     }

@@ -3,7 +3,11 @@ namespace M2M.Core.Ledger;
 /// <summary>
 /// A durable double-entry ledger. Every call is atomic per linked chain and idempotent by id;
 /// a returned Ok means the change is committed to durable storage (a waiter completes only
-/// after COMMIT). Implementations batch concurrent calls into one transaction (group commit).
+/// after COMMIT), with one exception (RELIABILITY.md, durability of the reserve): a backend that
+/// one process owns (SQLite) may return a call made only of pending and void transfers once it is
+/// applied to its authoritative state, before the commit, provided every later call that waits
+/// for its commit also covers all earlier changes (one ordered log). Implementations batch
+/// concurrent calls into one transaction (group commit).
 /// </summary>
 public interface ILedger : IAsyncDisposable
 {

@@ -10,6 +10,10 @@ public static class Invariant
     {
         if (!condition) throw new LedgerInvariantException(message);
     }
+
+    /// <summary>For messages that would cost a formatted string on every successful check: <c>if (!ok) Invariant.Fail($"…")</c>.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    public static void Fail(string message) => throw new LedgerInvariantException(message);
 }
 
 public sealed class LedgerInvariantException(string message) : Exception("ledger invariant broken: " + message);

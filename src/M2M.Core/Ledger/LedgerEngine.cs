@@ -17,6 +17,25 @@ public sealed class LedgerChangeSet
     internal Dictionary<UInt128, Transfer> TransfersById { get; } = [];
 
     public bool IsEmpty => Transfers.Count == 0 && PendingStates.Count == 0;
+
+    internal void Clear()
+    {
+        Accounts.Clear();
+        Transfers.Clear();
+        PendingStates.Clear();
+        TransfersById.Clear();
+    }
+}
+
+/// <summary>
+/// Scratch collections for <see cref="LedgerEngine.Apply"/>, reused by a caller that applies one call
+/// at a time (a single-owner backend under its lock): the change set returned is valid until the
+/// next call with the same workspace. Saves two dictionaries-and-lists sets per call.
+/// </summary>
+public sealed class LedgerWorkspace
+{
+    internal LedgerChangeSet Changes { get; } = new();
+    internal LedgerEngine.Overlay? Overlay { get; set; }
 }
 
 /// <summary>
@@ -28,12 +47,25 @@ public sealed class LedgerChangeSet
 public static class LedgerEngine
 {
     public static (CreateTransferResult[] Results, LedgerChangeSet Changes) Apply(
-        IReadOnlyList<Transfer> batch, ILedgerStateView committed, DateTimeOffset now)
+        IReadOnlyList<Transfer> batch, ILedgerStateView committed, DateTimeOffset now, LedgerWorkspace? workspace = null)
     {
         var results = new CreateTransferResult[batch.Count];
-        var changes = new LedgerChangeSet();
+        LedgerChangeSet changes;
+        Overlay chain;
+        if (workspace is null)
+        {
+            changes = new LedgerChangeSet();
+            chain = new Overlay(committed, changes);
+        }
+        else
+        {
+            changes = workspace.Changes;
+            changes.Clear();
+            chain = workspace.Overlay ??= new Overlay(committed, changes);
+            Invariant.Check(chain.Reads(committed, changes), "a workspace serves one state view");
+            chain.Clear();
+        }
         int chainStart = 0;
-        var chain = new Overlay(committed, changes);
         for (int i = 0; i < batch.Count; i++)
         {
             var t = batch[i] with { CreatedAt = now };
@@ -138,7 +170,7 @@ public static class LedgerEngine
     {
         var debit = s.GetAccount(p.DebitAccountId)!;
         var credit = s.GetAccount(p.CreditAccountId)!;
-        Invariant.Check(debit.DebitsPending >= p.Amount && credit.CreditsPending >= p.Amount, $"pending {p.Id} is larger than its accounts' pending totals");
+        if (debit.DebitsPending < p.Amount || credit.CreditsPending < p.Amount) Invariant.Fail($"pending {p.Id} is larger than its accounts' pending totals");
         s.SetAccount(debit with { DebitsPending = debit.DebitsPending - p.Amount, DebitsPosted = post ? debit.DebitsPosted + p.Amount : debit.DebitsPosted });
         s.SetAccount(credit with { CreditsPending = credit.CreditsPending - p.Amount, CreditsPosted = post ? credit.CreditsPosted + p.Amount : credit.CreditsPosted });
         return CreateTransferResult.Ok;
@@ -170,8 +202,10 @@ public static class LedgerEngine
               && stored.Amount == t.Amount && stored.Ledger == t.Ledger && stored.Code == t.Code;
 
     /// <summary>Uncommitted changes of one chain on top of the batch's changes and the committed view.</summary>
-    private sealed class Overlay(ILedgerStateView committed, LedgerChangeSet batch) : ILedgerStateView
+    internal sealed class Overlay(ILedgerStateView committed, LedgerChangeSet batch) : ILedgerStateView
     {
+        public bool Reads(ILedgerStateView view, LedgerChangeSet target) => ReferenceEquals(view, committed) && ReferenceEquals(target, batch);
+
         private readonly Dictionary<UInt128, Account> _accounts = [];
         private readonly Dictionary<UInt128, Transfer> _transfers = [];
         private readonly Dictionary<UInt128, PendingState> _states = [];

@@ -38,6 +38,10 @@ public enum RejectReason
     PeerUnavailable,
     WrongCondition,
     FulfillAfterExpiry,
+    // PeerProtocolStep (peer.route.*: CCP)
+    PeerProtocolInvalid,
+    RouteUpdateRefused,
+    RouteUpdatesTooFast,
 }
 
 /// <summary>
@@ -89,6 +93,9 @@ public static class RejectReasons
         Row(RejectReason.PeerUnavailable, IlpErrorCode.T01_PeerUnreachable);
         Row(RejectReason.WrongCondition, IlpErrorCode.F05_WrongCondition);
         Row(RejectReason.FulfillAfterExpiry, IlpErrorCode.R00_TransferTimedOut);
+        Row(RejectReason.PeerProtocolInvalid, IlpErrorCode.F01_InvalidPacket);
+        Row(RejectReason.RouteUpdateRefused, IlpErrorCode.F00_BadRequest);
+        Row(RejectReason.RouteUpdatesTooFast, IlpErrorCode.T05_RateLimited);
         // Always-on check: a reason added without its row fails at first use, not with a null code on the wire.
         if (Array.IndexOf(codes, null) is int missing and >= 0)
             throw new InvalidOperationException($"reject reason {(RejectReason)missing} has no ILP code in RejectReasons");

@@ -1,5 +1,6 @@
 using M2M.Core.Ledger;
 using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
 using M2M.Server.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -19,7 +20,7 @@ public static class ConnectorSettlement
 
     /// <summary>As above; <paramref name="evmPayer"/> is the EVM method when one was built (its store is the caller's to dispose).</summary>
     public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
-        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer)
+        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer, M2M.Settlement.Evm.IPaymentChannelObserver? channels = null)
     {
         var log = loggers.CreateLogger("M2M.Settlement");
         var policies = settings.Peers
@@ -33,11 +34,33 @@ public static class ConnectorSettlement
         var methods = new List<ISettlementMethod> { new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale) };
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
-            methods.Add(evmPayer = new EvmSettlementMethod(settings, EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), sessionOf));
+            methods.Add(evmPayer = new EvmSettlementMethod(id => EvmPeers(settings).FirstOrDefault(p => p.Id == id), settings.EvmPrivateKey,
+                EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), new Peers.BtpPeerMessenger(sessionOf), channels));
         else if (policies.Any(p => p.Method == "evm"))
             log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
-        var store = SettlementStore.Open(StorePath(settings));
-        return new SettlementCoordinator(store, ledger, methods, policies, time, log, observer: observer);
+        var store = OpenStore(settings, log);
+        var options = new SettlementOptions { LeaseTime = settings.SettlementLease, Holder = $"{settings.NodeId}/{Environment.ProcessId}/{Guid.NewGuid():N}" };
+        return new SettlementCoordinator(store, ledger, methods, policies, time, log, options, observer);
+    }
+
+    /// <summary>
+    /// The settlement records live in the ledger's store: beside the SQLite ledger (one node), or in the
+    /// PostgreSQL ledger's database, shared by every node. A PostgreSQL node that still has a
+    /// settlements.db from an earlier release imports its records once (by id) and renames the file.
+    /// </summary>
+    public static ISettlementStore OpenStore(ConnectorSettings settings, ILogger log)
+    {
+        if (settings.Ledger.Backend != LedgerBackend.Postgres) return SettlementStore.Open(StorePath(settings));
+        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(settings.Ledger.PostgresUrl!);
+        string old = StorePath(settings);
+        if (File.Exists(old))
+        {
+            using (var file = SettlementStore.Open(old))
+                foreach (var record in file.List()) store.CreateOrGetOpen(record);
+            File.Move(old, old + ".imported", overwrite: true);
+            log.LogInformation("Settlement records of {File} imported into the PostgreSQL ledger database; the file was renamed to {Renamed}", old, old + ".imported");
+        }
+        return store;
     }
 
     /// <summary>settlements.db beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
@@ -48,7 +71,26 @@ public static class ConnectorSettlement
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Ledger.Backend == LedgerBackend.Sqlite ? settings.Ledger.Path : "./data/ledger.db"))!, fileName);
 
     /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
-    public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers) =>
+    public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, M2M.Settlement.Evm.IPaymentChannelObserver? observer = null) =>
         settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
-            : new EvmClaimReceiver(settings, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"));
+            : new EvmClaimReceiver(EvmPeers(settings), settings.EvmPrivateKey, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
+
+    /// <summary>The peers with peers[].settlement.evm, as settlement sees them.</summary>
+    public static IReadOnlyList<EvmPeer> EvmPeers(ConnectorSettings settings) =>
+        settings.Peers.Where(p => p.Settlement?.Evm is not null).Select(p => new EvmPeer(p.Id, p.AssetCode, p.AssetScale, p.Settlement!.Evm!)).ToList();
+}
+
+/// <summary>RFC 38 both ways for peers with a settlement engine: incoming credits and peer.settle messages.</summary>
+public sealed record Rfc38Services(M2M.Settlement.Rfc38.IncomingSettlements Incoming, M2M.Settlement.Rfc38.SettlementMessages Messages)
+{
+    public static Rfc38Services Create(ConnectorSettings settings, ILedger ledger, ISettlementStore store, M2M.Core.Switch.IPeerLinks links, TimeProvider time, ILoggerFactory loggers)
+    {
+        var engines = settings.Peers.Where(p => p.Settlement?.EngineUrl is not null).ToDictionary(p => p.Id, p => p.Settlement!.EngineUrl!);
+        var assets = settings.Peers.Where(p => engines.ContainsKey(p.Id)).ToDictionary(p => p.Id, p => new M2M.Settlement.Rfc38.PeerAsset(p.Id, p.AssetCode, p.AssetScale));
+        var log = loggers.CreateLogger("M2M.Settlement.Rfc38");
+        var http = new HttpClient { Timeout = M2M.Settlement.Rfc38.SettlementMessages.RelayTimeout };
+        return new Rfc38Services(
+            new M2M.Settlement.Rfc38.IncomingSettlements(store, ledger, assets, time, log),
+            new M2M.Settlement.Rfc38.SettlementMessages(http, id => engines.GetValueOrDefault(id), links, settings.IlpAddress, time, log));
+    }
 }

@@ -18,6 +18,7 @@ public sealed class ConfigFile
     public AdminSection? Admin { get; set; }
     public LimitsSection? Limits { get; set; }
     public WalletSection? Wallet { get; set; }
+    public RoutingSection? Routing { get; set; }
 }
 
 public sealed class PeerSection
@@ -31,6 +32,8 @@ public sealed class PeerSection
     public string? CreditLimit { get; set; }
     public SettlementSection? Settlement { get; set; }
     public PeerLimitsSection? Limits { get; set; }
+    public string? SendRoutes { get; set; }
+    public string? ReceiveRoutes { get; set; }
 }
 
 public sealed class AssetSection
@@ -86,6 +89,7 @@ public sealed class LimitsSection
     public string? DrainTimeoutMs { get; set; }
     public string? MaxBtpFrameBytes { get; set; }
     public string? BtpAuthTimeoutMs { get; set; }
+    public string? SettlementLeaseMs { get; set; }
 }
 
 /// <summary>wallet: the agent wallet store. The password is never in YAML: WALLET_PASSWORD or a password file.</summary>

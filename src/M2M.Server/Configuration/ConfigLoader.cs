@@ -2,6 +2,7 @@ using System.Globalization;
 using M2M.Core.Ilp;
 using M2M.Core.Routing;
 using M2M.Core.Switch;
+using M2M.Settlement.Evm;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -90,6 +91,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         {
             NodeId = nodeId,
             IlpAddress = ilpAddress,
+            IlpAddressIsDefault = f.IlpAddress is null,
             BindAddress = BindAddress(),
             BtpServerPort = Port("btpServerPort (BTP_SERVER_PORT)", EnvWithAlias("BTP_SERVER_PORT", "BTP_PORT") ?? f.BtpServerPort, 3000),
             HealthCheckPort = Port("healthCheckPort (HEALTH_CHECK_PORT)", Env("HEALTH_CHECK_PORT") ?? f.HealthCheckPort, 8080),
@@ -102,6 +104,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             EvmPrivateKey = EvmKey(),
             Tracing = BuildTracing(),
             Explorer = BuildExplorer(),
+            Routing = BuildRouting(f.Routing),
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);
@@ -132,6 +135,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         DrainTimeout = Millis("limits.drainTimeoutMs", l.DrainTimeoutMs, s.DrainTimeout, 0, 3_600_000),
         BtpAuthTimeout = Millis("limits.btpAuthTimeoutMs", l.BtpAuthTimeoutMs, s.BtpAuthTimeout, 100, 120_000),
         MaxBtpFrameBytes = (int)UInt("limits.maxBtpFrameBytes", l.MaxBtpFrameBytes, (ulong)s.MaxBtpFrameBytes, 40_000, 16 * 1024 * 1024),
+        SettlementLease = Millis("limits.settlementLeaseMs", l.SettlementLeaseMs, s.SettlementLease, 1_000, 3_600_000),
     };
 
     /// <summary>OTEL_* (the OpenTelemetry SDK's own names); only read here, so a bad value is one config error.</summary>
@@ -196,10 +200,13 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             _warnings.Add($"peer '{id}' has no url and no secret ({SecretVariable(id)} or {key}.authToken): its connections will be refused");
         string code = p.Asset?.Code ?? "USD";
         if (code.Length is 0 or > 16) Error($"{key}.asset.code", code, "an asset code of 1 to 16 characters");
+        var (sendRoutes, receiveRoutes) = RouteSwitches(p, key, relation);
         var peer = new PeerSettings
         {
             Id = id,
             Relation = relation,
+            SendRoutes = sendRoutes,
+            ReceiveRoutes = receiveRoutes,
             Url = url,
             AuthToken = token,
             AssetCode = code,

@@ -1,5 +1,6 @@
 using M2M.Core.Routing;
 using M2M.Core.Switch;
+using M2M.Settlement.Evm;
 
 namespace M2M.Server.Configuration;
 
@@ -8,6 +9,8 @@ public sealed record ConnectorSettings
 {
     public required string NodeId { get; init; }
     public required string IlpAddress { get; init; }
+    /// <summary>True when ilpAddress was not configured and is only the g.&lt;nodeId&gt; stand-in: a parent's ILDCP answer replaces it.</summary>
+    public bool IlpAddressIsDefault { get; init; }
     public string BindAddress { get; init; } = "127.0.0.1";
     public int BtpServerPort { get; init; } = 3000;
     public int HealthCheckPort { get; init; } = 8080;
@@ -27,10 +30,13 @@ public sealed record ConnectorSettings
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(35);
     public int MaxBtpFrameBytes { get; init; } = 64 * 1024;
     public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>limits.settlementLeaseMs: how long a node holds a settlement without renewing before another node resumes it.</summary>
+    public TimeSpan SettlementLease { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
     public string? EvmPrivateKey { get; init; }
     public TracingSettings Tracing { get; init; } = new();
     public ExplorerSettings Explorer { get; init; } = new();
+    public RoutingSettings Routing { get; init; } = new();
     /// <summary>Where the settings came from, for the startup log line.</summary>
     public string Source { get; init; } = "built-in default";
 }
@@ -51,6 +57,10 @@ public sealed record PeerSettings
     public SettlementSettings? Settlement { get; init; }
     /// <summary>peers[].limits: packets/s and in-flight caps; null: none.</summary>
     public PeerLimits? Limits { get; init; }
+    /// <summary>CCP: we advertise our routes to this peer (default: unless it is a child).</summary>
+    public bool SendRoutes { get; init; } = true;
+    /// <summary>CCP: we accept this peer's route updates (default: unless it is a child).</summary>
+    public bool ReceiveRoutes { get; init; } = true;
 
     public bool IsOutgoing => Url is not null;
 
@@ -65,20 +75,6 @@ public sealed record SettlementSettings(ulong Threshold, ulong SettleTo, Settlem
 
     /// <summary>Automatic settlements of this peer start at least this far apart (fees and rate limits on chain).</summary>
     public TimeSpan MinInterval { get; init; }
-}
-
-/// <summary>
-/// peers[].settlement.evm. As payer we open a channel on <see cref="Contract"/> to <see cref="PeerAddress"/>
-/// with <see cref="DepositWei"/>; as receiver we accept claims signed by <see cref="PeerAddress"/>.
-/// </summary>
-public sealed record EvmPeerSettings
-{
-    public required Uri RpcUrl { get; init; }
-    public required System.Numerics.BigInteger ChainId { get; init; }
-    public required string Contract { get; init; }
-    public required string PeerAddress { get; init; }
-    public System.Numerics.BigInteger DepositWei { get; init; }
-    public ulong DisputePeriodSeconds { get; init; } = 86_400;
 }
 
 public sealed record LedgerSettings

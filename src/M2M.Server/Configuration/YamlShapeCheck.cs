@@ -133,6 +133,7 @@ internal static class YamlShapeCheck
         nameof(LimitsSection) => "limits",
         nameof(WalletSection) => "wallet",
         nameof(PeerLimitsSection) => "peers[].limits",
+        nameof(RoutingSection) => "routing",
         var other => other,
     };
 

@@ -4,6 +4,7 @@ using M2M.Ledger.Sqlite;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Settlement.Coordination;
+using M2M.Settlement.Evm;
 
 namespace M2M.Server.Data;
 
@@ -24,6 +25,7 @@ public static class DataStores
         list.Add(new DataStore("settlements", ConnectorSettlement.StorePath(settings), SettlementStore.Migrations));
         list.Add(new DataStore("evm-channels", ConnectorSettlement.SiblingPath(settings, "evm-channels.db"), EvmChannelStore.Migrations));
         list.Add(new DataStore("evm-claims", ConnectorSettlement.SiblingPath(settings, "evm-claims.db"), EvmClaimStore.Migrations));
+        list.Add(new DataStore("accounts", Accounts.HostedAccounts.StorePath(settings), Accounts.AccountStore.Migrations));
         list.Add(new DataStore(Wallets, WalletPath(), null));
         return list;
     }

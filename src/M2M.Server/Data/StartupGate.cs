@@ -20,6 +20,7 @@ public static class StartupGate
     public static async Task<string?> CheckAsync(ConnectorSettings settings, Action<string> log, CancellationToken ct = default)
     {
         var pending = new List<string>();
+        if (settings.Ledger.Backend == LedgerBackend.Sqlite) RefuseUnwritable(settings.Ledger.Path);
         try
         {
             foreach (var store in DataStores.SqliteStores(settings))
@@ -30,6 +31,10 @@ public static class StartupGate
             }
             if (await PostgresPendingAsync(settings).ConfigureAwait(false) is { Count: > 0 } pg) pending.Add($"ledger (postgres) {Describe(pg)}");
         }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            throw new LedgerUnavailableException($"a data store could not be read before start: {e.Message}", e);
+        }
         catch (DataSchemaException e)
         {
             string? latest = DataStores.LatestBackup(settings);
@@ -37,6 +42,39 @@ public static class StartupGate
         }
         if (pending.Count == 0) return null;
         return await BackupBeforeMigratingAsync(settings, pending, log, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A read-only ledger directory or file: one clear line now, not T00 for every packet after "ready".</summary>
+    private static void RefuseUnwritable(string ledgerPath)
+    {
+        try
+        {
+            StoreLock.CheckWritable(ledgerPath);
+        }
+        catch (StoreLockException e)
+        {
+            throw new LedgerUnavailableException($"ledger {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Why this release cannot open the configured data (a newer contract schema, an edited or
+    /// deleted migration), or null when it can (possibly after migrating it forward). Read-only:
+    /// safe beside a running connector. `m2m-connector data check` and rollback.sh use it.
+    /// </summary>
+    public static async Task<string?> IncompatibilityAsync(ConnectorSettings settings)
+    {
+        try
+        {
+            foreach (var store in DataStores.SqliteStores(settings))
+                if (store.Migrations is not null && File.Exists(store.Path)) SqliteMigrator.Pending(store.Path, store.Migrations);
+            await PostgresPendingAsync(settings).ConfigureAwait(false);
+            return null;
+        }
+        catch (DataSchemaException e)
+        {
+            return e.Message;
+        }
     }
 
     private static string Describe(IReadOnlyList<Migration> todo) => $"{todo[0].Version - 1} -> {todo[^1].Version}";

@@ -13,7 +13,7 @@ namespace M2M.Server.Observability;
 /// process do not share counters). Labels are bounded: packet type and status, error type and
 /// severity, configured peer ids; never an ILP address.
 /// </summary>
-public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Settlement.Coordination.ISettlementObserver
+public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Settlement.Coordination.ISettlementObserver, M2M.Settlement.Evm.IPaymentChannelObserver
 {
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
 
@@ -36,6 +36,11 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     private readonly Counter _settlementsExecuted;
     private readonly Histogram _settlementLatency;
     private readonly Counter _settlementAmount;
+    private readonly Counter _channelsFunded;
+    private readonly Counter _channelDisputes;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), byte> _disputedChannels = new();
+    private readonly Counter _packetErrors;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Counter.Child> _packetErrorChildren = new(StringComparer.Ordinal);
 
     public void Executed(M2M.Settlement.Coordination.SettlementRecord settlement, bool success, TimeSpan latency)
     {
@@ -43,6 +48,13 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         _settlementLatency.WithLabels(settlement.Method).Observe(latency.TotalSeconds);
         if (success) _settlementAmount.WithLabels(settlement.Method, settlement.Token).Inc(settlement.Amount);
         else Error("settlement_failed", "error");
+    }
+
+    public void ChannelFunded(string method) => _channelsFunded.WithLabels(method).Inc();
+
+    public void ChannelDisputed(string method, string channelId)
+    {
+        if (_disputedChannels.TryAdd((method, channelId), 0)) _channelDisputes.WithLabels(method).Inc();
     }
 
     /// <summary>settlements_pending and payment_channels_active are read from the durable stores at each scrape.</summary>
@@ -85,6 +97,13 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
             new HistogramConfiguration { LabelNames = ["method"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 20) });
         _settlementAmount = f.CreateCounter("settlement_amount_total", "Units settled, by method and token (asset code/scale).",
             new CounterConfiguration { LabelNames = ["method", "token"] });
+        _channelsFunded = f.CreateCounter("payment_channels_funded_total", "Payment channels this node funded (opened with a deposit), by method.",
+            new CounterConfiguration { LabelNames = ["method"] });
+        _channelDisputes = f.CreateCounter("payment_channels_disputes_total", "Payment channels found in their dispute (closing) period, once per channel, by method.",
+            new CounterConfiguration { LabelNames = ["method"] });
+        // Present from the first scrape (0), as the guide greps for them.
+        _channelsFunded.WithLabels("evm");
+        _channelDisputes.WithLabels("evm");
         _ledgerLatency = f.CreateHistogram("ledger_operation_latency_seconds", "Ledger calls made while handling packets, by operation (reserve, post, void).",
             new HistogramConfiguration { LabelNames = ["operation", "result"], Buckets = Histogram.ExponentialBuckets(0.00005, 2, 18) });
         _ledgerBatch = f.CreateHistogram("ledger_batch_size", "Work items committed together in one ledger transaction (group commit).",
@@ -92,6 +111,9 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         _fulfillPostFailed = f.CreateCounter("ledger_fulfill_post_failed_total", "Fulfills answered T00 because their post did not commit. Should be 0: alert if not.");
         _balance = f.CreateGauge("account_balance_units", "Posted balance of each peer account (credits − debits, in the asset's units; positive: we owe the peer).",
             new GaugeConfiguration { LabelNames = ["peer_id", "token_id"] });
+        // The upgrade guide watches `grep error_total` during and after an upgrade: this is the error rate it means.
+        _packetErrors = f.CreateCounter("ilp_packet_error_total", "Prepares answered with an ILP Reject, by error code (T01 next hop unreachable, T00 ledger, T03 draining, T04 over a limit, F02 no route, R00 expired, ...).",
+            new CounterConfiguration { LabelNames = ["code"] });
         DotNetStats.Register(Registry);
         // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
         _processedFulfilled = _processed.WithLabels("prepare", "fulfilled");
@@ -103,9 +125,17 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     {
         bool fulfilled = reply is IlpFulfill;
         (fulfilled ? _processedFulfilled : _processedRejected).Inc();
+        if (reply is IlpReject reject) PacketError(reject.Code);
         _prepareLatency.Observe(elapsed.TotalSeconds);
         _window.Add(elapsed);
         Interlocked.Increment(ref fulfilled ? ref _fulfilled : ref _rejected);
+    }
+
+    /// <summary>Counts a Reject by its code; a code that is not F/T/R plus two digits (from a peer) is counted as "other", so the labels stay bounded.</summary>
+    private void PacketError(string code)
+    {
+        string label = code.Length == 3 && code[0] is ('F' or 'T' or 'R') && char.IsAsciiDigit(code[1]) && char.IsAsciiDigit(code[2]) ? code : "other";
+        _packetErrorChildren.GetOrAdd(label, static (c, counter) => counter.WithLabels(c), _packetErrors).Inc();
     }
 
     public void InFlightChanged(long inFlight) => _inFlight.Set(inFlight);

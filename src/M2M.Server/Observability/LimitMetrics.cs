@@ -39,6 +39,26 @@ public sealed class LimitMetrics : ILimitObserver
         _metrics.Error(sourceBlocked ? "btp_auth_source_blocked" : "btp_auth_failed", "warning");
     }
 
+    /// <summary>
+    /// <c>btp_connections{state=unauthenticated|authenticated}</c> and
+    /// <c>btp_connections_closed_total{reason=auth_timeout|evicted}</c> from the connection gate.
+    /// </summary>
+    public void TrackConnections(M2M.Btp.BtpConnectionGate gate)
+    {
+        var f = Prometheus.Metrics.WithCustomRegistry(_metrics.Registry);
+        var open = f.CreateGauge("btp_connections", "BTP WebSocket connections by state (unauthenticated: waiting for auth, capped separately).",
+            new GaugeConfiguration { LabelNames = ["state"] });
+        var closed = f.CreateGauge("btp_connections_closed_total", "Unauthenticated BTP connections closed: auth_timeout, or evicted (oldest first) to stay under the cap.",
+            new GaugeConfiguration { LabelNames = ["reason"] });
+        _metrics.Registry.AddBeforeCollectCallback(() =>
+        {
+            open.WithLabels("unauthenticated").Set(gate.Unauthenticated);
+            open.WithLabels("authenticated").Set(gate.Authenticated);
+            closed.WithLabels("auth_timeout").Set(gate.TimedOut);
+            closed.WithLabels("evicted").Set(gate.Evicted);
+        });
+    }
+
     /// <summary>The switch step enforcing every peer's configured <c>limits</c>.</summary>
     public static PeerLimitsStep CreateStep(SwitchOptions options, ConnectorSettings settings, TimeProvider time, LimitMetrics metrics)
     {

@@ -12,6 +12,7 @@ namespace M2M.Server.Wallets;
 public sealed partial class ConnectorWallets : IDisposable
 {
     private readonly ILogger _log;
+    private M2M.Migrations.StoreLock? _owner;
 
     private ConnectorWallets(WalletSettings settings, ILogger log)
     {
@@ -45,8 +46,14 @@ public sealed partial class ConnectorWallets : IDisposable
             return $"wallet store {path} does not exist: create it with `m2m-connector wallet init` (or set WALLET_DB_PATH / wallet.path)";
         try
         {
+            // Held while running, so `migrate-wallet` (which takes the same OS lock) is refused meanwhile.
+            _owner = M2M.Migrations.StoreLock.Acquire(path, legacyLockFile: false);
             Store = WalletStore.OpenExisting(path, Settings.Password);
             return null;
+        }
+        catch (M2M.Migrations.StoreLockException e)
+        {
+            return $"wallet store {e.Message}";
         }
         catch (WalletPasswordException)
         {
@@ -56,9 +63,21 @@ public sealed partial class ConnectorWallets : IDisposable
         {
             return $"wallet store {path} could not be opened: {e.Message}";
         }
+        finally
+        {
+            if (Store is null)
+            {
+                _owner?.Dispose();
+                _owner = null;
+            }
+        }
     }
 
-    public void Dispose() => Store?.Dispose();
+    public void Dispose()
+    {
+        Store?.Dispose();
+        _owner?.Dispose(); // after the store's connections are closed
+    }
 
     [LoggerMessage(EventId = 7101, Level = LogLevel.Information, Message = "Agent wallet store {Path} open: {Agents} agents, EVM balances {EvmBalances}")]
     private partial void LogOpened(string path, int agents, bool evmBalances);

@@ -8,15 +8,18 @@ namespace M2M.Settlement.Coordination;
 /// <summary>
 /// Durable settlement records in their own SQLite file (WAL, synchronous=FULL). Every state
 /// change is committed before the coordinator acts on it, so a restart resumes from here.
-/// At most one open settlement per peer is enforced by a partial unique index.
+/// At most one open settlement per peer is enforced by a partial unique index. One process owns
+/// the SQLite ledger, so the per-peer lock of <see cref="CreateAsync"/> is a process-wide gate and
+/// the lease is always ours.
 /// </summary>
-public sealed class SettlementStore : IDisposable
+public sealed class SettlementStore : ISettlementStore
 {
     /// <summary>The numbered migrations in Migrations/*.sql (embedded).</summary>
     public static readonly MigrationSet Migrations = MigrationSet.FromResources("settlements", typeof(SettlementStore).Assembly, "m2m.migrations.settlements.");
 
     private readonly SqliteConnection _db;
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _create = new(1, 1);
 
     private SettlementStore(SqliteConnection db) => _db = db;
 
@@ -38,6 +41,86 @@ public sealed class SettlementStore : IDisposable
         }
         return new SettlementStore(db);
     }
+
+    public string Backend => "sqlite";
+
+    public async Task<(CreateOutcome Outcome, SettlementRecord? Record)> CreateAsync(string peerId, DateTimeOffset now, TimeSpan minInterval,
+        Func<CancellationToken, Task<SettlementRecord?>> build, CancellationToken ct)
+    {
+        await _create.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (OpenFor(peerId) is { } open) return (CreateOutcome.AlreadyOpen, open);
+            if (minInterval > TimeSpan.Zero && List(peerId: peerId).LastOrDefault() is { } last && now - last.CreatedAt < minInterval) return (CreateOutcome.TooSoon, null);
+            var record = await build(ct).ConfigureAwait(false);
+            if (record is null) return (CreateOutcome.Nothing, null);
+            var stored = CreateOrGetOpen(record);
+            return (stored.Id == record.Id ? CreateOutcome.Created : CreateOutcome.AlreadyOpen, stored);
+        }
+        finally
+        {
+            _create.Release();
+        }
+    }
+
+    public async Task<Rfc38.IncomingCredit> RecordIncomingAsync(string peerId, string key, System.Numerics.BigInteger amount, byte scale,
+        Func<Rfc38.Leftover, (ulong Credit, Rfc38.Leftover Left)> convert, DateTimeOffset now, CancellationToken ct)
+    {
+        await _create.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            lock (_lock)
+            {
+                using var tx = _db.BeginTransaction();
+                using (var seen = _db.CreateCommand())
+                {
+                    seen.CommandText = "SELECT amount, scale, credited FROM incoming_settlements WHERE peer_id = $p AND idempotency_key = $k";
+                    seen.Parameters.AddWithValue("$p", peerId);
+                    seen.Parameters.AddWithValue("$k", key);
+                    using var r = seen.ExecuteReader();
+                    if (r.Read())
+                    {
+                        if (r.GetString(0) != amount.ToString(CultureInfo.InvariantCulture) || r.GetInt64(1) != scale)
+                            throw new Rfc38.IncomingSettlementException($"Idempotency-Key '{key}' was used before with another quantity");
+                        return new Rfc38.IncomingCredit(peerId, key, unchecked((ulong)r.GetInt64(2)), scale, Replayed: true);
+                    }
+                }
+                var leftover = Rfc38.Leftover.None;
+                using (var read = _db.CreateCommand())
+                {
+                    read.CommandText = "SELECT amount, scale FROM settlement_leftovers WHERE peer_id = $p";
+                    read.Parameters.AddWithValue("$p", peerId);
+                    using var r = read.ExecuteReader();
+                    if (r.Read()) leftover = new Rfc38.Leftover(System.Numerics.BigInteger.Parse(r.GetString(0), CultureInfo.InvariantCulture), (byte)r.GetInt64(1));
+                }
+                var (credit, left) = convert(leftover);
+                using (var write = _db.CreateCommand())
+                {
+                    write.CommandText = """
+                        INSERT INTO incoming_settlements VALUES ($p, $k, $a, $s, $c, $t);
+                        INSERT INTO settlement_leftovers VALUES ($p, $la, $ls) ON CONFLICT (peer_id) DO UPDATE SET amount = excluded.amount, scale = excluded.scale;
+                        """;
+                    write.Parameters.AddWithValue("$p", peerId);
+                    write.Parameters.AddWithValue("$k", key);
+                    write.Parameters.AddWithValue("$a", amount.ToString(CultureInfo.InvariantCulture));
+                    write.Parameters.AddWithValue("$s", (long)scale);
+                    write.Parameters.AddWithValue("$c", unchecked((long)credit));
+                    write.Parameters.AddWithValue("$t", now.ToUnixTimeMilliseconds());
+                    write.Parameters.AddWithValue("$la", left.Amount.ToString(CultureInfo.InvariantCulture));
+                    write.Parameters.AddWithValue("$ls", (long)left.Scale);
+                    write.ExecuteNonQuery();
+                }
+                tx.Commit();
+                return new Rfc38.IncomingCredit(peerId, key, credit, scale, Replayed: false);
+            }
+        }
+        finally
+        {
+            _create.Release();
+        }
+    }
+
+    public Task<bool> TryLeaseAsync(Guid id, string holder, TimeSpan ttl, CancellationToken ct) => Task.FromResult(Get(id)?.IsOpen == true);
 
     /// <summary>Inserts a new open settlement; returns the existing open one for the peer instead, if any.</summary>
     public SettlementRecord CreateOrGetOpen(SettlementRecord record)
@@ -117,21 +200,7 @@ public sealed class SettlementStore : IDisposable
         var list = new List<SettlementRecord>();
         while (r.Read())
         {
-            list.Add(new SettlementRecord
-            {
-                Id = Guid.Parse(r.GetString(0)),
-                PeerId = r.GetString(1),
-                Method = r.GetString(2),
-                Amount = unchecked((ulong)r.GetInt64(3)),
-                Token = r.GetString(4),
-                State = (SettlementState)r.GetInt64(5),
-                Attempts = (int)r.GetInt64(6),
-                LastError = r.IsDBNull(7) ? null : r.GetString(7),
-                Reference = r.IsDBNull(8) ? null : r.GetString(8),
-                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(9)),
-                UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(10)),
-                NextAttemptAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(11)),
-            });
+            list.Add(SettlementRows.Read(r));
         }
         return list;
     }
@@ -143,5 +212,9 @@ public sealed class SettlementStore : IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        _create.Dispose();
+    }
 }

@@ -2,12 +2,9 @@ using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using M2M.Btp;
-using M2M.Server.Configuration;
 using M2M.Settlement.Coordination;
-using M2M.Settlement.Evm;
 
-namespace M2M.Server.Accounting;
+namespace M2M.Settlement.Evm;
 
 /// <summary>The "payment-channel-claim" BTP sub-protocol message (payer → receiver).</summary>
 public sealed record EvmClaimMessage(
@@ -20,7 +17,7 @@ public sealed record EvmClaimMessage(
 {
     public const string ProtocolName = "payment-channel-claim";
 
-    public BtpProtocolData ToProtocolData() => new(ProtocolName, BtpContentType.ApplicationJson, JsonSerializer.SerializeToUtf8Bytes(this));
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this);
 
     /// <summary>1 unit of a scale-<paramref name="assetScale"/> asset in wei: 10^(18 − scale).</summary>
     public static BigInteger WeiPerUnit(byte assetScale) =>
@@ -31,9 +28,10 @@ public sealed record EvmClaimMessage(
 /// Pays a peer with cumulative EIP-712 claims on a unidirectional channel (method "evm"). Opens the channel
 /// with peers[].settlement.evm.depositWei on the first settlement, then per settlement raises the cumulative
 /// amount (persisted before signing) and sends the claim over the peer's live BTP session. Idempotent by
-/// settlement id: a resend sends the same stored claim, never a bigger one.
+/// settlement id: a resend sends the same stored claim, never a bigger one. The claim goes to the peer through
+/// the host's <see cref="IPeerMessenger"/> (a BTP MESSAGE on the peer's live session).
 /// </summary>
-public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelStore store, Func<string, BtpSession?> sessionOf) : ISettlementMethod
+public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? privateKey, EvmChannelStore store, IPeerMessenger messenger, IPaymentChannelObserver? observer = null) : ISettlementMethod
 {
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -44,9 +42,9 @@ public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelSt
 
     public async Task<SettlementReceipt> SettleAsync(SettlementRecord settlement, CancellationToken ct)
     {
-        var peer = settings.Peers.FirstOrDefault(p => p.Id == settlement.PeerId) ?? throw new SettlementFailedException($"peer '{settlement.PeerId}' is not configured");
-        var evm = peer.Settlement?.Evm ?? throw new SettlementFailedException($"peer '{peer.Id}' has no peers[].settlement.evm section");
-        string key = settings.EvmPrivateKey ?? throw new SettlementFailedException("EVM_PRIVATE_KEY is not set");
+        var peer = peerOf(settlement.PeerId) ?? throw new SettlementFailedException($"peer '{settlement.PeerId}' has no peers[].settlement.evm section");
+        var evm = peer.Evm;
+        string key = privateKey ?? throw new SettlementFailedException("EVM_PRIVATE_KEY is not set");
         if (peer.AssetScale > 18) throw new SettlementFailedException($"peer '{peer.Id}' asset scale {peer.AssetScale} is above 18");
 
         EvmStoredClaim claim;
@@ -60,36 +58,24 @@ public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelSt
             _gate.Release();
         }
 
-        var session = sessionOf(peer.Id);
-        if (session is null || !session.IsOpen) throw new SettlementFailedException($"no live BTP session with peer '{peer.Id}' to send the claim on");
         var message = new EvmClaimMessage(claim.ChannelId, claim.CumulativeWei.ToString(CultureInfo.InvariantCulture), claim.Signature,
             settlement.Id.ToString(), evm.ChainId.ToString(CultureInfo.InvariantCulture), evm.Contract);
-        BtpPacket reply;
+        ReadOnlyMemory<byte>? reply;
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(ReplyTimeout);
-            reply = await session.SendMessageAsync([message.ToProtocolData()], timeout.Token).ConfigureAwait(false);
+            reply = await messenger.SendAsync(peer.Id, EvmClaimMessage.ProtocolName, message.ToJson(), ReplyTimeout, ct).ConfigureAwait(false);
         }
-        catch (BtpRemoteException e)
+        catch (PeerMessageException e)
         {
-            throw new SettlementFailedException($"peer '{peer.Id}' refused the claim: {e.Code} {e.DataText}", e);
-        }
-        catch (BtpException e)
-        {
-            throw new SettlementFailedException($"sending the claim to '{peer.Id}' failed: {e.Message}", e);
-        }
-        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
-        {
-            throw new SettlementFailedException($"peer '{peer.Id}' did not answer the claim within {ReplyTimeout.TotalSeconds} s", e);
+            throw new SettlementFailedException(e.Refused ? $"peer '{peer.Id}' refused the claim: {e.Message}" : $"sending the claim to '{peer.Id}' failed: {e.Message}", e);
         }
         // A peer that does not know the sub-protocol acknowledges with an empty RESPONSE: that is no acceptance.
-        if (!reply.TryGetProtocolData(EvmClaimMessage.ProtocolName, out _))
+        if (reply is null)
             throw new SettlementFailedException($"peer '{peer.Id}' acknowledged the claim without accepting it (does it support {EvmClaimMessage.ProtocolName}?)");
         return new SettlementReceipt($"evm:{claim.ChannelId}:{claim.CumulativeWei}");
     }
 
-    private async Task<EvmStoredClaim> NewClaimAsync(SettlementRecord settlement, PeerSettings peer, EvmPeerSettings evm, string key, CancellationToken ct)
+    private async Task<EvmStoredClaim> NewClaimAsync(SettlementRecord settlement, EvmPeer peer, EvmPeerSettings evm, string key, CancellationToken ct)
     {
         var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
         var channel = store.Channel(peer.Id);
@@ -105,6 +91,7 @@ public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelSt
                 throw new SettlementFailedException($"opening a channel to '{peer.Id}' failed: {e.Message}", e);
             }
             store.SetChannel(peer.Id, opened.ChannelId);
+            observer?.ChannelFunded(Name);
             channel = (opened.ChannelId, BigInteger.Zero);
         }
         var (channelId, cumulative) = channel.Value;
@@ -113,6 +100,7 @@ public sealed class EvmSettlementMethod(ConnectorSettings settings, EvmChannelSt
         {
             var state = await client.GetChannelAsync(channelId, ct).ConfigureAwait(false)
                 ?? throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is not on chain");
+            if (state.IsClosing) observer?.ChannelDisputed(Name, channelId);
             if (state.IsClosing || state.Finalized) throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is closing or closed");
             deposit = state.Deposit;
         }

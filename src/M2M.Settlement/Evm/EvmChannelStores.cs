@@ -4,7 +4,7 @@ using M2M.Core.Migrations;
 using M2M.Migrations;
 using Microsoft.Data.Sqlite;
 
-namespace M2M.Server.Accounting;
+namespace M2M.Settlement.Evm;
 
 /// <summary>One claim we signed (payer side) or accepted (receiver side).</summary>
 public sealed record EvmStoredClaim(string PeerId, string ChannelId, BigInteger CumulativeWei, string Signature);

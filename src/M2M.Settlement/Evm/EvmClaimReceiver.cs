@@ -1,15 +1,10 @@
 using System.Globalization;
 using System.Numerics;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
-using M2M.Btp;
 using M2M.Core.Ledger;
-using M2M.Server.Configuration;
-using M2M.Settlement.Evm;
 using Microsoft.Extensions.Logging;
 
-namespace M2M.Server.Accounting;
+namespace M2M.Settlement.Evm;
 
 /// <summary>
 /// Accepts "payment-channel-claim" MESSAGEs from peers with peers[].settlement.evm: checks the channel on chain
@@ -18,9 +13,9 @@ namespace M2M.Server.Accounting;
 /// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
 /// </summary>
-public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log) : IBtpSubProtocol, IDisposable
+public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, string? privateKey, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log, IPaymentChannelObserver? observer = null) : IDisposable
 {
-    public const ushort ClaimTransferCode = 3;
+    public const ushort ClaimTransferCode = TransferIds.ClaimCode;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     public EvmClaimStore Store => store;
@@ -28,28 +23,27 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
     /// <summary>Creates the settlement account of every asset a peer may settle to us in.</summary>
     public async Task StartAsync(CancellationToken ct)
     {
-        var accounts = settings.Peers.Where(p => p.Settlement?.Evm is not null)
-            .Select(p => PeerAccounts.SettlementAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id).ToList();
+        var accounts = peers.Select(p => PeerAccounts.SettlementAccount(p.AssetCode, p.AssetScale)).DistinctBy(a => a.Id).ToList();
         if (accounts.Count > 0) await ledger.CreateAccountsAsync(accounts, ct).ConfigureAwait(false);
     }
 
-    public string ProtocolName => EvmClaimMessage.ProtocolName;
-
-    /// <summary>The "payment-channel-claim" BTP sub-protocol (registered with the connector's BTP handler).</summary>
-    public async ValueTask<BtpProtocolData?> HandleAsync(BtpSession session, BtpProtocolData entry, CancellationToken ct)
+    /// <summary>
+    /// Incoming sub-protocol message from an authenticated peer (the host calls this from its BTP hook): null for
+    /// other protocols (a plain acknowledgement); the acceptance JSON for a valid claim; throws when invalid.
+    /// </summary>
+    public async ValueTask<ReadOnlyMemory<byte>?> HandleAsync(string peerId, string protocol, ReadOnlyMemory<byte> data)
     {
-        if (entry.ProtocolName != EvmClaimMessage.ProtocolName) return null; // unknown sub-protocol: plain acknowledgement
-        var accepted = await AcceptAsync(session.PeerId, entry.Data, CancellationToken.None).ConfigureAwait(false);
-        var ack = JsonSerializer.SerializeToUtf8Bytes(new { accepted = true, channelId = accepted.ChannelId, cumulativeAmount = accepted.CumulativeWei.ToString(CultureInfo.InvariantCulture) });
-        return new BtpProtocolData(EvmClaimMessage.ProtocolName, BtpContentType.ApplicationJson, ack);
+        if (protocol != EvmClaimMessage.ProtocolName) return null;
+        var accepted = await AcceptAsync(peerId, data, CancellationToken.None).ConfigureAwait(false);
+        return JsonSerializer.SerializeToUtf8Bytes(new { accepted = true, channelId = accepted.ChannelId, cumulativeAmount = accepted.CumulativeWei.ToString(CultureInfo.InvariantCulture) });
     }
 
     /// <summary>Verifies and applies one claim from an authenticated peer; throws <see cref="EvmClaimRejectedException"/> when invalid.</summary>
     public async Task<EvmStoredClaim> AcceptAsync(string peerId, ReadOnlyMemory<byte> json, CancellationToken ct)
     {
-        var peer = settings.Peers.FirstOrDefault(p => p.Id == peerId);
-        var evm = peer?.Settlement?.Evm ?? throw Reject(peerId, $"peer '{peerId}' has no EVM settlement configured");
-        string key = settings.EvmPrivateKey ?? throw Reject(peerId, "this connector has no EVM key");
+        var peer = peers.FirstOrDefault(p => p.Id == peerId);
+        var evm = peer?.Evm ?? throw Reject(peerId, $"peer '{peerId}' has no EVM settlement configured");
+        string key = privateKey ?? throw Reject(peerId, "this connector has no EVM key");
         EvmClaimMessage? m;
         try
         {
@@ -82,6 +76,7 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
             if (channel is null) throw Reject(peerId, $"channel {m.ChannelId} does not exist on chain");
             if (!string.Equals(channel.Recipient, client.AccountAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} does not pay us");
             if (!string.Equals(channel.Sender, evm.PeerAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} is not from the peer's address");
+            if (channel.IsClosing) observer?.ChannelDisputed("evm", m.ChannelId);
             if (channel.IsClosing || channel.Finalized) throw Reject(peerId, $"channel {m.ChannelId} is closing or closed");
 
             var domain = new EvmClaimDomain(evm.ChainId, evm.Contract);
@@ -128,21 +123,15 @@ public sealed partial class EvmClaimReceiver(ConnectorSettings settings, ILedger
     /// <summary>Redeems the peer's latest accepted claim on chain (we are the channel's recipient).</summary>
     public async Task<EvmClaimResult> RedeemAsync(string peerId, CancellationToken ct)
     {
-        var evm = settings.Peers.FirstOrDefault(p => p.Id == peerId)?.Settlement?.Evm ?? throw new InvalidOperationException($"peer '{peerId}' has no EVM settlement configured");
-        string key = settings.EvmPrivateKey ?? throw new InvalidOperationException("EVM_PRIVATE_KEY is not set");
+        var evm = peers.FirstOrDefault(p => p.Id == peerId)?.Evm ?? throw new InvalidOperationException($"peer '{peerId}' has no EVM settlement configured");
+        string key = privateKey ?? throw new InvalidOperationException("EVM_PRIVATE_KEY is not set");
         var claim = store.Latest(peerId) ?? throw new InvalidOperationException($"no claim from '{peerId}' to redeem");
         var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
         return await client.ClaimAsync(claim.ChannelId, claim.CumulativeWei, claim.Signature, ct).ConfigureAwait(false);
     }
 
     /// <summary>The ledger transfer id of a claim: the same claim always maps to the same transfer.</summary>
-    public static UInt128 TransferId(string channelId, BigInteger cumulative)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes($"m2m:evm-claim:{channelId.ToLowerInvariant()}:{cumulative.ToString(CultureInfo.InvariantCulture)}"), hash);
-        var id = new UInt128(BitConverter.ToUInt64(hash), BitConverter.ToUInt64(hash[8..]));
-        return id == UInt128.Zero ? 1 : id;
-    }
+    public static UInt128 TransferId(string channelId, BigInteger cumulative) => TransferIds.EvmClaim(channelId, cumulative);
 
     private EvmClaimRejectedException Reject(string peerId, string reason)
     {

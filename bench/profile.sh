@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Where a warm connector's CPU goes, by library: starts m2m-connector (fresh SQLite ledger, the
+# compare.sh topology), warms it up with the load generator, then samples it with `perf record`
+# (all threads, user + kernel) while the load generator sends --packets more, and prints the share
+# of samples per DSO (kernel, libcoreclr = runtime/GC/thread pool, JIT'd code = our code and the
+# BCL's, libe_sqlite3, libssl/libcrypto, …) and the top symbols. Needs `perf` and the Release
+# builds (bench/compare.sh builds them). W^X is off in the profiled process so perf can name JIT'd code. Bounded: packet counts and a time cap; loopback only.
+# usage: bench/profile.sh [--dll path/to/m2m-connector.dll] [--packets N] [--warmup N]
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DLL="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
+PACKETS=40000
+WARMUP=20000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dll) DLL="$2"; shift 2 ;;
+    --packets) PACKETS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    *) echo "profile.sh: unknown option $1 (use --dll PATH, --packets N, --warmup N)" >&2; exit 1 ;;
+  esac
+done
+command -v perf >/dev/null || { echo "profile.sh: perf is not installed" >&2; exit 1; }
+LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
+WORK="$(mktemp -d /tmp/m2m-profile.XXXXXX)"
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+BTP=$(free_port); HTTP=$(free_port)
+write_connector_config "$WORK/config.yaml"
+DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 BTP_SERVER_PORT=$BTP HEALTH_CHECK_PORT=$HTTP BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
+  LEDGER_PATH="$WORK/ledger.db" LOG_LEVEL=warn dotnet "$DLL" run --config "$WORK/config.yaml" > "$WORK/connector.log" 2>&1 &
+PID=$!; PIDS+=("$PID")
+wait_port 127.0.0.1 "$BTP" 60
+PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret --destination g.bob.receiver --concurrency 64 --duration-cap 300 --pid "$PID")
+"${LOADGEN[@]}" "${PEERS[@]}" --packets "$WARMUP" --warmup 0 --label warmup > "$WORK/warmup.out"
+perf record -F 999 -g -p "$PID" -o "$WORK/perf.data" 2> "$WORK/perf.log" &
+PERF=$!
+sleep 1
+"${LOADGEN[@]}" "${PEERS[@]}" --packets "$PACKETS" --warmup 0 --label profiled | grep -v '^{' >&2
+kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
+perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 15
+echo
+perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+echo "perf data and logs: $WORK"
