@@ -29,13 +29,13 @@ public static class ExplorerEndpoints
         api.MapGet("/events", (HttpContext context, ExplorerFeed feed) =>
             ParseQuery(context.Request.Query, out string? error) is { } q ? Results.Json(feed.Store.Query(q), Json) : Results.Json(new { error }, statusCode: 400));
         api.MapGet("/events/stream", StreamAsync);
-        api.MapGet("/peers", (ConnectorSettings settings, PeerManager peers) => Results.Json(settings.Peers.Select(p => new
+        api.MapGet("/peers", (PeerManager peers) => Results.Json(peers.Configured.Select(p => new
         {
             id = p.Id, relation = p.Relation.ToString().ToLowerInvariant(), assetCode = p.AssetCode, assetScale = p.AssetScale,
             connected = peers.IsConnected(p.Id), outgoing = p.IsOutgoing,
         }), Json));
-        api.MapGet("/balances", async (ConnectorSettings settings, ConnectorLedger accounting, CancellationToken ct) =>
-            Results.Json(await AdminEndpoints.BalancesAsync(settings, accounting.Ledger, ct).ConfigureAwait(false), Json));
+        api.MapGet("/balances", async (PeerManager peers, ConnectorLedger accounting, CancellationToken ct) =>
+            Results.Json(await AdminEndpoints.BalancesAsync(peers, accounting.Ledger, ct).ConfigureAwait(false), Json));
 
         app.MapGet("/explorer", (HttpContext context, ConnectorSettings settings) =>
             ExplorerTokenFilter.IsAuthorized(context, settings) ? Page("index.html", settings) : Page("login.html", settings));
