@@ -7,6 +7,7 @@ using M2M.Core.Switch;
 using M2M.Server.Accounting;
 using M2M.Server.Accounts;
 using M2M.Server.Configuration;
+using M2M.Server.Explorer;
 using M2M.Server.Http;
 using M2M.Server.Observability;
 using M2M.Server.Peers;
@@ -71,9 +72,15 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
-        Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, Metrics, Metrics);
+        Explorer = ExplorerFeed.CreateIfEnabled(settings.Explorer, Metrics, _time);
+        Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, (IPacketObserver?)Explorer ?? Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
         Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics);
+        if (Explorer is not null)
+        {
+            Peers.Connected += id => Explorer.PeerChanged(id, true);
+            Peers.Disconnected += id => Explorer.PeerChanged(id, false);
+        }
         EvmPayer = evmPayer;
         Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
@@ -114,6 +121,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     /// <summary>OTLP traces when OTEL_ENABLED=true; otherwise only forwards to <see cref="Metrics"/>.</summary>
     public ConnectorTracing Tracing { get; }
     public ConnectorLedger Accounting { get; }
+    /// <summary>The Explorer's event stream and store; null when EXPLORER_ENABLED=false.</summary>
+    public ExplorerFeed? Explorer { get; }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
     /// <summary>RFC 38 both ways: incoming settlement credits and peer.settle messages.</summary>
@@ -154,6 +163,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
         await BtpTransfers.Receiver.StartAsync(cancellationToken).ConfigureAwait(false);
+        Explorer?.Start();
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
@@ -165,6 +175,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             app.MapAccountEndpoints(this);
             app.MapRoleEndpoints();
             app.MapRoutingEndpoints();
+            if (Explorer is not null) app.MapExplorerEndpoints();
         });
         await _btpApp.StartAsync(cancellationToken).ConfigureAwait(false);
         await _httpApp.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -193,6 +204,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        if (Explorer is not null) await Explorer.DisposeAsync().ConfigureAwait(false);
         await Settlement.DisposeAsync().ConfigureAwait(false);
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();

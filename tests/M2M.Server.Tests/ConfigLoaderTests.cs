@@ -177,6 +177,26 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Explorer_settings_are_read_and_a_short_token_is_one_error_that_never_echoes_it()
+    {
+        var d = Loader().Load(Write("nodeId: n\n"));
+        Assert.Equal((true, 7, 100_000, (string?)null), (d.Explorer.Enabled, d.Explorer.RetentionDays, d.Explorer.MaxEvents, d.Explorer.Token));
+        _env["EXPLORER_ENABLED"] = "false";
+        _env["EXPLORER_RETENTION_DAYS"] = "2";
+        _env["EXPLORER_MAX_EVENTS"] = "500";
+        _env["EXPLORER_TOKEN"] = "explorer-token-long-enough";
+        var s = Loader().Load(Write("nodeId: n\n"));
+        Assert.Equal((false, 2, 500, "explorer-token-long-enough"), (s.Explorer.Enabled, s.Explorer.RetentionDays, s.Explorer.MaxEvents, s.Explorer.Token));
+        _env["EXPLORER_TOKEN"] = "short-secret";
+        _env["EXPLORER_MAX_EVENTS"] = "5";
+        var errors = Errors("nodeId: n\n");
+        Assert.Equal(2, errors.Count);
+        Assert.Contains(errors, e => e.StartsWith("EXPLORER_TOKEN", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("EXPLORER_MAX_EVENTS", StringComparison.Ordinal));
+        Assert.DoesNotContain(errors, e => e.Contains("short-secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Every_problem_is_reported_at_once()
     {
         var errors = Errors("nodeId: n\nbtpServerPort: x\nhealthCheckPort: y\nlogLevel: z\n");

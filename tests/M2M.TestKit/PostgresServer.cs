@@ -122,14 +122,7 @@ public sealed class PostgresServer : IAsyncLifetime
             .FirstOrDefault();
     }
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    private static int FreePort() => LoopbackPort.Free();
 
     private async Task<string> RunAsync(string file, string[] args, bool asPostgres)
     {

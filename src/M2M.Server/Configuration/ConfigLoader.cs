@@ -104,6 +104,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Ledger = BuildLedger(f.Ledger),
             EvmPrivateKey = EvmKey(),
             Tracing = BuildTracing(),
+            Explorer = BuildExplorer(),
             Routing = BuildRouting(f.Routing),
             Source = source,
         };

@@ -35,6 +35,7 @@ public sealed record ConnectorSettings
     /// <summary>Our EVM account's private key (hex), from EVM_PRIVATE_KEY. Never logged nor reported.</summary>
     public string? EvmPrivateKey { get; init; }
     public TracingSettings Tracing { get; init; } = new();
+    public ExplorerSettings Explorer { get; init; } = new();
     public RoutingSettings Routing { get; init; } = new();
     /// <summary>Where the settings came from, for the startup log line.</summary>
     public string Source { get; init; } = "built-in default";

@@ -24,6 +24,7 @@ public static class ConnectorServices
         services.AddSingleton(host.Settlement);
         services.AddSingleton(host.Switch);
         services.AddSingleton(host.AuthLimiter);
+        if (host.Explorer is not null) services.AddSingleton(host.Explorer);
         services.AddSingleton(host.HostedAccounts);
         services.AddSingleton(host.Routing);
         if (host.EvmClaims is not null) services.AddSingleton(host.EvmClaims);
