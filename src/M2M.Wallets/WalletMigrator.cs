@@ -23,6 +23,9 @@ public sealed class WalletMigrationOptions
     /// <summary>Test hook: called inside the migration transaction after each agent's rows are written
     /// (argument: agents written so far). Throwing from it must leave the store at 1.0.</summary>
     internal Action<int>? AfterAgentWritten { get; init; }
+
+    /// <summary>Where to show how many agents are migrated (a bar on a terminal, plain lines in logs); none by default.</summary>
+    public M2M.Core.Progress.IWorkProgress? Progress { get; init; }
 }
 
 /// <summary>Migrates <c>agent-wallets.db</c> from the 1.0 (TypeScript) layout to 2.0. Backs the file up to
@@ -76,6 +79,7 @@ public static class WalletMigrator
             WalletSchema.CreateV2(db, tx);
             var now = options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
             var written = 0;
+            using var step = options.Progress?.Begin("migrate-wallet: agents", agents.Count, M2M.Core.Progress.WorkUnit.Items);
             foreach (var a in agents)
             {
                 foreach (var (chain, address) in new[] { ("evm", a.Evm), ("xrp", a.Xrp) })
@@ -102,6 +106,7 @@ public static class WalletMigrator
                     audit.ExecuteNonQuery();
                 }
                 written++;
+                step?.Report(written);
                 options.AfterAgentWritten?.Invoke(written);
                 // Crash tests (M2M_PAUSEPOINT): stop here, half-way, with the transaction open and rows written.
                 if (written == Math.Max(1, agents.Count / 2)) M2M.Core.Diagnostics.CrashPoint.Hit("wallet-migration-mid");
@@ -110,6 +115,7 @@ public static class WalletMigrator
             if (rows != agents.Count * 2)
                 throw new WalletMigrationException($"migration check failed: {rows} wallets rows for {agents.Count} agents; rolled back");
             tx.Commit();
+            step?.Complete(written);
         }
         return new WalletMigrationReport(path, "1.0", "2.0", false, false, agents.Count, agents.Count * 2, byStatus, legacyRows, backup,
             $"migrated {agents.Count} agents to {agents.Count * 2} wallets rows (1.0 -> 2.0); backup: {backup}");

@@ -94,7 +94,7 @@ public class DeployScriptsTests
         Assert.Equal(7UL * 10, await node.PayAsync(7)); // paid after the upgrade: what a restore loses
         string pidFile = Path.Combine(node.Dir, "m2m-connector.pid");
         File.WriteAllText(pidFile, current.Id.ToString());
-        string sha = SqliteFiles.Sha256(node.LedgerPath);
+        string sha = await LiveFileSha256(node.LedgerPath);
 
         var env = RollbackEnv(node, releases, pidFile);
         env[MigrationSet.ExtraMigrationsVariable] = extra; // the running release's CLI lists the loss
@@ -108,7 +108,7 @@ public class DeployScriptsTests
         Assert.Matches(@"loss: account peer:alice:USD/9: posted balance -110 now, -40 in the backup \(70 units\)", dry.Stdout);
         Assert.Contains("dry run: kill -TERM", dry.Stdout);
         Assert.False(current.HasExited);
-        Assert.Equal(sha, SqliteFiles.Sha256(node.LedgerPath));
+        Assert.Equal(sha, await LiveFileSha256(node.LedgerPath));
 
         var refused = await ScriptRunner.RunAsync("rollback.sh", node.Dir, env, "v2.0.0");
         Assert.Equal(1, refused.Code);
@@ -209,4 +209,17 @@ public class DeployScriptsTests
     }
 
     private static int SqliteLedgerLatest => M2M.Ledger.Sqlite.SqliteLedger.Migrations.Latest;
+
+    /// <summary>
+    /// SHA-256 of a file a running connector owns. The connector holds an exclusive flock on its ledger, and
+    /// .NET's FileStream takes a shared flock on open, so it is refused; sha256sum reads without locking.
+    /// </summary>
+    private static async Task<string> LiveFileSha256(string path)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("sha256sum") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(path);
+        var (code, stdout, stderr) = await CliProcess.RunToEndAsync(info, TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, stderr);
+        return stdout.Split(' ', 2)[0];
+    }
 }

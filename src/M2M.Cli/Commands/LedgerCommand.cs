@@ -49,7 +49,7 @@ internal static class LedgerCommand
                 return 0;
             }
             await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System);
-            var (imported, existing) = await LedgerImport.ApplyAsync(ledger, settings, rows, Console.WriteLine);
+            var (imported, existing) = await WorkProgressView.RunAsync((work, line) => LedgerImport.ApplyAsync(ledger, settings, rows, line, default, work));
             Console.WriteLine($"ledger import: {rows.Count} balances, {imported} imported, {existing} already present");
             return 0;
         }

@@ -17,11 +17,11 @@ internal static class MigrateWalletCommand
             DefaultValueFactory = _ => M2M.Server.Configuration.ConfigLoader.Variable("WALLET_DB_PATH") is { Length: > 0 } p ? p : "./data/wallet/agent-wallets.db",
         };
         var command = new Command("migrate-wallet", "Migrate the agent wallet database between layout versions, with a verified backup first.") { from, to, dryRun, path };
-        command.SetAction(parse => Run(parse.GetValue(path)!, parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(dryRun)));
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(path)!, parse.GetValue(from)!, parse.GetValue(to)!, parse.GetValue(dryRun)));
         return command;
     }
 
-    private static int Run(string path, string from, string to, bool dryRun)
+    private static async Task<int> RunAsync(string path, string from, string to, bool dryRun)
     {
         if (!File.Exists(path))
         {
@@ -32,7 +32,7 @@ internal static class MigrateWalletCommand
         {
             // A writer owns the store (the same OS lock a running connector holds on it): never two at once.
             using var owner = dryRun ? null : M2M.Migrations.StoreLock.Acquire(path, legacyLockFile: false);
-            var report = WalletMigrator.Migrate(path, from, to, dryRun);
+            var report = await WorkProgressView.RunAsync((work, _) => Task.FromResult(WalletMigrator.Migrate(path, from, to, dryRun, new WalletMigrationOptions { Progress = work })));
             Console.WriteLine(report.Message);
             Console.WriteLine($"agents: {report.Agents}, wallet rows {(dryRun ? "to write" : "written")}: {report.WalletRowsWritten}, by status: {string.Join(", ", report.AgentsByStatus.Select(kv => $"{kv.Key} {kv.Value}"))}");
             if (report.BackupPath is not null) Console.WriteLine($"backup: {report.BackupPath}");

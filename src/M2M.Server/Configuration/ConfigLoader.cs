@@ -58,12 +58,14 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     {
         if (!File.Exists(path)) throw new ConfigException([$"config file '{path}' does not exist"]);
         string text = File.ReadAllText(path);
-        // Shape first: every unknown key and wrongly nested value at once, each with its line.
+        // Duplicate keys first (the shape check's parser stops at the first one), then the shape: every
+        // unknown key and wrongly nested value at once, each with its line. A syntax error is reported
+        // by the shape check, in plain words.
+        if (DuplicateKeys(text, path) is { Count: > 0 } duplicates) throw new ConfigException(duplicates);
         var shape = YamlShapeCheck.Check(text, path);
         if (shape.Count > 0) throw new ConfigException(shape);
         try
         {
-            if (YamlDuplicateKeys.Find(text, path) is { Count: > 0 } duplicates) throw new ConfigException(duplicates);
             var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
             var parser = new EnvExpandingParser(new Parser(new StringReader(text)), getEnv);
             return deserializer.Deserialize<ConfigFile?>(parser) ?? new ConfigFile();
@@ -75,6 +77,18 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
                 ? e.Message
                 : YamlShapeCheck.DescribeSyntaxError(e);
             throw new ConfigException([$"{path}:{e.Start.Line}:{e.Start.Column}: {message}"]);
+        }
+    }
+
+    private static IReadOnlyList<string> DuplicateKeys(string text, string path)
+    {
+        try
+        {
+            return YamlDuplicateKeys.Find(text, path);
+        }
+        catch (YamlException)
+        {
+            return [];
         }
     }
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using M2M.Core.Ledger;
+using M2M.Core.Progress;
 using M2M.Server.Configuration;
 
 namespace M2M.Server.Data;
@@ -109,7 +110,9 @@ public static class LedgerImport
     }
 
     /// <summary>Creates the accounts and transfers; returns (imported, already present). Throws <see cref="BackupException"/> on a refused row.</summary>
-    public static async Task<(int Imported, int Existing)> ApplyAsync(ILedger ledger, ConnectorSettings settings, IReadOnlyList<ImportedBalance> rows, Action<string> progress, CancellationToken ct = default)
+    private const int ImportChunk = 1000;
+
+    public static async Task<(int Imported, int Existing)> ApplyAsync(ILedger ledger, ConnectorSettings settings, IReadOnlyList<ImportedBalance> rows, Action<string> progress, CancellationToken ct = default, IWorkProgress? work = null)
     {
         var accounts = new List<Account>();
         foreach (var b in rows)
@@ -126,7 +129,17 @@ public static class LedgerImport
             if (made[i] is not (CreateAccountResult.Ok or CreateAccountResult.Exists or CreateAccountResult.ExistsWithDifferentFields))
                 throw new BackupException($"account {accounts[i].Name} could not be created: {made[i]}");
         var transfers = rows.Where(r => !r.Balance.IsZero).Select(TransferFor).ToList();
-        var results = await ledger.CreateTransfersAsync(transfers, ct).ConfigureAwait(false);
+        // In chunks, so a large 1.x export shows progress (each chunk is one ledger call; ids are content-derived, so a rerun skips what landed).
+        var results = new List<CreateTransferResult>(transfers.Count);
+        using (var step = (work ?? new PlainProgress(progress)).Begin("import: balances", transfers.Count, WorkUnit.Items))
+        {
+            foreach (var chunk in transfers.Chunk(ImportChunk))
+            {
+                results.AddRange(await ledger.CreateTransfersAsync(chunk, ct).ConfigureAwait(false));
+                step.Report(results.Count);
+            }
+            step.Complete(results.Count);
+        }
         int imported = 0, existing = 0;
         var nonZero = rows.Where(r => !r.Balance.IsZero).ToList();
         for (int i = 0; i < transfers.Count; i++)
