@@ -76,10 +76,11 @@ public sealed class AccountStore : IDisposable
         {
             using (var read = Command("SELECT value FROM meta WHERE key = 'stream_server_secret'"))
                 if (read.ExecuteScalar() is byte[] existing) return existing;
-            byte[] secret = RandomNumberGenerator.GetBytes(32);
-            using var write = Command("INSERT INTO meta (key, value) VALUES ('stream_server_secret', $v)", ("$v", secret));
-            write.ExecuteNonQuery();
-            return secret;
+            // Another process sharing this file may create it at the same moment: the first insert wins and everyone uses that one.
+            using (var write = Command("INSERT INTO meta (key, value) VALUES ('stream_server_secret', $v) ON CONFLICT (key) DO NOTHING", ("$v", RandomNumberGenerator.GetBytes(32))))
+                write.ExecuteNonQuery();
+            using var again = Command("SELECT value FROM meta WHERE key = 'stream_server_secret'");
+            return (byte[])again.ExecuteScalar()!;
         }
     }
 
