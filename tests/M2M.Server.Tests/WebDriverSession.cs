@@ -90,8 +90,22 @@ internal sealed class WebDriverSession : IAsyncDisposable
 
     public Task GoToAsync(Uri url) => CommandAsync("/url", new JsonObject { ["url"] = url.ToString() });
 
-    public async Task<string> FindAsync(string css) =>
-        (await CommandAsync("/element", new JsonObject { ["using"] = "css selector", ["value"] = css }))[ElementKey]!.GetValue<string>();
+    /// <summary>The element matching <paramref name="css"/>, waiting up to 10 s for it (a page that is still loading has none yet).</summary>
+    public async Task<string> FindAsync(string css)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            try
+            {
+                return (await CommandAsync("/element", new JsonObject { ["using"] = "css selector", ["value"] = css }))[ElementKey]!.GetValue<string>();
+            }
+            catch (InvalidOperationException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
 
     public async Task TypeAsync(string css, string text) =>
         await CommandAsync($"/element/{await FindAsync(css)}/value", new JsonObject { ["text"] = text });
@@ -106,7 +120,16 @@ internal sealed class WebDriverSession : IAsyncDisposable
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var value = await RunAsync(script);
+            // While the page navigates (a form submit reloads it) elements are missing or the context is gone: not yet.
+            JsonNode? value;
+            try
+            {
+                value = await RunAsync($"try {{ {script} }} catch (e) {{ return false; }}");
+            }
+            catch (InvalidOperationException) when (DateTime.UtcNow <= deadline)
+            {
+                value = null;
+            }
             if (value is not null && !(value.GetValueKind() == JsonValueKind.False)) return value;
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"the page never satisfied: {script}");
             await Task.Delay(100);
