@@ -1,7 +1,8 @@
 using M2M.Core.Migrations;
 using M2M.Migrations;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// scripts/rollback.sh and scripts/backup.sh: the bare-process mode for real (releases are this

@@ -3,11 +3,15 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Xunit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.TestKit;
 
-/// <summary>The m2m-connector executable started as a child process; killed on dispose if still running.</summary>
-internal sealed class CliProcess : IDisposable
+/// <summary>
+/// The m2m-connector executable started as a child process; killed on dispose if still running. It runs
+/// m2m-connector.dll from the calling test project's output, so that project references src/M2M.Cli.
+/// </summary>
+public sealed class CliProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
@@ -109,5 +113,26 @@ internal sealed class CliProcess : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static string RepoRoot() => M2M.TestKit.RepoPaths.Root;
+    public static string RepoRoot() => RepoPaths.Root;
+
+    /// <summary>Waits until the connector answers 2xx; a refused or slow answer (restart recovery on a loaded machine) is retried.</summary>
+    public static async Task WaitForHealth(string url, CliProcess connector)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var response = await http.GetAsync(url);
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // not listening yet, or too slow to answer on a loaded machine: ask again
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"connector did not answer {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
+    }
 }

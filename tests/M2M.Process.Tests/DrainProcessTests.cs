@@ -7,7 +7,7 @@ using M2M.TestKit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>POST /admin/drain on a real connector process with packets in flight and a settlement to finish.</summary>
 [Trait("Tier", "process")]

@@ -3,7 +3,7 @@ using M2M.Core.Ledger;
 using M2M.Ledger.Sqlite;
 using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// A connector install in a temporary directory for the data tests: config (alice pays bob),
@@ -51,7 +51,7 @@ internal sealed class DataTestNode : IDisposable
     public async Task<CliProcess> StartAsync(IDictionary<string, string>? env = null)
     {
         var p = CliProcess.Start(env ?? Env, "run", "--config", Config);
-        await CliTests.WaitForHealth(HealthUrl, p);
+        await CliProcess.WaitForHealth(HealthUrl, p);
         return p;
     }
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// The CD pipeline's deploy step (scripts/cd-deploy.sh, called by .github/workflows/cd.yml) in

@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using YamlDotNet.RepresentationModel;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// The shipped operator files: examples/production-single-node.yaml, .env.example, the compose files
@@ -235,7 +236,7 @@ public partial class PackagingTests
         info.Environment.Remove("IMAGE_TAG");
         info.Environment.Remove("IMAGE_NAME");
         foreach (var (k, v) in env) info.Environment[k] = v;
-        using var p = Process.Start(info)!;
+        using var p = System.Diagnostics.Process.Start(info)!;
         var output = p.StandardOutput.ReadToEndAsync();
         var error = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();

@@ -1,6 +1,6 @@
 using M2M.Migrations;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>`ledger import`: 1.x balances come over once, Σ stays 0, a second import changes nothing.</summary>
 [Collection("data")]

@@ -2,7 +2,7 @@ using System.Text.Json;
 using M2M.Migrations;
 using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Upgrade of a 1.x install (tests/fixtures/v1-install, made by make_fixture.py) in the guide's order:
@@ -43,7 +43,7 @@ public class UpgradeFromV1Tests
         Assert.True(wallet.Code == 0, wallet.Stdout + wallet.Stderr);
 
         using var connector = CliProcess.Start(env, "run");
-        await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
+        await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
         await using var a = await TestPeer.ConnectAsync(btp, "peer-a", "peer-a-secret");
         await using var b = await TestPeer.ConnectAsync(btp, "peer-b", "peer-b-secret");
         Assert.Equal("healthy", await HealthStatus(http));

@@ -1,4 +1,6 @@
-namespace M2M.Cli.Tests;
+using M2M.TestKit;
+
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Issue 13 item 9, through the real executable: every file the connector writes (ledger and its -wal/-shm,

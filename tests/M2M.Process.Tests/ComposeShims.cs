@@ -1,6 +1,7 @@
 using System.Net;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Fake Docker clients for the scripts' compose modes (no Docker engine on these machines): a

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using Xunit;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>scripts/install-tool.sh packs the CLI as a .NET tool and installs it where an operator asked.</summary>
 public class ToolPackagingTests

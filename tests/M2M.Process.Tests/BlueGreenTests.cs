@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using M2M.TestKit;
 using Xunit.Abstractions;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Blue-green behind a real HAProxy, under load, with an outgoing peer: blue and green (same
@@ -43,7 +43,7 @@ public class BlueGreenTests(ITestOutputHelper output)
                   - { prefix: g.receiver, nextHop: receiver }
                 """);
             var upstream = Start(procs, dir, "upstream", upConfig, upBtp, upHttp);
-            await CliTests.WaitForHealth($"http://127.0.0.1:{upHttp}/health", upstream);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{upHttp}/health", upstream);
             await using var receiver = await TestPeer.ConnectAsync(upBtp, "receiver", "receiver-secret-77d1");
 
             string bgConfig = Write(dir, "bg.yaml", $$"""
@@ -58,8 +58,8 @@ public class BlueGreenTests(ITestOutputHelper output)
             int blueBtp = CliProcess.FreePort(), blueHttp = CliProcess.FreePort(), greenBtp = CliProcess.FreePort(), greenHttp = CliProcess.FreePort();
             var blue = Start(procs, dir, "blue", bgConfig, blueBtp, blueHttp);
             var green = Start(procs, dir, "green", bgConfig, greenBtp, greenHttp, "--standby");
-            await CliTests.WaitForHealth($"http://127.0.0.1:{blueHttp}/health", blue);
-            await CliTests.WaitForHealth($"http://127.0.0.1:{greenHttp}/health", green);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{blueHttp}/health", blue);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{greenHttp}/health", green);
             await Eventually.Until(() => Regex.Matches(upstream.Stdout, "Peer bg connected").Count == 1, "blue logs in upstream");
             Assert.Contains("Standby: not logging in to 1 outgoing peers", green.Stdout);
 

@@ -2,7 +2,7 @@ using M2M.Core.Ilp;
 using M2M.TestKit;
 using Xunit.Abstractions;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Two connector processes share one PostgreSQL ledger (a real server started for the test).
@@ -43,7 +43,7 @@ public class SharedPostgresLedgerTests(PostgresServer postgres, ITestOutputHelpe
                 };
                 var p = CliProcess.Start(env, "run", "--config", config);
                 nodes.Add((p, btp));
-                await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", p);
+                await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", p);
             }
             var peers = new List<TestPeer>();
             foreach (var (_, btp) in nodes)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>Runs a repository script (scripts/*.sh) with bash, as an operator would.</summary>
 internal static class ScriptRunner
@@ -21,8 +22,8 @@ internal static class ScriptRunner
     /// <summary>SIGTERM to a process the test started (through a script) and wait for it to exit.</summary>
     public static async Task StopPidAsync(int pid)
     {
-        Process p;
-        try { p = Process.GetProcessById(pid); } catch (ArgumentException) { return; }
+        System.Diagnostics.Process p;
+        try { p = System.Diagnostics.Process.GetProcessById(pid); } catch (ArgumentException) { return; }
         using (p)
         {
             p.Kill(entireProcessTree: false);

@@ -3,7 +3,7 @@ using M2M.Core.Ledger;
 using M2M.Ledger.Postgres;
 using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Issue 8 at process level, on PostgreSQL: a Fulfill whose post landed although the connector
@@ -44,7 +44,7 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
 
         using (var connector = CliProcess.StartIn(dir, new Dictionary<string, string>(env) { ["M2M_PAUSEPOINT"] = "doubtful-post-resolve" }, "run", "--config", config))
         {
-            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
             await using var ledger = await PostgresLedger.OpenAsync(url);
             await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
             await using var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret");
@@ -67,7 +67,7 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
 
         using (var restarted = CliProcess.StartIn(dir, env, "run", "--config", config))
         {
-            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
             await using var ledger = await PostgresLedger.OpenAsync(url);
             var deadline = DateTime.UtcNow.AddSeconds(20);
             while (await Balances(ledger) != (-7, 7) && DateTime.UtcNow < deadline) await Task.Delay(100);

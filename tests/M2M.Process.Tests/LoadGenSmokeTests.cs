@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// A tiny smoke of bench/M2M.LoadGen through the real connector process (the measured runs are
@@ -32,7 +33,7 @@ public class LoadGenSmokeTests
             ["BIND_ADDRESS"] = "127.0.0.1", ["LEDGER_PATH"] = ledgerPath,
         };
         using var connector = CliProcess.Start(env, "run", "--config", config);
-        await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
+        await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
 
         var (code, stdout, stderr) = await RunLoadGen("--connector", $"ws://alice:alice-secret@127.0.0.1:{btp}", "--receiver-auth", "bob:bob-secret",
             "--destination", "g.bob.smoke", "--packets", "200", "--warmup", "20", "--concurrency", "8", "--duration-cap", "60", "--pid", connector.Id.ToString());

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// A real HAProxy (Debian package haproxy; .ci/run installs it) on 127.0.0.1 in front of connector
@@ -11,9 +12,9 @@ namespace M2M.Cli.Tests;
 /// </summary>
 internal sealed class HaproxyProcess : IDisposable
 {
-    private readonly Process _process;
+    private readonly System.Diagnostics.Process _process;
 
-    private HaproxyProcess(Process process, int btpPort, int httpPort, int adminPort)
+    private HaproxyProcess(System.Diagnostics.Process process, int btpPort, int httpPort, int adminPort)
     {
         _process = process;
         BtpPort = btpPort;
@@ -62,7 +63,7 @@ internal sealed class HaproxyProcess : IDisposable
         await File.WriteAllTextAsync(path, cfg.ToString());
         var info = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "-db", "-f", path }) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
+        var process = System.Diagnostics.Process.Start(info)!;
         var log = new StringBuilder();
         process.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };

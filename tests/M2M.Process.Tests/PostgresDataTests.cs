@@ -1,7 +1,7 @@
 using System.Text.Json;
 using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>The PostgreSQL ledger: migrations recorded with SHA-256, `backup --full --verify` with pg_dump, restore, edited migration refused.</summary>
 [Collection("data")]

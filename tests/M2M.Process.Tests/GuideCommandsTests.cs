@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 using M2M.Core.Ilp;
 using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// The upgrade guide's commands exactly as written, against real connector processes: its metric
@@ -85,7 +85,7 @@ public partial class GuideCommandsTests
 
         using (var run = CliProcess.StartIn(dir, env, "run"))
         {
-            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", run);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", run);
             using var health = JsonDocument.Parse(await new HttpClient().GetStringAsync($"http://127.0.0.1:{http}/health"));
             Assert.Equal("from-env", health.RootElement.GetProperty("nodeId").GetString());
             Assert.Contains("env file .env: 4 variables; set in the environment, which wins: NODE_ID", run.Stdout);
@@ -101,7 +101,7 @@ public partial class GuideCommandsTests
         Assert.Contains($"BTP port {btp}, HTTP port {http}", elsewhere.Stdout);
         using (var run = CliProcess.StartIn(Path.GetTempPath(), env, "run", "--env-file", other))
         {
-            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", run);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", run);
             await DataTestNode.StopAsync(run);
         }
         var missing = await RunIn(dir, env, "run", "--env-file", Path.Combine(dir, "nope.env"));

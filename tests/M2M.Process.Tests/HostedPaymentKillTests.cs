@@ -5,8 +5,9 @@ using System.Net.Sockets;
 using System.Text.Json;
 using M2M.Core.Ledger;
 using M2M.Ledger.Sqlite;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Issue 17: hosted account alice on node A pays hosted account bob on node B (two connector processes, BTP between

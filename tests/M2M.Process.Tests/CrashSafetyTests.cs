@@ -5,7 +5,7 @@ using M2M.Core.Ilp;
 using M2M.TestKit;
 using Xunit.Abstractions;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// The crash harness (RELIABILITY.md R01, R02, R10): the real connector process, 16 senders of
@@ -97,7 +97,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         var crashEnv = crashPoint is null ? env : new Dictionary<string, string>(env) { ["M2M_CRASHPOINT"] = crashPoint, ["M2M_CRASHPOINT_SKIP"] = skip.ToString(CultureInfo.InvariantCulture) };
         using (var connector = CliProcess.StartIn(dir, crashEnv, "run", "--config", config))
         {
-            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
             await using var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret");
             await using var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret");
             // One packet in 7 is rejected downstream, so voids run under the fault too (and "rejected ⇒ not posted" is exercised).
@@ -140,7 +140,7 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
         // Restart on the same ledger; wait past every pending timeout so the sweeper has run.
         using (var restarted = CliProcess.StartIn(dir, env, "run", "--config", config))
         {
-            await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
             await Task.Delay(TimeSpan.FromSeconds(PacketExpirySeconds + 2.5));
             var (code, stdout, stderr) = await CliProcess.RunAsync(ledgerEnv, "ledger", "verify", "--config", config);
             if (code != 0) violations.Add($"ledger verify exited {code}:\n{stdout}\n{stderr}");

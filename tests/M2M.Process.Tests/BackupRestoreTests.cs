@@ -4,7 +4,7 @@ using M2M.Server.Data;
 using M2M.TestKit;
 using Xunit.Abstractions;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>R22: online backup during load, restore to a scratch install, nothing fulfilled lost; 1 flipped byte always detected.</summary>
 [Collection("data")]

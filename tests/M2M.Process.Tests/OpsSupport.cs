@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>A connector process on free loopback ports, plus the repo's shell scripts run as processes.</summary>
 internal sealed class RunningConnector : IDisposable

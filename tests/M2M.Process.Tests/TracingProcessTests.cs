@@ -6,7 +6,7 @@ using M2M.TestKit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>OTEL_ENABLED=true on a real connector process: spans reach a loopback OTLP/HTTP receiver.</summary>
 [Trait("Tier", "process")]

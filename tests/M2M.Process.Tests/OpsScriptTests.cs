@@ -1,6 +1,7 @@
 using System.Text.Json;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>scripts/smoke-test.sh, scripts/upgrade.sh (bare-process mode) and `m2m-connector ping` against real connector processes.</summary>
 [Trait("Tier", "process")]

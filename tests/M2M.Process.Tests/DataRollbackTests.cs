@@ -2,8 +2,9 @@ using M2M.Core.Migrations;
 using M2M.Migrations;
 using M2M.Ledger.Sqlite;
 using Xunit.Abstractions;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// R20 and R21 with real processes and files. Release "N-1" is this binary with

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using Xunit.Abstractions;
+using M2M.TestKit;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Issue 13, defect 6: a ledger the process may not write must not report ready and then answer

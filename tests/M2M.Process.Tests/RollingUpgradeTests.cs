@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using M2M.TestKit;
 using Xunit.Abstractions;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// Rolling upgrade of a 3-node cluster on one PostgreSQL ledger (a real server) behind a real
@@ -56,7 +56,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
                 ["LEDGER_PATH"] = UpstreamLedger(dir),
             }, "run", "--config", upConfig);
             children.Add(upstream);
-            await CliTests.WaitForHealth($"http://127.0.0.1:{upHttp}/health", upstream);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{upHttp}/health", upstream);
             await using var receiver = await TestPeer.ConnectAsync(upBtp, "receiver", "receiver-secret-1c9e");
 
             string config = Path.Combine(dir, "cluster.yaml");
@@ -86,7 +86,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
                 pidFiles.Add(pidFile);
                 nodes.Add((name, btp, http, pidFile));
             }
-            foreach (var (name, _, http, _) in nodes) await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", children[nodes.FindIndex(n => n.Name == name) + 1]);
+            foreach (var (name, _, http, _) in nodes) await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", children[nodes.FindIndex(n => n.Name == name) + 1]);
             await Eventually.Until(() => Enumerable.Range(1, 3).All(i => upstream.Stdout.Contains($"Peer node-{i} connected")), "the three nodes log in upstream");
 
             using var haproxy = await HaproxyProcess.StartAsync(dir, nodes.Select(n => (n.Name, n.Btp, n.Http, false)).ToList());
@@ -160,13 +160,13 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
     /// <summary>SIGTERM (the connector drains and exits 0) to a node the script started, and wait until it is gone.</summary>
     private static async Task TermAsync(int pid)
     {
-        using (var kill = Process.Start("kill", ["-TERM", pid.ToString()])) await kill.WaitForExitAsync();
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString()])) await kill.WaitForExitAsync();
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < TimeSpan.FromSeconds(45))
         {
             try
             {
-                using var p = Process.GetProcessById(pid);
+                using var p = System.Diagnostics.Process.GetProcessById(pid);
                 if (p.HasExited) return;
             }
             catch (ArgumentException)
@@ -198,7 +198,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
             info.Environment.Remove(name);
         foreach (var (k, v) in env) info.Environment[k] = v;
         var text = new System.Text.StringBuilder();
-        using var p = Process.Start(info)!;
+        using var p = System.Diagnostics.Process.Start(info)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is null) return; lock (text) text.AppendLine(e.Data); onLine(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is null) return; lock (text) text.AppendLine(e.Data); };
         p.BeginOutputReadLine();

@@ -6,7 +6,7 @@ using M2M.Core.Ilp;
 using M2M.TestKit;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace M2M.Cli.Tests;
+namespace M2M.Process.Tests;
 
 /// <summary>
 /// A paying peer behind a load balancer: one reconnecting BTP client (ours) sends fixed-amount
