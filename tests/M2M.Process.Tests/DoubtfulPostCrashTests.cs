@@ -90,8 +90,8 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
         var outgoing = Assert.Single(open, t => t.CreditAccountId == Bob);
         var results = await ledger.CreateTransfersAsync(
         [
-            new Transfer { Id = PeerAccounts.NewTransferId(), PendingId = incoming.Id, Flags = TransferFlags.PostPending | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
-            new Transfer { Id = PeerAccounts.NewTransferId(), PendingId = outgoing.Id, Flags = TransferFlags.PostPending, Code = PeerAccounts.PacketTransferCode },
+            new Transfer { Id = PeerAccounts.NewTransferId(), PendingId = incoming.Id, Flags = TransferFlags.PostPending | TransferFlags.Linked, Code = TransferIds.PacketCode },
+            new Transfer { Id = PeerAccounts.NewTransferId(), PendingId = outgoing.Id, Flags = TransferFlags.PostPending, Code = TransferIds.PacketCode },
         ]);
         Assert.All(results, r => Assert.Equal(CreateTransferResult.Ok, r));
     }
