@@ -64,17 +64,8 @@ internal static class AdminEndpoints
     /// <summary>POST /settlement/execute: 2.0 body {peerId, amount?, method?, tokenId?}; the 1.x body {peerId, tokenId?} too.</summary>
     private static async Task<IResult> ExecuteSettlementAsync(ConnectorSettings connector, SettlementCoordinator coordinator, HttpContext context)
     {
-        JsonElement body;
-        try
-        {
-            using var doc = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-            body = doc.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            return BadRequest($"body is not JSON: {e.Message}");
-        }
-        if (body.ValueKind != JsonValueKind.Object) return BadRequest("body must be a JSON object {peerId, amount?, method?, tokenId?}");
+        var (body, error) = await JsonBodies.ReadObjectAsync(context, " {peerId, amount?, method?, tokenId?}").ConfigureAwait(false);
+        if (error is not null) return BadRequest(error);
         if (!body.TryGetProperty("peerId", out var peer) || peer.ValueKind != JsonValueKind.String || peer.GetString() is not { Length: > 0 } peerId)
             return BadRequest("peerId is required (a string)");
         ulong? amount = null;

@@ -75,7 +75,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Explorer = ExplorerFeed.CreateIfEnabled(settings.Explorer, Metrics, _time);
         Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, (IPacketObserver?)Explorer ?? Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics);
+        BtpTransfers = ConnectorSettlement.CreateBtpTransfers(settings, ledger, loggers, Peers.SessionOf);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics, BtpTransfers);
         if (Explorer is not null)
         {
             Peers.Connected += id => Explorer.PeerChanged(id, true);
@@ -84,7 +85,6 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmPayer = evmPayer;
         Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
-        BtpTransfers = ConnectorSettlement.CreateBtpTransfers(settings, ledger, loggers, Peers.SessionOf);
         EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Xunit;
+using M2M.TestKit;
 
 namespace M2M.Cli.Tests;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using M2M.TestKit;
 
 namespace M2M.Cli.Tests;
 
@@ -54,37 +55,6 @@ public class CliTests
     }
 
     [Fact]
-    public async Task Run_serves_health_then_stops_gracefully_on_SIGTERM_with_json_logs()
-    {
-        int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
-        var env = new Dictionary<string, string>
-        {
-            ["BTP_SERVER_PORT"] = btp.ToString(),
-            ["HEALTH_CHECK_PORT"] = http.ToString(),
-            ["BIND_ADDRESS"] = "127.0.0.1",
-            ["NODE_ID"] = "cli-test",
-        };
-        using var connector = CliProcess.Start(env, "run", "--log-format", "json");
-        string url = $"http://127.0.0.1:{http}/health";
-        await WaitForHealth(url, connector);
-
-        var (healthCode, healthOut, _) = await CliProcess.RunAsync(null, "health", "--url", url);
-        Assert.Equal(0, healthCode);
-        Assert.Equal("healthy", JsonDocument.Parse(healthOut).RootElement.GetProperty("status").GetString());
-
-        connector.Signal(CliProcess.SIGTERM);
-        Assert.Equal(0, await connector.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        var logLines = connector.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.All(logLines, l => JsonDocument.Parse(l));
-        Assert.Contains(logLines, l => l.Contains("\"EventId\":1001") && l.Contains("cli-test"));
-        Assert.Contains(logLines, l => l.Contains("\"EventId\":1004"));
-
-        var (downCode, _, downErr) = await CliProcess.RunAsync(null, "health", "--url", url);
-        Assert.Equal(1, downCode);
-        Assert.Contains("unhealthy", downErr);
-    }
-
-    [Fact]
     public async Task Run_reports_a_port_in_use_in_one_line()
     {
         using var blocker = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -100,27 +70,6 @@ public class CliTests
         Assert.Equal(1, code);
         Assert.Contains("cannot listen", stderr);
         Assert.DoesNotContain("   at ", stderr);
-    }
-
-    /// <summary>Waits until the connector answers 2xx; a refused or slow answer (restart recovery on a loaded machine) is retried.</summary>
-    internal static async Task WaitForHealth(string url, CliProcess connector)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                using var response = await http.GetAsync(url);
-                if (response.IsSuccessStatusCode) return;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                // not listening yet, or too slow to answer on a loaded machine: ask again
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"connector did not answer {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
     }
 }
 

@@ -1,3 +1,5 @@
+using M2M.TestKit;
+
 namespace M2M.Cli.Tests;
 
 /// <summary>`config migrate`, `config validate` (YAML and .env) and the 1.x deprecation warnings, as processes.</summary>
@@ -89,24 +91,6 @@ public class ConfigMigrateTests
     }
 
     [Fact]
-    public async Task Run_logs_one_deprecation_warning_per_1x_name_used()
-    {
-        int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
-        var env = new Dictionary<string, string>
-        {
-            ["BTP_PORT"] = btp.ToString(), ["HEALTH_CHECK_PORT"] = http.ToString(), ["BIND_ADDRESS"] = "127.0.0.1", ["SETTLEMENT_METHOD"] = "none",
-        };
-        using var connector = CliProcess.Start(env, "run");
-        await CliTests.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
-        connector.Signal(CliProcess.SIGTERM);
-        Assert.Equal(0, await connector.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        var lines = connector.Stdout.Split('\n');
-        Assert.Single(lines, l => l.Contains("BTP_PORT is deprecated since 2.0; use BTP_SERVER_PORT"));
-        Assert.Single(lines, l => l.Contains("SETTLEMENT_METHOD is deprecated since 2.0; use SETTLEMENT_PREFERENCE"));
-        Assert.Contains($"BTP port {btp}", connector.Stdout); // the old name still took effect
-    }
-
-    [Fact]
     public async Task Validate_starts_nothing_and_checks_the_tracing_keys()
     {
         string dir = Dir();
@@ -147,10 +131,5 @@ public class ConfigMigrateTests
         Assert.Equal($"warning: {env}: HEALTHCHECK_PORT is not read by the connector (misspelt, or a variable of another program?)", stderr.Trim());
     }
 
-    private static string Dir()
-    {
-        string dir = OpsScripts.TempDir();
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
+    private static string Dir() => Directory.CreateTempSubdirectory("m2m-config-tests-").FullName;
 }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using M2M.Wallets;
 using Microsoft.Data.Sqlite;
+using M2M.TestKit;
 
 namespace M2M.Cli.Tests;
 

@@ -19,6 +19,21 @@ public class TransferIdTests
     }
 
     [Fact]
+    public void Every_transfer_code_lives_in_TransferIds_and_only_import_shares_one()
+    {
+        var codes = typeof(TransferIds).GetFields().Where(f => f.IsLiteral && f.Name.EndsWith("Code", StringComparison.Ordinal))
+            .ToDictionary(f => f.Name, f => (ushort)f.GetRawConstantValue()!);
+        Assert.Equal(new Dictionary<string, ushort>
+        {
+            ["PacketCode"] = 1, ["SettlementCode"] = 2, ["ClaimCode"] = 3, ["EngineCreditCode"] = 4, ["ImportCode"] = 4,
+            ["BtpTransferCode"] = 5, ["UnrecoverableFulfillCode"] = 6,
+        }, codes);
+        // PeerAccounts keeps account codes only.
+        Assert.All(typeof(PeerAccounts).GetFields().Where(f => f.IsLiteral && f.Name.EndsWith("Code", StringComparison.Ordinal)),
+            f => Assert.EndsWith("AccountCode", f.Name, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Account_ids_are_derived_once_and_equal_the_name_hash_on_every_call()
     {
         uint ledger = PeerAccounts.LedgerFor("USD", 9);

@@ -12,30 +12,22 @@ namespace M2M.Interop.Tests;
 /// hosted by our node; the money is in the hosted account's balance and in its SSE notification stream, exactly.
 /// </summary>
 [Trait("Tier", "interop")]
-public sealed class HostedAccountStreamTests : IAsyncLifetime
+public sealed class HostedAccountStreamTests : HostedNodeTest
 {
-    private HostedNode _node = null!;
+    private protected override Task<HostedNode> StartNodeAsync() =>
+        HostedNode.StartAsync([new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child, AssetCode = "USD", AssetScale = 9 }]);
 
-    public async Task InitializeAsync() =>
-        _node = await HostedNode.StartAsync([new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child, AssetCode = "USD", AssetScale = 9 }]);
-
-    public async Task DisposeAsync() => await _node.DisposeAsync();
-
-    private ConnectorHost Host => _node.Host;
-
-    private NodePeer Pay(string mode, string amount, params string[] extra) => _node.Start("stream-client", "stream-client.js",
+    private NodePeer Pay(string mode, string amount, params string[] extra) => Node.Start("stream-client", "stream-client.js",
         ["--url", $"btp+ws://alice:alice-secret@127.0.0.1:{Host.BtpPort}", "--pointer", $"http://127.0.0.1:{Host.HealthPort}/agent1",
          "--mode", mode, "--amount", amount, .. extra]);
 
-    private Task<JsonElement> CreateAccountAsync(string id) => _node.CreateAccountAsync(id);
-
-    private Task<string> BalanceAsync(string id) => _node.BalanceAsync(id);
+    private Task<JsonElement> CreateAccountAsync(string id) => Node.CreateAccountAsync(id);
 
     [Fact]
     public async Task Spsp_pay_lands_exactly_in_the_hosted_balance_and_the_event_stream()
     {
         await CreateAccountAsync("agent1");
-        using var events = new SseReader(_node.Http, "/accounts/agent1/events");
+        using var events = new SseReader(Node.Http, "/accounts/agent1/events");
         await events.SubscribedAsync();
 
         var client = Pay("pay", "123456");
@@ -52,7 +44,7 @@ public sealed class HostedAccountStreamTests : IAsyncLifetime
     public async Task Stream_in_many_packets_is_exact_and_each_packet_is_one_event()
     {
         await CreateAccountAsync("agent1");
-        using var events = new SseReader(_node.Http, "/accounts/agent1/events");
+        using var events = new SseReader(Node.Http, "/accounts/agent1/events");
         await events.SubscribedAsync();
 
         var client = Pay("stream", "10000", "--max-packet", "1000");

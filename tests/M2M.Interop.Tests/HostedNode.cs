@@ -74,3 +74,33 @@ internal sealed class HostedNode : IAsyncDisposable
         await InteropConnector.DisposeAllAsync(Host, [.. _peers]);
     }
 }
+
+/// <summary>
+/// A test class on one <see cref="HostedNode"/>, started before each test and disposed after it, with the
+/// members every hosted-account test uses (the setup HostedAccountStreamTests, SendApiTests and
+/// JsConnectorHopTests wrote out each).
+/// </summary>
+public abstract class HostedNodeTest : IAsyncLifetime
+{
+    private HostedNode? _node;
+
+    private protected HostedNode Node => _node ?? throw new InvalidOperationException("the hosted node is not started");
+
+    private protected ConnectorHost Host => Node.Host;
+
+    private protected HttpClient Http => Node.Http;
+
+    /// <summary>The node this class tests, from <see cref="HostedNode.StartAsync"/>.</summary>
+    private protected abstract Task<HostedNode> StartNodeAsync();
+
+    public virtual async Task InitializeAsync() => _node = await StartNodeAsync();
+
+    public async Task DisposeAsync()
+    {
+        if (_node is not null) await _node.DisposeAsync();
+    }
+
+    private protected NodePeer Start(string name, string script, params string[] args) => Node.Start(name, script, args);
+
+    private protected Task<string> BalanceAsync(string id) => Node.BalanceAsync(id);
+}

@@ -13,31 +13,22 @@ namespace M2M.Interop.Tests;
 /// behind it pays a hosted account here, and our send API pays an npm STREAM server behind it.
 /// </summary>
 [Trait("Tier", "interop")]
-public sealed class JsConnectorHopTests : IAsyncLifetime
+public sealed class JsConnectorHopTests : HostedNodeTest
 {
-    private HostedNode _node = null!;
     private int _payerPort;
     private int _bobPort;
 
-    public async Task InitializeAsync()
+    private protected override Task<HostedNode> StartNodeAsync() =>
+        HostedNode.StartAsync([new PeerSettings { Id = "jsconn", AuthToken = "jsconn-secret", Relation = PeerRelation.Peer }], [new Route("test.jsconn", "jsconn", 0)]);
+
+    public override async Task InitializeAsync()
     {
-        _node = await HostedNode.StartAsync([new PeerSettings { Id = "jsconn", AuthToken = "jsconn-secret", Relation = PeerRelation.Peer }],
-            [new Route("test.jsconn", "jsconn", 0)]);
-        var hop = _node.Start("js-connector", "js-connector-hop.js", "--m2m-url", $"btp+ws://jsconn:jsconn-secret@127.0.0.1:{Host.BtpPort}");
+        await base.InitializeAsync();
+        var hop = Start("js-connector", "js-connector-hop.js", "--m2m-url", $"btp+ws://jsconn:jsconn-secret@127.0.0.1:{Host.BtpPort}");
         var ready = await hop.WaitForAsync("ready", TimeSpan.FromSeconds(30));
         (_payerPort, _bobPort) = (ready.Int("payerPort"), ready.Int("bobPort"));
         await InteropConnector.WaitUntil(() => Host.Peers.IsConnected("jsconn"), "the JS connector is connected to us", 20);
     }
-
-    public async Task DisposeAsync() => await _node.DisposeAsync();
-
-    private ConnectorHost Host => _node.Host;
-
-    private HttpClient Http => _node.Http;
-
-    private NodePeer Start(string name, string script, params string[] args) => _node.Start(name, script, args);
-
-    private Task<string> BalanceAsync(string id) => _node.BalanceAsync(id);
 
     [Fact]
     public async Task Spsp_client_behind_a_js_connector_pays_a_hosted_account_and_our_send_api_pays_back_through_it()
@@ -55,7 +46,7 @@ public sealed class JsConnectorHopTests : IAsyncLifetime
         int spspPort = (await bob.WaitForAsync("listening", TimeSpan.FromSeconds(20))).Int("spspPort");
         var started = await (await Http.PostAsJsonAsync("/accounts/agent1/payments",
             new { receiver = $"http://127.0.0.1:{spspPort}/", sourceAmount = "7777", clientId = "hop-1" })).Content.ReadFromJsonAsync<JsonElement>();
-        var done = await _node.FinishedAsync("agent1", started.Str("paymentId"));
+        var done = await Node.FinishedAsync("agent1", started.Str("paymentId"));
 
         Assert.True(done.Str("state") == "completed", done.GetRawText());
         Assert.Equal("7777", done.Str("sent"));

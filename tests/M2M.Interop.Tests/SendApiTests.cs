@@ -15,28 +15,18 @@ namespace M2M.Interop.Tests;
 /// idempotent by client id, and the books agree with what each side saw.
 /// </summary>
 [Trait("Tier", "interop")]
-public sealed class SendApiTests : IAsyncLifetime
+public sealed class SendApiTests : HostedNodeTest
 {
-    private HostedNode _node = null!;
-
-    public async Task InitializeAsync() => _node = await HostedNode.StartAsync(
+    private protected override Task<HostedNode> StartNodeAsync() => HostedNode.StartAsync(
     [
         new PeerSettings { Id = "alice", AuthToken = "alice-secret", Relation = PeerRelation.Child },
         new PeerSettings { Id = "bob", AuthToken = "bob-secret", Relation = PeerRelation.Child },
     ]);
 
-    public async Task DisposeAsync() => await _node.DisposeAsync();
-
-    private ConnectorHost Host => _node.Host;
-
-    private HttpClient Http => _node.Http;
-
-    private NodePeer Start(string name, string script, params string[] args) => _node.Start(name, script, args);
-
     /// <summary>Creates the account and funds it by a real SPSP payment from alice (npm client over BTP).</summary>
     private async Task<string> FundedAccountAsync(string id, ulong amount)
     {
-        var token = (await _node.CreateAccountAsync(id)).Str("token");
+        var token = (await Node.CreateAccountAsync(id)).Str("token");
         if (amount == 0) return token;
         var funder = Start("funder", "stream-client.js", "--url", $"btp+ws://alice:alice-secret@127.0.0.1:{Host.BtpPort}",
             "--pointer", $"http://127.0.0.1:{Host.HealthPort}/{id}", "--amount", amount.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -44,8 +34,6 @@ public sealed class SendApiTests : IAsyncLifetime
         Assert.Equal(amount.ToString(System.Globalization.CultureInfo.InvariantCulture), await BalanceAsync(id));
         return token;
     }
-
-    private Task<string> BalanceAsync(string id) => _node.BalanceAsync(id);
 
     private static async Task<JsonElement> PayAsync(HttpClient http, string from, object body, HttpStatusCode expected)
     {
@@ -55,7 +43,7 @@ public sealed class SendApiTests : IAsyncLifetime
         return json;
     }
 
-    private Task<JsonElement> FinishedAsync(string from, string paymentId) => _node.FinishedAsync(from, paymentId);
+    private Task<JsonElement> FinishedAsync(string from, string paymentId) => Node.FinishedAsync(from, paymentId);
 
     [Fact]
     public async Task Send_api_pays_an_npm_stream_server_exactly_once_per_client_id()

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
-using M2M.Cli.Tests;
 using M2M.Core.Ilp;
 using M2M.TestKit;
 using Xunit.Abstractions;

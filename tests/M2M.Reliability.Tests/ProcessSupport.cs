@@ -1,4 +1,4 @@
-using M2M.Cli.Tests;
+using M2M.TestKit;
 
 namespace M2M.Reliability.Tests;
 

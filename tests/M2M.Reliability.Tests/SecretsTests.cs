@@ -1,5 +1,4 @@
 using System.Net.Http.Headers;
-using M2M.Cli.Tests;
 using M2M.Core.Ilp;
 using M2M.TestKit;
 using Xunit.Abstractions;

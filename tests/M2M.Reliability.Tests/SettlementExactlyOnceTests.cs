@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using M2M.Cli.Tests;
 using M2M.Core.Ilp;
 using M2M.TestKit;
 using Microsoft.AspNetCore.Builder;

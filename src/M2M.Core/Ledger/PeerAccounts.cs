@@ -19,9 +19,6 @@ public static class PeerAccounts
     /// <summary>A hosted agent account: its balance is what the node holds for the agent, never below zero.</summary>
     public const ushort HostedAccountCode = 4;
     public const ushort ConnectorLossAccountCode = 5;
-    /// <summary>A Fulfill we paid downstream but could not deliver upstream, booked to the connector-loss account.</summary>
-    public const ushort UnrecoverableFulfillTransferCode = 6;
-    public const ushort PacketTransferCode = 1;
 
     /// <summary>Derived ids are cached: a packet asks for four of them, and SHA-256 per ask was ~9 µs per packet.</summary>
     private const int MaxCachedIds = 4096;

@@ -12,14 +12,23 @@ namespace M2M.Core.Ledger;
 /// </summary>
 public static class TransferIds
 {
-    /// <summary>A packet's two linked legs (same value as <see cref="PeerAccounts.PacketTransferCode"/>).</summary>
-    public const ushort PacketCode = PeerAccounts.PacketTransferCode;
+    /// <summary>A packet's two linked legs (and their post or void).</summary>
+    public const ushort PacketCode = 1;
     /// <summary>We paid a peer: peer account → settlement account (reserved pending, posted once paid).</summary>
     public const ushort SettlementCode = 2;
     /// <summary>A peer paid us by a payment-channel claim: settlement account → peer account.</summary>
     public const ushort ClaimCode = 3;
     /// <summary>A peer paid us through our RFC 38 settlement engine: settlement account → peer account.</summary>
     public const ushort EngineCreditCode = 4;
+    /// <summary>
+    /// A 1.x balance brought in by <c>ledger import</c>. It shares 4 with <see cref="EngineCreditCode"/>:
+    /// both shipped in 2.0 and ledgers already hold it, so the value stays (nothing reads codes back to tell them apart).
+    /// </summary>
+    public const ushort ImportCode = 4;
+    /// <summary>A peer paid us by a BTP TRANSFER (settlement.acceptBtpTransfer): settlement account → peer account.</summary>
+    public const ushort BtpTransferCode = 5;
+    /// <summary>A Fulfill we paid downstream but could not deliver upstream, booked to the connector-loss account.</summary>
+    public const ushort UnrecoverableFulfillCode = 6;
 
     /// <summary>The pending debit that reserves a settlement before it is paid (RELIABILITY.md rule 5).</summary>
     public static UInt128 SettlementReserve(Guid settlementId) => FromGuid(settlementId);

@@ -104,7 +104,7 @@ public sealed partial class LedgerStep
         CreditAccountId = debit,
         Amount = post.Amount,
         Ledger = post.Ledger,
-        Code = PeerAccounts.PacketTransferCode,
+        Code = TransferIds.PacketCode,
         Flags = flags,
     };
 }

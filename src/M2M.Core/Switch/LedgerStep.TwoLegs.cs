@@ -28,8 +28,8 @@ public sealed partial class LedgerStep
     {
         Transfer[] chain =
         [
-            new() { Id = PeerAccounts.NewTransferId(), PendingId = incoming.Id, Flags = TransferFlags.VoidPending | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
-            new() { Id = PeerAccounts.NewTransferId(), PendingId = outgoing.Id, Flags = TransferFlags.PostPending | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
+            new() { Id = PeerAccounts.NewTransferId(), PendingId = incoming.Id, Flags = TransferFlags.VoidPending | TransferFlags.Linked, Code = TransferIds.PacketCode },
+            new() { Id = PeerAccounts.NewTransferId(), PendingId = outgoing.Id, Flags = TransferFlags.PostPending | TransferFlags.Linked, Code = TransferIds.PacketCode },
             LossTransfer(outgoing.DebitAccountId, outgoing),
         ];
         var results = await PostAsync(chain, context).ConfigureAwait(false);
@@ -64,7 +64,7 @@ public sealed partial class LedgerStep
         CreditAccountId = credit,
         Amount = leg.Amount,
         Ledger = leg.Ledger,
-        Code = PeerAccounts.UnrecoverableFulfillTransferCode,
+        Code = TransferIds.UnrecoverableFulfillCode,
     };
 
     private void Report(PacketContext context, UInt128 amount, string reason) =>

@@ -87,7 +87,7 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         CreditAccountId = credit,
         Amount = amount,
         Ledger = ledgerId,
-        Code = PeerAccounts.PacketTransferCode,
+        Code = TransferIds.PacketCode,
         Flags = TransferFlags.Pending | extra,
         TimeoutAt = context.OutgoingExpiresAt + PendingGrace,
     };
@@ -95,8 +95,8 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
     /// <summary>Posts or voids a reserved pair (<paramref name="flags"/>: PostPending or VoidPending), incoming linked to outgoing; fresh ids.</summary>
     private static Transfer[] ResolvePair(UInt128 incomingId, UInt128 outgoingId, TransferFlags flags) =>
     [
-        new() { Id = PeerAccounts.NewTransferId(), PendingId = incomingId, Flags = flags | TransferFlags.Linked, Code = PeerAccounts.PacketTransferCode },
-        new() { Id = PeerAccounts.NewTransferId(), PendingId = outgoingId, Flags = flags, Code = PeerAccounts.PacketTransferCode },
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = incomingId, Flags = flags | TransferFlags.Linked, Code = TransferIds.PacketCode },
+        new() { Id = PeerAccounts.NewTransferId(), PendingId = outgoingId, Flags = flags, Code = TransferIds.PacketCode },
     ];
 
     private async Task<IReadOnlyList<CreateTransferResult>?> Run(string operation, Transfer[] transfers, CancellationToken ct)

@@ -51,9 +51,9 @@ public sealed class LocalDeliveryStep(SwitchOptions options, IHostedAccountDirec
         Transfer[] chain =
         [
             new() { Id = PeerAccounts.NewTransferId(), DebitAccountId = PeerAccounts.PeerAccountId(source.Id, ledgerId), CreditAccountId = clearing,
-                Amount = amount, Ledger = ledgerId, Code = PeerAccounts.PacketTransferCode, Flags = TransferFlags.Linked },
+                Amount = amount, Ledger = ledgerId, Code = TransferIds.PacketCode, Flags = TransferFlags.Linked },
             new() { Id = PeerAccounts.NewTransferId(), DebitAccountId = clearing, CreditAccountId = PeerAccounts.PeerAccountId(PeerAccounts.HostedPeerId(account.Id), ledgerId),
-                Amount = amount, Ledger = ledgerId, Code = PeerAccounts.PacketTransferCode },
+                Amount = amount, Ledger = ledgerId, Code = TransferIds.PacketCode },
         ];
         IReadOnlyList<CreateTransferResult> results;
         try

@@ -34,7 +34,6 @@ public enum RejectReason
     NextHopNotConnected,
     ExpiredBeforeForwarding,
     NoReplyBeforeExpiry,
-    ShuttingDown,
     PeerUnavailable,
     WrongCondition,
     FulfillAfterExpiry,
@@ -89,7 +88,6 @@ public static class RejectReasons
         Row(RejectReason.NextHopNotConnected, IlpErrorCode.T01_PeerUnreachable);
         Row(RejectReason.ExpiredBeforeForwarding, IlpErrorCode.R00_TransferTimedOut);
         Row(RejectReason.NoReplyBeforeExpiry, IlpErrorCode.R00_TransferTimedOut);
-        Row(RejectReason.ShuttingDown, IlpErrorCode.T00_InternalError);
         Row(RejectReason.PeerUnavailable, IlpErrorCode.T01_PeerUnreachable);
         Row(RejectReason.WrongCondition, IlpErrorCode.F05_WrongCondition);
         Row(RejectReason.FulfillAfterExpiry, IlpErrorCode.R00_TransferTimedOut);

@@ -20,9 +20,13 @@ public static class ConnectorSettlement
     public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
         Func<string, M2M.Btp.BtpSession?>? sessionOf = null) => Create(settings, ledger, time, loggers, observer, sessionOf, out _);
 
-    /// <summary>As above; <paramref name="evmPayer"/> is the EVM method when one was built (its store is the caller's to dispose).</summary>
+    /// <summary>
+    /// As above; <paramref name="evmPayer"/> is the EVM method when one was built (its store is the caller's to dispose).
+    /// <paramref name="btpTransfers"/> is the host's BTP TRANSFER pair, so paying and receiving share one receiver.
+    /// </summary>
     public static SettlementCoordinator Create(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, ISettlementObserver observer,
-        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer, M2M.Settlement.Evm.IPaymentChannelObserver? channels = null)
+        Func<string, M2M.Btp.BtpSession?>? sessionOf, out EvmSettlementMethod? evmPayer, M2M.Settlement.Evm.IPaymentChannelObserver? channels = null,
+        BtpPeerTransfers? btpTransfers = null)
     {
         var log = loggers.CreateLogger("M2M.Settlement");
         var policies = settings.Peers
@@ -34,7 +38,7 @@ public static class ConnectorSettlement
         var peers = settings.Peers.ToDictionary(p => p.Id);
         var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var methods = new List<ISettlementMethod> { new Rfc38SettlementMethod(http, id => peers.GetValueOrDefault(id)?.Settlement?.EngineUrl, id => peers[id].AssetScale) };
-        if (sessionOf is not null) methods.Add(new BtpTransferSettlementMethod(CreateBtpTransfers(settings, ledger, loggers, sessionOf)));
+        if (sessionOf is not null) methods.Add(new BtpTransferSettlementMethod(btpTransfers ?? CreateBtpTransfers(settings, ledger, loggers, sessionOf)));
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
             methods.Add(evmPayer = new EvmSettlementMethod(id => EvmPeers(settings).FirstOrDefault(p => p.Id == id), settings.EvmPrivateKey,

@@ -22,7 +22,7 @@ public sealed record ImportedBalance(string PeerId, string Asset, byte Scale, Bi
 /// </summary>
 public static class LedgerImport
 {
-    public const ushort ImportTransferCode = 4;
+    public const ushort ImportTransferCode = TransferIds.ImportCode;
     public const string JsonFormat = "m2m-balances/1";
 
     /// <summary>Parses and checks the whole file; throws <see cref="BackupException"/> naming the first bad row.</summary>

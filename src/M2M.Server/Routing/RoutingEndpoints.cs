@@ -79,17 +79,8 @@ internal static class RoutingEndpoints
 
     private static async Task<IResult> WithBody(HttpContext context, string[] fields, Func<JsonElement, Task<IResult>> handle)
     {
-        JsonElement body;
-        try
-        {
-            using var doc = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-            body = doc.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            return Bad($"the body is not JSON: {e.Message}");
-        }
-        if (body.ValueKind != JsonValueKind.Object) return Bad("the body must be a JSON object");
+        var (body, error) = await JsonBodies.ReadObjectAsync(context).ConfigureAwait(false);
+        if (error is not null) return Bad(error);
         if (body.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => !fields.Contains(n)) is { } unknown)
             return Bad($"unknown field '{unknown}'; expected {string.Join(", ", fields)}");
         try

@@ -44,7 +44,7 @@ public sealed record BtpTransferPeer(string PeerId, bool AcceptTransfer, string 
 /// </summary>
 public sealed partial class BtpTransferReceiver(ILedger ledger, IEnumerable<BtpTransferPeer> peers, ILogger log)
 {
-    public const ushort TransferCode = 5;
+    public const ushort TransferCode = TransferIds.BtpTransferCode;
 
     /// <summary>Protocol-data entry carrying the payer's idempotency key (16 bytes, a settlement id).</summary>
     public const string IdempotencyKeyProtocol = "m2m_idempotency_key";

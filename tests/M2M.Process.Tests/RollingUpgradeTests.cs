@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using M2M.TestKit;
+using Xunit.Abstractions;
+
+namespace M2M.Process.Tests;
+
+/// <summary>
+/// Rolling upgrade of a 3-node cluster on one PostgreSQL ledger (a real server) behind a real
+/// HAProxy, under load: three paying peers (alice, carol, dave) send through HAProxy all along to
+/// a receiver behind an upstream connector, which each node reaches as its own outgoing peer (its
+/// nodeId is its login). scripts/rolling-upgrade.sh (bare mode) drains one node at a time
+/// (SIGTERM: T03 for new Prepares, /health/ready 503 so HAProxy marks it down and shuts its
+/// sessions, the payers reconnect through HAProxy to another node), starts the new release, waits
+/// until it is ready and HAProxy has it UP, and goes on. Audited: one outcome per Prepare, only
+/// T01/T03 (or a reply lost with a closed connection) during a node switch, bounded and measured
+/// per switch; every unit the receiver was paid was debited from the payers in the shared ledger;
+/// each payer saw every fulfill but those lost; no pending transfer left; `ledger verify`
+/// consistent on the cluster's and the upstream's ledgers.
+/// </summary>
+[Collection("data")]
+public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHelper output) : IClassFixture<PostgresServer>
+{
+    private const string AdminToken = "cluster-admin-token-2f6a91c0";
+    private const string UpstreamToken = "cluster-upstream-secret-8d3e";
+    private const ulong Amount = 10;
+    private static readonly string[] Payers = ["alice", "carol", "dave"];
+
+    [Fact]
+    [Trait("Tier", "process")]
+    public async Task Rolling_upgrade_of_three_nodes_under_load_through_haproxy_keeps_the_books_exact()
+    {
+        Assert.True(HaproxyProcess.Executable is not null, "haproxy is not installed (apt-get install haproxy; .ci/run installs it)");
+        string url = await postgres.CreateDatabaseAsync();
+        string dir = Directory.CreateTempSubdirectory("m2m-rolling-").FullName;
+        var children = new List<CliProcess>();
+        var pidFiles = new List<string>();
+        try
+        {
+            int upBtp = CliProcess.FreePort(), upHttp = CliProcess.FreePort();
+            string upConfig = Path.Combine(dir, "upstream.yaml");
+            await File.WriteAllTextAsync(upConfig, $$"""
+                nodeId: upstream
+                ilpAddress: g.upstream
+                peers:
+                  - { id: node-1, authToken: {{UpstreamToken}} }
+                  - { id: node-2, authToken: {{UpstreamToken}} }
+                  - { id: node-3, authToken: {{UpstreamToken}} }
+                  - { id: receiver, authToken: receiver-secret-1c9e }
+                routes:
+                  - { prefix: g.receiver, nextHop: receiver }
+                """);
+            var upstream = CliProcess.Start(new Dictionary<string, string>
+            {
+                ["BTP_SERVER_PORT"] = upBtp.ToString(), ["HEALTH_CHECK_PORT"] = upHttp.ToString(), ["BIND_ADDRESS"] = "127.0.0.1",
+                ["LEDGER_PATH"] = UpstreamLedger(dir),
+            }, "run", "--config", upConfig);
+            children.Add(upstream);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{upHttp}/health", upstream);
+            await using var receiver = await TestPeer.ConnectAsync(upBtp, "receiver", "receiver-secret-1c9e");
+
+            string config = Path.Combine(dir, "cluster.yaml");
+            await File.WriteAllTextAsync(config, $$"""
+                ilpAddress: g.cluster
+                ledger: { backend: postgres }
+                peers:
+                  - { id: alice, authToken: alice-secret-55ab }
+                  - { id: carol, authToken: carol-secret-55ab }
+                  - { id: dave, authToken: dave-secret-55ab }
+                  - { id: upstream, url: "ws://127.0.0.1:{{upBtp}}/", authToken: {{UpstreamToken}} }
+                routes:
+                  - { prefix: g.receiver, nextHop: upstream }
+                """);
+            var nodes = new List<(string Name, int Btp, int Http, string PidFile)>();
+            for (int i = 1; i <= 3; i++)
+            {
+                string name = $"node-{i}";
+                int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
+                // Each node's settings in its own env file: what `run --env-file` is for (the environment would win over it).
+                await File.WriteAllTextAsync(Path.Combine(dir, name + ".env"),
+                    $"NODE_ID={name}\nBTP_SERVER_PORT={btp}\nHEALTH_CHECK_PORT={http}\nBIND_ADDRESS=127.0.0.1\nLEDGER_POSTGRES_URL={url}\nADMIN_API_TOKEN={AdminToken}\n");
+                string pidFile = Path.Combine(dir, name + ".pid");
+                var p = CliProcess.StartIn(dir, new Dictionary<string, string>(), "run", "--config", config, "--env-file", Path.Combine(dir, name + ".env"));
+                children.Add(p);
+                await File.WriteAllTextAsync(pidFile, p.Id.ToString());
+                pidFiles.Add(pidFile);
+                nodes.Add((name, btp, http, pidFile));
+            }
+            foreach (var (name, _, http, _) in nodes) await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", children[nodes.FindIndex(n => n.Name == name) + 1]);
+            await Eventually.Until(() => Enumerable.Range(1, 3).All(i => upstream.Stdout.Contains($"Peer node-{i} connected")), "the three nodes log in upstream");
+
+            using var haproxy = await HaproxyProcess.StartAsync(dir, nodes.Select(n => (n.Name, n.Btp, n.Http, false)).ToList());
+            var loads = Payers.Select(p => new PaymentLoad(haproxy.BtpPort, p, $"{p}-secret-55ab", "g.receiver.shop", Amount)).ToList();
+            foreach (var load in loads) load.Start(workers: 2, pause: TimeSpan.FromMilliseconds(5));
+            foreach (var load in loads) await load.WaitForFulfilledAsync(30, TimeSpan.FromSeconds(60));
+
+            // The upgrade: the "new release" is this build again (the version does not matter to the procedure).
+            var switchTimes = new List<string>();
+            var (code, stdout) = await RunStreaming(dir, new Dictionary<string, string> { ["HAPROXY_ADMIN"] = haproxy.Admin },
+                line =>
+                {
+                    var m = Regex.Match(line, @"^== \[\d/3\] (node-\d)");
+                    if (m.Success) foreach (var load in loads) load.Phase = m.Groups[1].Value;
+                    if (line.Contains("switched in", StringComparison.Ordinal)) switchTimes.Add(line.Trim());
+                },
+                ["--mode", "bare", .. nodes.SelectMany(n => new[] { "--node", $"{n.Name}=http://127.0.0.1:{n.Http}={n.PidFile}" }),
+                 "--start", $"dotnet {ScriptRunner.Dll} run --config {config} --env-file {dir}/{{node}}.env", "--log-dir", dir, "--timeout", "90"]);
+            output.WriteLine(stdout);
+            Assert.True(code == 0, stdout);
+            Assert.Contains("✓ rolling upgrade done: 3 nodes", stdout);
+            foreach (var load in loads) load.Phase = "after";
+            foreach (var load in loads) await load.WaitForFulfilledAsync(20, TimeSpan.FromSeconds(60));
+            foreach (var load in loads) await load.StopAsync();
+            foreach (var p in children.Skip(1)) Assert.Equal(0, await p.WaitForExitAsync(TimeSpan.FromSeconds(5))); // each old node drained and exited 0
+
+            // Per node switch: what the payers saw.
+            foreach (var node in nodes)
+            {
+                int t01 = loads.Sum(l => l.Count($"{node.Name}/T01")), t03 = loads.Sum(l => l.Count($"{node.Name}/T03")), lost = loads.Sum(l => l.Count($"{node.Name}/lost"));
+                output.WriteLine($"{node.Name}: fulfilled {loads.Sum(l => l.Count($"{node.Name}/fulfilled"))}, T01 {t01}, T03 {t03}, lost {lost}");
+                Assert.True(t01 + t03 <= 300 && lost <= 10, $"{node.Name}: T01 {t01}, T03 {t03}, lost {lost}");
+            }
+            output.WriteLine(string.Join("\n", switchTimes));
+            foreach (var load in loads)
+            {
+                output.WriteLine($"{load.Describe()}; sent {load.Sent}");
+                foreach (var (key, n) in load.Outcomes.Where(o => !o.Key.Contains('/')))
+                    Assert.True(key is "fulfilled" or "T01" or "T03" or "lost", $"{key}={n}: {load.Describe()}");
+            }
+
+            // The books, after every node and the upstream stopped gracefully.
+            foreach (var pidFile in pidFiles) await TermAsync(int.Parse(await File.ReadAllTextAsync(pidFile)));
+            await DataTestNode.StopAsync(upstream);
+            var env = new Dictionary<string, string> { ["LEDGER_POSTGRES_URL"] = url, ["NODE_ID"] = "auditor" };
+            var verify = await CliProcess.RunAsync(env, "ledger", "verify", "--config", config);
+            Assert.True(verify.Code == 0, verify.Stdout + verify.Stderr);
+            Assert.Contains(" 0 open pending", verify.Stdout);
+            var (_, balances, _) = await CliProcess.RunAsync(env, "ledger", "balances", "--config", config);
+            long paid = -Enumerable.Sum(Payers, p => Posted(balances, p));
+            long toUpstream = Posted(balances, "upstream");
+            UInt128 upstreamFromNodes = 0;
+            for (int i = 1; i <= 3; i++) upstreamFromNodes += await DataTestNode.DebitsPosted(UpstreamLedger(dir), $"peer:node-{i}");
+            var upVerify = await CliProcess.RunAsync(new Dictionary<string, string> { ["LEDGER_PATH"] = UpstreamLedger(dir) }, "ledger", "verify");
+            Assert.True(upVerify.Code == 0, upVerify.Stdout + upVerify.Stderr);
+            Assert.Equal((long)receiver.Received.Count * (long)Amount, paid);
+            Assert.Equal(paid, toUpstream);
+            Assert.Equal((UInt128)paid, upstreamFromNodes);
+            long seen = loads.Sum(l => (long)l.FulfilledAmount), lostTotal = loads.Sum(l => l.Lost);
+            Assert.True(paid >= seen && paid - seen <= lostTotal * (long)Amount, $"debited {paid}, payers saw {seen} fulfilled, {lostTotal} replies lost");
+            foreach (var load in loads) await load.DisposeAsync();
+        }
+        finally
+        {
+            foreach (var pidFile in pidFiles.Where(File.Exists))
+                if (int.TryParse(await File.ReadAllTextAsync(pidFile), out int pid)) await ScriptRunner.StopPidAsync(pid);
+            foreach (var p in children) p.Dispose();
+        }
+    }
+
+    /// <summary>SIGTERM (the connector drains and exits 0) to a node the script started, and wait until it is gone.</summary>
+    private static async Task TermAsync(int pid)
+    {
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString()])) await kill.WaitForExitAsync();
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(45))
+        {
+            try
+            {
+                using var p = System.Diagnostics.Process.GetProcessById(pid);
+                if (p.HasExited) return;
+            }
+            catch (ArgumentException)
+            {
+                return;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Fail($"node pid {pid} did not stop within 45 s of SIGTERM");
+    }
+
+    private static string UpstreamLedger(string dir) => Path.Combine(dir, "upstream", "ledger.db");
+
+    /// <summary>The posted balance of peer <paramref name="peer"/> in `ledger balances` output.</summary>
+    private static long Posted(string balances, string peer)
+    {
+        var m = Regex.Match(balances, $@"^peer:{peer}:\S+\s+(-?\d+)\s", RegexOptions.Multiline);
+        Assert.True(m.Success, $"no line for {peer} in: {balances}");
+        return long.Parse(m.Groups[1].Value);
+    }
+
+    /// <summary>scripts/rolling-upgrade.sh with its output line by line (the test follows its progress).</summary>
+    private static async Task<(int Code, string Stdout)> RunStreaming(string dir, IDictionary<string, string> env, Action<string> onLine, params string[] args)
+    {
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir };
+        info.ArgumentList.Add(Path.Combine(RepoPaths.Root, "scripts", "rolling-upgrade.sh"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var name in new[] { "NODE_ID", "BTP_SERVER_PORT", "HEALTH_CHECK_PORT", "LEDGER_PATH", "LEDGER_POSTGRES_URL", "ADMIN_API_TOKEN", "CONFIG_FILE", "DEPLOY_MODE" })
+            info.Environment.Remove(name);
+        foreach (var (k, v) in env) info.Environment[k] = v;
+        var text = new System.Text.StringBuilder();
+        using var p = System.Diagnostics.Process.Start(info)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is null) return; lock (text) text.AppendLine(e.Data); onLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is null) return; lock (text) text.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        await p.WaitForExitAsync(cts.Token);
+        p.WaitForExit();
+        lock (text) return (p.ExitCode, text.ToString());
+    }
+}
