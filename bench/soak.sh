@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A bounded soak at a fixed rate: starts m2m-connector (fresh SQLite ledger), warms it up, then
-# sends --rate packets/s for --seconds through the compare.sh topology while sampling the connector's RSS every 10 s. Prints the load generator's summary
-# (p50/p99, CPU per packet) and the RSS samples with their growth from the first sample after
-# warm-up to the last. Bounded: packet count = rate × seconds, time cap seconds + 60; loopback only.
+# sends --rate packets/s for --seconds through the compare.sh topology while sampling the
+# connector's RSS every 10 s. Prints the load generator's summary (p50/p99, CPU per packet) and
+# the RSS samples with their growth from the first sample after warm-up to the last. Bounded: packet count = rate × seconds, time cap seconds + 60; loopback only.
 # usage: bench/soak.sh [--dll PATH] [--rate N] [--seconds S] [--warmup N] [--concurrency C]
 #   defaults: the Release build, 500 packets/s, 300 s, 20,000 warm-up packets, concurrency 64
 set -euo pipefail
