@@ -112,12 +112,12 @@ public sealed partial class SqliteLedger : ILedgerStateView
         _recentOrder.Enqueue((id, r.Seq));
     }
 
-    /// <summary>Forgets the oldest committed transfers beyond the bound; own ids forgotten raise the cutoff past them.</summary>
+    /// <summary>Forgets the oldest projected transfers beyond the bound (the tables have them); own ids forgotten raise the cutoff past them.</summary>
     private void EvictCommitted()
     {
         if (_recent.Count <= _maxRecent) return;
         int target = _maxRecent - _maxRecent / 4;
-        while (_recent.Count > target && _recentOrder.TryPeek(out var head) && head.Seq <= _durableSeq)
+        while (_recent.Count > target && _recentOrder.TryPeek(out var head) && head.Seq <= _projectedSeq)
         {
             _recentOrder.Dequeue();
             if (!_recent.TryGetValue(head.Id, out var r) || r.Seq != head.Seq) continue; // changed later: a newer entry follows

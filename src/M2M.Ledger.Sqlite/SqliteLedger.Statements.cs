@@ -22,8 +22,10 @@ public sealed partial class SqliteLedger
         private readonly sqlite3_stmt _insertTransfer;
         private readonly sqlite3_stmt _upsertAccount;
         private readonly sqlite3_stmt _updateState;
+        private readonly sqlite3_stmt? _appendLog;
+        private readonly sqlite3_stmt? _deleteLog;
 
-        public WriterStatements(SqliteConnection writer)
+        public WriterStatements(SqliteConnection writer, bool log)
         {
             _db = writer.Handle!;
             _insertTransfer = Prepare($"INSERT INTO transfers ({TransferColumns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
@@ -33,6 +35,25 @@ public sealed partial class SqliteLedger
                   debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted
                 """);
             _updateState = Prepare("UPDATE transfers SET pending_state = ?1 WHERE id = ?2");
+            if (log)
+            {
+                _appendLog = Prepare("INSERT INTO ledger_log (records) VALUES (?1)");
+                _deleteLog = Prepare("DELETE FROM ledger_log WHERE seq <= ?1");
+            }
+        }
+
+        /// <summary>Appends one log row; returns its key.</summary>
+        public long AppendLog(ReadOnlySpan<byte> records)
+        {
+            Check(raw.sqlite3_bind_blob(_appendLog!, 1, records));
+            Step(_appendLog!);
+            return raw.sqlite3_last_insert_rowid(_db);
+        }
+
+        public void DeleteLog(long upTo)
+        {
+            BindLong(_deleteLog!, 1, upTo);
+            Step(_deleteLog!);
         }
 
         public void InsertTransfer(Transfer t, PendingState? state)
@@ -84,6 +105,8 @@ public sealed partial class SqliteLedger
             _insertTransfer.Dispose();
             _upsertAccount.Dispose();
             _updateState.Dispose();
+            _appendLog?.Dispose();
+            _deleteLog?.Dispose();
         }
 
         private sqlite3_stmt Prepare(string sql)

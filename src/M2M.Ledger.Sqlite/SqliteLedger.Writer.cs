@@ -11,23 +11,16 @@ namespace M2M.Ledger.Sqlite;
 public sealed partial class SqliteLedger
 {
     /// <summary>Changes applied since the last batch was taken, in apply order (last write wins per row).</summary>
-    private sealed class WriteBatch
+    private sealed class WriteBatch : LedgerChanges
     {
-        public Dictionary<UInt128, Account> Accounts { get; } = [];
-        public List<Transfer> Transfers { get; } = [];
-        public HashSet<UInt128> Inserted { get; } = [];
-        public Dictionary<UInt128, PendingState> States { get; } = [];
         /// <summary>Calls recorded (changes, or round trips that only need the writer to answer).</summary>
         public int Calls { get; set; }
         /// <summary>The last call's sequence number: committing the batch makes everything up to it durable.</summary>
         public long Seq { get; set; }
 
-        public void Clear()
+        public override void Clear()
         {
-            Accounts.Clear();
-            Transfers.Clear();
-            Inserted.Clear();
-            States.Clear();
+            base.Clear();
             Calls = 0;
         }
     }
@@ -43,11 +36,20 @@ public sealed partial class SqliteLedger
     private readonly Queue<Waiter> _waiters = new();
     private long _appliedSeq;
     private long _durableSeq;
+    /// <summary>Every call up to here is in the tables (projected): its transfers may leave memory.</summary>
+    private long _projectedSeq;
     private bool _writerIdle;
     private bool _closing;
     /// <summary>Set after a failed commit until memory is reloaded from the file; calls fail meanwhile.</summary>
     private Exception? _failed;
     private readonly WriterStatements _statements;
+
+    // The writer thread's own state (also set by LoadState, which runs on it or before it starts).
+    /// <summary>Committed to the log, not yet in the tables: the rows up to <see cref="_lastLogRow"/>.</summary>
+    private readonly LedgerChanges _unprojected = new();
+    private long _unprojectedSeq;
+    private long _lastLogRow;
+    private byte[] _logBuffer = new byte[16 * 1024];
 
     /// <summary>Under the gate: a waiter for everything applied so far, or null when it is all committed (or may stay in flight).</summary>
     private Waiter? WaitFor(bool mayReturnBeforeCommit)
@@ -69,8 +71,15 @@ public sealed partial class SqliteLedger
     {
         try
         {
-            while (TakeBatch() is { } batch)
+            while (true)
             {
+                var batch = TakeBatch(out bool idle);
+                if (batch is null)
+                {
+                    if (!idle) break; // closed, and everything applied is committed
+                    Project();
+                    continue;
+                }
                 long started = Stopwatch.GetTimestamp();
                 Exception? failure = null;
                 try
@@ -82,10 +91,17 @@ public sealed partial class SqliteLedger
                     failure = e as LedgerUnavailableException ?? new LedgerUnavailableException($"ledger commit failed: {e.Message}", e);
                 }
                 int calls = batch.Calls;
+                if (failure is null && _logMode)
+                {
+                    _unprojected.Merge(batch);
+                    _unprojectedSeq = batch.Seq;
+                }
                 var done = Finish(batch, failure);
                 if (done is not null) ThreadPool.UnsafeQueueUserWorkItem(CompleteWaiters, (done, failure), preferLocal: false);
                 if (failure is null) BatchCommitted?.Invoke(calls, Stopwatch.GetElapsedTime(started));
+                if (_unprojected.Transfers.Count + _unprojected.States.Count >= _projectEvery) Project();
             }
+            Project(); // a clean stop leaves the log empty: the tables are the whole ledger again
         }
         finally
         {
@@ -93,19 +109,32 @@ public sealed partial class SqliteLedger
         }
     }
 
-    /// <summary>Waits for work; returns the filled batch (the callers get an empty one), or null once closed and drained.</summary>
-    private WriteBatch? TakeBatch()
+    /// <summary>
+    /// Waits for work; returns the filled batch (the callers get an empty one), or null once closed
+    /// and drained, or null with <paramref name="idle"/> when nothing came for
+    /// <see cref="_projectWhenIdle"/> ms while the log holds rows the tables lack.
+    /// </summary>
+    private WriteBatch? TakeBatch(out bool idle)
     {
+        idle = false;
         lock (_gate)
         {
+            bool quiet = false;
             while (true)
             {
                 if (_failed is not null) TryReload();
                 if (_next.Calls > 0) break;
                 if (_closing) return null;
+                bool unprojected = _lastLogRow > 0 && _failed is null;
+                if (unprojected && quiet)
+                {
+                    idle = true;
+                    return null;
+                }
                 _writerIdle = true;
-                Monitor.Wait(_gate, _failed is null ? Timeout.Infinite : 500);
+                bool woken = Monitor.Wait(_gate, _failed is not null ? 500 : unprojected ? _projectWhenIdle : Timeout.Infinite);
                 _writerIdle = false;
+                quiet = !woken;
             }
             var batch = _next;
             _next = _spare;
@@ -114,25 +143,80 @@ public sealed partial class SqliteLedger
         }
     }
 
+    /// <summary>
+    /// One transaction per batch. With the log (schema 3+): one <c>ledger_log</c> row of compact
+    /// records, the tables follow later (<see cref="Project"/>). Without it (a file or a release
+    /// simulated below schema 3): the rows themselves, as before the log.
+    /// </summary>
     private void Write(WriteBatch batch)
     {
-        if (batch.Accounts.Count == 0 && batch.Transfers.Count == 0 && batch.States.Count == 0)
+        if (batch.IsEmpty)
         {
             Exec(_writer, "SELECT 1"); // round trips only (ping, flush): prove the file still answers
             return;
         }
         using var tx = _writer.BeginTransaction(deferred: false);
-        foreach (var a in batch.Accounts.Values) _statements.UpsertAccount(a);
-        foreach (var t in batch.Transfers)
+        if (_logMode)
         {
-            _statements.InsertTransfer(t, batch.States.TryGetValue(t.Id, out var s) ? s : null);
+            int max = LedgerLog.MaxSize(batch);
+            if (_logBuffer.Length < max) _logBuffer = new byte[Math.Max(max, _logBuffer.Length * 2)];
+            int n = LedgerLog.Encode(batch, _logBuffer);
+            _lastLogRow = _statements.AppendLog(_logBuffer.AsSpan(0, n));
         }
-        foreach (var (pendingId, state) in batch.States)
+        else
         {
-            if (batch.Inserted.Contains(pendingId)) continue; // inserted above with its last state
-            if (_statements.UpdatePendingState(pendingId, state) != 1) Invariant.Fail($"pending transfer {pendingId:X} missing while changing its state");
+            WriteTables(batch);
         }
         tx.Commit();
+    }
+
+    private void WriteTables(LedgerChanges changes)
+    {
+        foreach (var a in changes.Accounts.Values) _statements.UpsertAccount(a);
+        foreach (var t in changes.Transfers)
+        {
+            _statements.InsertTransfer(t, changes.States.TryGetValue(t.Id, out var s) ? s : null);
+        }
+        foreach (var (pendingId, state) in changes.States)
+        {
+            if (changes.Inserted.Contains(pendingId)) continue; // inserted above with its last state
+            if (_statements.UpdatePendingState(pendingId, state) != 1) Invariant.Fail($"pending transfer {pendingId:X} missing while changing its state");
+        }
+    }
+
+    /// <summary>
+    /// Brings the tables up to date with the log and deletes the rows it applied, in one
+    /// transaction (a crash leaves either the rows or their effect, never both). Runs on the
+    /// writer between batches: when the log holds <see cref="_projectEvery"/> records, after
+    /// <see cref="_projectWhenIdle"/> ms without calls, and at a clean stop.
+    /// </summary>
+    private void Project()
+    {
+        if (_lastLogRow == 0) return;
+        long seq = _unprojectedSeq;
+        try
+        {
+            using var tx = _writer.BeginTransaction(deferred: false);
+            WriteTables(_unprojected);
+            _statements.DeleteLog(_lastLogRow);
+            tx.Commit();
+        }
+        catch (Exception e)
+        {
+            // The log still holds everything: fail like a commit (memory reloaded from the file), the next attempt retries.
+            var failure = e as LedgerUnavailableException ?? new LedgerUnavailableException($"ledger projection failed: {e.Message}", e);
+            List<Waiter> done;
+            lock (_gate) done = FailLocked(failure);
+            if (done.Count > 0) ThreadPool.UnsafeQueueUserWorkItem(CompleteWaiters, (done, (Exception?)failure), preferLocal: false);
+            return;
+        }
+        _unprojected.Clear();
+        _lastLogRow = 0;
+        lock (_gate)
+        {
+            _projectedSeq = Math.Max(_projectedSeq, seq);
+            EvictCommitted();
+        }
     }
 
     /// <summary>After a commit (or its failure): advances the durable mark and takes the waiters it releases.</summary>
@@ -144,22 +228,32 @@ public sealed partial class SqliteLedger
             if (failure is null)
             {
                 _durableSeq = batch.Seq;
+                if (!_logMode) _projectedSeq = batch.Seq;
                 while (_waiters.TryPeek(out var w) && w.Seq <= _durableSeq) (done ??= []).Add(_waiters.Dequeue());
             }
             else
             {
-                // Memory holds changes the file does not: every waiter fails, later changes are dropped,
-                // and memory is reloaded from the file (what a restart would do) before the next call.
-                done = [.. _waiters];
-                _waiters.Clear();
-                _next.Clear();
-                _failed = failure;
-                TryReload();
+                done = FailLocked(failure);
             }
             batch.Clear();
             _spare = batch;
             return done;
         }
+    }
+
+    /// <summary>
+    /// Under the gate: memory holds changes the file does not, so every waiter fails, later
+    /// changes are dropped, and memory is reloaded from the file (what a restart would do) before
+    /// the next call.
+    /// </summary>
+    private List<Waiter> FailLocked(Exception failure)
+    {
+        List<Waiter> done = [.. _waiters];
+        _waiters.Clear();
+        _next.Clear();
+        _failed = failure;
+        TryReload();
+        return done;
     }
 
     private void TryReload()

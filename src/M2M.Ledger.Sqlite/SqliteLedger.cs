@@ -30,6 +30,15 @@ public sealed partial class SqliteLedger : ILedger
     /// </summary>
     public const int MaxUnflushedCalls = 16_384;
 
+    /// <summary>Log records (transfers and state changes) after which the writer projects them into the tables.</summary>
+    internal const int DefaultProjectEvery = 4_096;
+
+    /// <summary>How long (ms) the writer waits without calls before it projects a shorter log.</summary>
+    internal const int DefaultProjectWhenIdle = 100;
+
+    /// <summary>The first schema version with <c>ledger_log</c>.</summary>
+    private const int LogSchemaVersion = 3;
+
     private readonly string _path;
     private readonly TimeProvider _time;
     private readonly StoreLock _lock;
@@ -38,7 +47,12 @@ public sealed partial class SqliteLedger : ILedger
     private readonly Thread _writerThread;
     private readonly TaskCompletionSource _writerExited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private SqliteLedger(string path, TimeProvider time, StoreLock lockFile, SqliteConnection writer, SqliteConnection reader, int maxRecentIds)
+    private readonly bool _logMode;
+    private readonly bool _hasLogTable;
+    private readonly int _projectEvery;
+    private readonly int _projectWhenIdle;
+
+    private SqliteLedger(string path, TimeProvider time, StoreLock lockFile, SqliteConnection writer, SqliteConnection reader, int maxRecentIds, int projectEvery, int projectWhenIdle)
     {
         _path = path;
         _time = time;
@@ -46,8 +60,14 @@ public sealed partial class SqliteLedger : ILedger
         _writer = writer;
         _reader = reader;
         _maxRecent = maxRecentIds;
+        _projectEvery = projectEvery;
+        _projectWhenIdle = projectWhenIdle;
+        _hasLogTable = HasLogTable(writer);
+        // A release simulated below schema 3 writes the tables directly, as that release did (it still replays a log it finds).
+        _logMode = _hasLogTable && SqliteSchema.Migrations.Latest >= LogSchemaVersion;
+        _statements = new WriterStatements(writer, _hasLogTable);
         LoadState();
-        _statements = new WriterStatements(writer);
+        _durableSeq = _appliedSeq;
         _lookup = new StoredTransferLookup(reader);
         _writerThread = new Thread(WriterMain) { IsBackground = true, Name = "m2m-ledger-writer" };
         _writerThread.Start();
@@ -63,7 +83,7 @@ public sealed partial class SqliteLedger : ILedger
     /// <summary>Opens (creating if needed) the ledger file, applies migrations, and loads the cache.</summary>
     public static SqliteLedger Open(string path, TimeProvider? time = null) => Open(path, time, DefaultMaxRecentIds);
 
-    internal static SqliteLedger Open(string path, TimeProvider? time, int maxRecentIds)
+    internal static SqliteLedger Open(string path, TimeProvider? time, int maxRecentIds, int projectEvery = DefaultProjectEvery, int projectWhenIdle = DefaultProjectWhenIdle)
     {
         string full = System.IO.Path.GetFullPath(path);
         var lockFile = AcquireLock(full);
@@ -74,7 +94,7 @@ public sealed partial class SqliteLedger : ILedger
             RefuseReadOnly(writer, full);
             Migrate(writer, full);
             reader = Connect(full, readOnly: true);
-            return new SqliteLedger(full, time ?? TimeProvider.System, lockFile, writer, reader, maxRecentIds);
+            return new SqliteLedger(full, time ?? TimeProvider.System, lockFile, writer, reader, maxRecentIds, projectEvery, projectWhenIdle);
         }
         catch
         {
@@ -137,17 +157,35 @@ public sealed partial class SqliteLedger : ILedger
     /// <summary>This release's ledger migrations (for the start-up gate, backups and `ledger` tools).</summary>
     public static MigrationSet Migrations => SqliteSchema.Migrations;
 
-    /// <summary>Loads accounts and open pending transfers: the state every later call is applied to.</summary>
+    internal static bool HasLogTable(SqliteConnection c, SqliteTransaction? tx = null)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ledger_log'";
+        return (long)cmd.ExecuteScalar()! > 0;
+    }
+
+    /// <summary>
+    /// Loads the state every later call is applied to: accounts and open pending transfers from
+    /// the tables, then the log rows not yet projected on top (after a crash or a failed
+    /// projection). Their transfers stay in memory until the writer has projected them, so an id
+    /// is found in memory or in the tables, never only in the log. Reads only: it also runs after
+    /// a failed commit, when another connection may hold the write lock.
+    /// </summary>
     private void LoadState()
     {
         _accounts.Clear();
         _openPending.Clear();
         _recent.Clear();
         _recentOrder.Clear();
+        _unprojected.Clear();
+        _lastLogRow = 0;
         // Own ids issued before this point may be in the file (an earlier ledger object in this process): looked up.
         _ownIdCutoff = PeerAccounts.IssuedTransferIds + 1;
+        using var tx = _writer.BeginTransaction(deferred: true); // one snapshot of the tables and the log
         using (var cmd = _writer.CreateCommand())
         {
+            cmd.Transaction = tx;
             cmd.CommandText = $"SELECT {AccountColumns} FROM accounts";
             using var r = cmd.ExecuteReader();
             while (r.Read())
@@ -158,6 +196,7 @@ public sealed partial class SqliteLedger : ILedger
         }
         using (var cmd = _writer.CreateCommand())
         {
+            cmd.Transaction = tx;
             cmd.CommandText = $"SELECT {TransferColumns} FROM transfers WHERE pending_state = 0";
             using var r = cmd.ExecuteReader();
             while (r.Read())
@@ -166,6 +205,37 @@ public sealed partial class SqliteLedger : ILedger
                 _openPending[t.Id] = t;
             }
         }
+        if (_hasLogTable) _lastLogRow = ReadLog(_writer, tx, _unprojected);
+        if (_lastLogRow == 0) return;
+        long seq = ++_appliedSeq;
+        _unprojectedSeq = seq;
+        foreach (var a in _unprojected.Accounts.Values) _accounts[a.Id] = a;
+        foreach (var t in _unprojected.Transfers)
+        {
+            PendingState? state = _unprojected.States.TryGetValue(t.Id, out var s) ? s : null;
+            if (state == PendingState.Open) _openPending[t.Id] = t;
+            Remember(t.Id, new Recent(t, state, seq));
+        }
+        foreach (var (id, state) in _unprojected.States)
+        {
+            if (state != PendingState.Open && !_unprojected.Inserted.Contains(id) && _openPending.Remove(id, out var p)) Remember(id, new Recent(p, state, seq));
+        }
+    }
+
+    /// <summary>Decodes every <c>ledger_log</c> row, in order, into <paramref name="into"/>; returns the last row's key (0: none).</summary>
+    internal static long ReadLog(SqliteConnection c, SqliteTransaction? tx, LedgerChanges into)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT seq, records FROM ledger_log ORDER BY seq";
+        using var r = cmd.ExecuteReader();
+        long last = 0;
+        while (r.Read())
+        {
+            last = r.GetInt64(0);
+            LedgerLog.Decode((byte[])r.GetValue(1), into);
+        }
+        return last;
     }
 
     internal static void Exec(SqliteConnection c, string sql, SqliteTransaction? tx = null)

@@ -8,17 +8,21 @@ namespace M2M.Ledger.Sqlite;
 /// <summary>
 /// A read-only, consistent view of a ledger file that another process may be writing (WAL lets
 /// a reader hold one snapshot while the writer commits). Used by `ledger verify` and `ledger
-/// balances`, which must work while the connector runs.
+/// balances`, which must work while the connector runs. The rows of <c>ledger_log</c> the writer
+/// has not yet projected into the tables are read in the same snapshot and applied on top, so
+/// the view is the whole committed ledger.
 /// </summary>
 public sealed class SqliteSnapshot : IAsyncDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly SqliteTransaction _tx;
+    private readonly LedgerChanges _log = new();
 
     private SqliteSnapshot(SqliteConnection connection)
     {
         _connection = connection;
         _tx = connection.BeginTransaction(deferred: true);
+        if (SqliteLedger.HasLogTable(connection, _tx)) SqliteLedger.ReadLog(connection, _tx, _log);
     }
 
     public static SqliteSnapshot Open(string path)
@@ -35,8 +39,15 @@ public sealed class SqliteSnapshot : IAsyncDisposable
         cmd.CommandText = $"SELECT {AccountColumns} FROM accounts ORDER BY id";
         using var r = cmd.ExecuteReader();
         var list = new List<Account>();
-        while (r.Read()) list.Add(ReadAccount(r));
-        return list;
+        while (r.Read())
+        {
+            var a = ReadAccount(r);
+            list.Add(_log.Accounts.GetValueOrDefault(a.Id) ?? a);
+        }
+        if (_log.Accounts.Count == 0) return list;
+        var known = list.Select(a => a.Id).ToHashSet();
+        list.AddRange(_log.Accounts.Values.Where(a => !known.Contains(a.Id)));
+        return [.. list.OrderBy(a => a.Id)];
     }
 
     public async IAsyncEnumerable<(Transfer Transfer, PendingState? State)> Journal([EnumeratorCancellation] CancellationToken ct = default)
@@ -45,7 +56,12 @@ public sealed class SqliteSnapshot : IAsyncDisposable
         cmd.Transaction = _tx;
         cmd.CommandText = $"SELECT {TransferColumns} FROM transfers ORDER BY seq";
         using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false)) yield return ReadTransfer(r);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var (t, state) = ReadTransfer(r);
+            yield return (t, state is not null && _log.States.TryGetValue(t.Id, out var later) ? later : state);
+        }
+        foreach (var t in _log.Transfers) yield return (t, _log.States.TryGetValue(t.Id, out var s) ? s : null);
     }
 
     public async ValueTask DisposeAsync()
