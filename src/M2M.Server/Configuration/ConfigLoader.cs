@@ -234,7 +234,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Limits = BuildPeerLimits(p.Limits, key),
         };
         if (peer.Settlement?.Evm is not null && peer.AssetScale > 18)
-            Error($"{key}.asset.scale", peer.AssetScale.ToString(CultureInfo.InvariantCulture), "at most 18 when the peer settles over EVM (1 unit = 10^(18 - scale) wei)");
+            Error($"{key}.asset.scale", peer.AssetScale.ToString(CultureInfo.InvariantCulture), peer.Settlement.Evm.Token is null
+                ? "at most 18 when the peer settles over EVM (1 unit = 10^(18 - scale) wei)"
+                : "at most 18 and at most the token's decimals when the peer settles over an ERC-20 channel (1 unit = 10^(decimals - scale) token base units)");
         return peer;
     }
 

@@ -143,6 +143,9 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
         return await client.ClaimAsync(claim.ChannelId, claim.CumulativeWei, claim.Signature, ct).ConfigureAwait(false);
     }
 
+    /// <summary>The asset of the channel the peer pays us on: "ETH" or the ERC-20 token's address; null when the peer has no EVM settlement.</summary>
+    public string? AssetOf(string peerId) => peers.FirstOrDefault(p => p.Id == peerId)?.Evm.Asset;
+
     /// <summary>The ledger transfer id of a claim: the same claim always maps to the same transfer.</summary>
     public static UInt128 TransferId(string channelId, BigInteger cumulative) => TransferIds.EvmClaim(channelId, cumulative);
 
