@@ -121,6 +121,37 @@ public sealed class EvmTokenChannelTests(EvmNodeFixture node)
         Assert.Equal("token is not a contract", (await Assert.ThrowsAsync<EvmChannelException>(() => notToken.OpenChannelAsync(RecipientAddress, Deposit, DisputePeriod))).RevertReason);
     }
 
+    [Fact]
+    public async Task A_too_small_allowance_from_before_is_raised_to_the_deposit_and_a_large_enough_one_is_used_as_is()
+    {
+        var (token, sender, _) = await DeployAsync();
+        await token.ApproveAsync(SenderAddress, sender.ContractAddress!, 1_234); // below the deposit: not enough, not zero
+        var opened = await sender.OpenChannelAsync(RecipientAddress, Deposit, DisputePeriod);
+        Assert.Equal(Deposit, (await sender.GetChannelAsync(opened.ChannelId))!.Deposit);
+        Assert.Equal(BigInteger.Zero, await token.AllowanceAsync(SenderAddress, sender.ContractAddress!));
+
+        await token.ApproveAsync(SenderAddress, sender.ContractAddress!, 5 * Deposit); // already enough: no new approve
+        await sender.DepositAsync(opened.ChannelId, Deposit);
+        Assert.Equal(4 * Deposit, await token.AllowanceAsync(SenderAddress, sender.ContractAddress!));
+        Assert.Equal(2 * Deposit, await token.BalanceOfAsync(sender.ContractAddress!));
+    }
+
+    [Fact]
+    public async Task One_ledger_unit_is_ten_to_the_decimals_minus_scale_base_units()
+    {
+        var (token, sender, _) = await DeployAsync();
+        EvmPeer Peer(byte scale, string? tokenAddress) => new("p", "USD", scale, new EvmPeerSettings
+        {
+            RpcUrl = new Uri(node.RpcUrl), ChainId = EvmNodeFixture.ChainId, Contract = sender.ContractAddress!, PeerAddress = RecipientAddress, Token = tokenAddress,
+        });
+        Assert.Equal(new BigInteger(10_000), await EvmChannelUnits.PerLedgerUnitAsync(Peer(2, token.Address), sender, CancellationToken.None));
+        Assert.Equal(BigInteger.One, await EvmChannelUnits.PerLedgerUnitAsync(Peer(6, token.Address), sender, CancellationToken.None));
+        var tooFine = await Assert.ThrowsAsync<InvalidOperationException>(() => EvmChannelUnits.PerLedgerUnitAsync(Peer(7, token.Address), sender, CancellationToken.None));
+        Assert.Equal($"peer 'p' asset scale 7 is above the token's 6 decimals ({token.Address})", tooFine.Message);
+        // ETH stays 10^(18 - scale) wei, without asking the chain.
+        Assert.Equal(BigInteger.Pow(10, 9), await EvmChannelUnits.PerLedgerUnitAsync(Peer(9, null), sender, CancellationToken.None));
+    }
+
     private static bool SameAddress(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Calls TokenChannel.open directly (no approve first) with the node's unlocked account 0.</summary>

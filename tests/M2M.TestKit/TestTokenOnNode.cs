@@ -41,6 +41,10 @@ public sealed class TestTokenOnNode
     public Task TransferAsync(string from, string to, BigInteger amount) =>
         SendAsync(_node, from, Address, "0xa9059cbb" + AddressWord(to) + Word(amount));
 
+    /// <summary>approve(spender, amount) from one of the node's accounts.</summary>
+    public Task ApproveAsync(string owner, string spender, BigInteger amount) =>
+        SendAsync(_node, owner, Address, "0x095ea7b3" + AddressWord(spender) + Word(amount));
+
     /// <summary>balanceOf(account).</summary>
     public async Task<BigInteger> BalanceOfAsync(string account)
     {
