@@ -148,6 +148,9 @@ public sealed class EvmTokenChannelTests(EvmNodeFixture node)
         Assert.Equal(BigInteger.One, await EvmChannelUnits.PerLedgerUnitAsync(Peer(6, token.Address), sender, CancellationToken.None));
         var tooFine = await Assert.ThrowsAsync<InvalidOperationException>(() => EvmChannelUnits.PerLedgerUnitAsync(Peer(7, token.Address), sender, CancellationToken.None));
         Assert.Equal($"peer 'p' asset scale 7 is above the token's 6 decimals ({token.Address})", tooFine.Message);
+        // An address without code is no token (its decimals() would read as 0).
+        var noCode = await Assert.ThrowsAsync<InvalidOperationException>(() => EvmChannelUnits.PerLedgerUnitAsync(Peer(2, EvmNodeFixture.Accounts[3].Address), sender, CancellationToken.None));
+        Assert.Equal($"token {EvmNodeFixture.Accounts[3].Address} of peer 'p' has no contract code on chain {EvmNodeFixture.ChainId} (wrong address or wrong chain?)", noCode.Message);
         // ETH stays 10^(18 - scale) wei, without asking the chain.
         Assert.Equal(BigInteger.Pow(10, 9), await EvmChannelUnits.PerLedgerUnitAsync(Peer(9, null), sender, CancellationToken.None));
     }

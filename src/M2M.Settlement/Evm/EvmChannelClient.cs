@@ -262,6 +262,14 @@ public sealed class EvmChannelClient
             .ConfigureAwait(false);
     }
 
+    /// <summary>Whether <paramref name="address"/> holds contract code (an account without code answers every call with nothing).</summary>
+    public async Task<bool> HasCodeAsync(string address, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        string code = await _web3.Eth.GetCode.SendRequestAsync(address, BlockParameter.CreateLatest()).ConfigureAwait(false);
+        return code is { Length: > 2 };
+    }
+
     /// <summary>The token's decimals (ERC-20's optional decimals()); requires a token.</summary>
     public async Task<byte> GetTokenDecimalsAsync(CancellationToken cancellationToken = default)
     {

@@ -34,7 +34,7 @@ public static class EvmChannelUnits
     /// <summary>
     /// How many of the channel's smallest units one ledger unit is: 10^(18 − scale) wei for ETH, 10^(decimals − scale)
     /// token base units for an ERC-20 channel (decimals read from the token). Throws <see cref="InvalidOperationException"/>
-    /// when the asset scale is finer than the channel asset can express.
+    /// when the asset scale is finer than the channel asset can express or the token address holds no contract.
     /// </summary>
     public static async Task<System.Numerics.BigInteger> PerLedgerUnitAsync(EvmPeer peer, EvmChannelClient client, CancellationToken ct)
     {
@@ -43,6 +43,9 @@ public static class EvmChannelUnits
             if (peer.AssetScale > 18) throw new InvalidOperationException($"peer '{peer.Id}' asset scale {peer.AssetScale} is above ETH's 18 decimals");
             return EvmClaimMessage.WeiPerUnit(peer.AssetScale);
         }
+        // Without this, decimals() on an address with no code reads as 0 instead of failing.
+        if (!await client.HasCodeAsync(peer.Evm.Token, ct).ConfigureAwait(false))
+            throw new InvalidOperationException($"token {peer.Evm.Token} of peer '{peer.Id}' has no contract code on chain {peer.Evm.ChainId} (wrong address or wrong chain?)");
         byte decimals = await client.GetTokenDecimalsAsync(ct).ConfigureAwait(false);
         if (peer.AssetScale > decimals)
             throw new InvalidOperationException($"peer '{peer.Id}' asset scale {peer.AssetScale} is above the token's {decimals} decimals ({peer.Evm.Token})");

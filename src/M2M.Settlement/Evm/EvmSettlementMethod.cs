@@ -85,7 +85,11 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
         {
             perLedgerUnit = await EvmChannelUnits.PerLedgerUnitAsync(peer, client, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is InvalidOperationException or HttpRequestException or Nethereum.JsonRpc.Client.RpcClientUnknownException
+        catch (InvalidOperationException e)
+        {
+            throw new SettlementFailedException(e.Message, e); // the asset scale is finer than the token's decimals
+        }
+        catch (Exception e) when (e is HttpRequestException or Nethereum.JsonRpc.Client.RpcClientUnknownException
                                        or Nethereum.JsonRpc.Client.RpcClientTimeoutException or Nethereum.JsonRpc.Client.RpcResponseException
                                        or Nethereum.ABI.FunctionEncoding.SmartContractRevertException)
         {
