@@ -32,7 +32,8 @@ internal static class AdminEndpoints
                 var redeemed = await claims.RedeemAsync(peerId, ct).ConfigureAwait(false);
                 return Results.Json(new
                 {
-                    peerId, paidWei = redeemed.Paid.ToString(), cumulativeClaimedWei = redeemed.CumulativeClaimed.ToString(),
+                    // paidWei/cumulativeClaimedWei are in the channel asset's smallest unit: token base units when asset is a token.
+                    peerId, asset = claims.AssetOf(peerId), paidWei = redeemed.Paid.ToString(), cumulativeClaimedWei = redeemed.CumulativeClaimed.ToString(),
                     transactionHash = redeemed.Transaction.TransactionHash, gasCostWei = redeemed.Transaction.GasCostWei.ToString(),
                 });
             }

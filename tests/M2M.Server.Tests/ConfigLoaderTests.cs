@@ -155,6 +155,40 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("expected", error);
     }
 
+    [Theory]
+    [InlineData("0xE11BA2b4D45Eaed5996Cd0823791E0C93114882d")] // EIP-55 checksummed
+    [InlineData("0xe11ba2b4d45eaed5996cd0823791e0c93114882d")] // all lower case: no checksum to check
+    public void Evm_token_is_loaded_and_absent_means_ETH(string token)
+    {
+        _env["EVM_PRIVATE_KEY"] = "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+        Assert.Null(Loader().Load(Write(EvmPeer)).Peers[0].Settlement!.Evm!.Token);
+        var evm = Loader().Load(Write(EvmPeer.Replace("disputePeriodSeconds: 600", $"disputePeriodSeconds: 600, token: '{token}'", StringComparison.Ordinal))).Peers[0].Settlement!.Evm!;
+        Assert.Equal(token, evm.Token);
+        Assert.Equal(token.ToLowerInvariant(), evm.Asset);
+    }
+
+    [Theory]
+    [InlineData("USDC", "0x and 40 hex digits")]
+    [InlineData("0x0000000000000000000000000000000000000000", "not the zero address")]
+    [InlineData("0xe11BA2b4D45Eaed5996Cd0823791E0C93114882d", "EIP-55 checksum")] // one letter's case changed
+    [InlineData("0x5b1869D9A4C187F2EAa108f3062412ecf0526b24", "not the channel contract")] // the contract itself
+    public void A_bad_evm_token_is_one_error_naming_the_key(string token, string expected)
+    {
+        _env["EVM_PRIVATE_KEY"] = "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+        var error = Assert.Single(Errors(EvmPeer.Replace("disputePeriodSeconds: 600", $"disputePeriodSeconds: 600, token: '{token}'", StringComparison.Ordinal)));
+        Assert.StartsWith($"peers[0].settlement.evm.token: '{token}' is invalid; expected", error);
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("\n", error);
+    }
+
+    [Fact]
+    public void A_misspelt_token_key_is_caught_by_the_shape_check()
+    {
+        _env["EVM_PRIVATE_KEY"] = "0x6cbed15c793ce57650b9877cf6fa156fbef513c4e6134f022a85b1ffdd59b2a1";
+        var error = Assert.Single(Errors(EvmPeer.Replace("disputePeriodSeconds: 600", "disputePeriodSeconds: 600, tokn: '0xE11BA2b4D45Eaed5996Cd0823791E0C93114882d'", StringComparison.Ordinal)));
+        Assert.Contains("unknown key 'tokn' in peers[].settlement.evm (did you mean 'token'?)", error);
+    }
+
     [Fact]
     public void Evm_needs_a_valid_private_key_which_is_never_echoed_and_a_scale_of_at_most_18()
     {

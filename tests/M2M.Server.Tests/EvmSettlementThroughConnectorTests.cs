@@ -100,7 +100,7 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
             Assert.Contains("payment_channels_active{method=\"evm\",status=\"outgoing\"} 1", await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics"));
             Assert.Contains("payment_channels_active{method=\"evm\",status=\"incoming\"} 1", await http.GetStringAsync($"http://127.0.0.1:{bHost.HealthPort}/metrics"));
             string aMetrics = await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics");
-            Assert.Contains("payment_channels_funded_total{method=\"evm\"} 1", aMetrics);
+            Assert.Contains("payment_channels_funded_total{method=\"evm\",asset=\"ETH\"} 1", aMetrics);
             Assert.Contains("payment_channels_disputes_total{method=\"evm\"} 0", aMetrics);
             var health = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/health")).RootElement;
             Assert.Equal("up", health.GetProperty("dependencies").GetProperty("evm").GetProperty("status").GetString());

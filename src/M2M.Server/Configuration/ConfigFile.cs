@@ -62,6 +62,7 @@ public sealed class EvmSection
     public string? PeerAddress { get; set; }
     public string? DepositWei { get; set; }
     public string? DisputePeriodSeconds { get; set; }
+    public string? Token { get; set; }
 }
 
 public sealed class RouteSection

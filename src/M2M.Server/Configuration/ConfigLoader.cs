@@ -234,7 +234,9 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Limits = BuildPeerLimits(p.Limits, key),
         };
         if (peer.Settlement?.Evm is not null && peer.AssetScale > 18)
-            Error($"{key}.asset.scale", peer.AssetScale.ToString(CultureInfo.InvariantCulture), "at most 18 when the peer settles over EVM (1 unit = 10^(18 - scale) wei)");
+            Error($"{key}.asset.scale", peer.AssetScale.ToString(CultureInfo.InvariantCulture), peer.Settlement.Evm.Token is null
+                ? "at most 18 when the peer settles over EVM (1 unit = 10^(18 - scale) wei)"
+                : "at most 18 and at most the token's decimals when the peer settles over an ERC-20 channel (1 unit = 10^(decimals - scale) token base units)");
         return peer;
     }
 
@@ -279,8 +281,22 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         if (method == SettlementMethodKind.Evm && e.DepositWei is null)
             Error($"{key}.depositWei", "", "the channel deposit in wei when the method is evm (we open the channel)");
         ulong dispute = UInt($"{key}.disputePeriodSeconds", e.DisputePeriodSeconds, 86_400, 1, 365UL * 86_400);
+        string? token = e.Token?.Trim();
+        if (token is not null)
+        {
+            // A mixed-case address carries an EIP-55 checksum: a mistyped digit is caught here, not on chain.
+            if (!IsEvmAddress(token) || System.Numerics.BigInteger.Parse("0" + token[2..], NumberStyles.HexNumber, CultureInfo.InvariantCulture).IsZero)
+                Error($"{key}.token", e.Token!, "the ERC-20 token's contract address: 0x and 40 hex digits, not the zero address (leave token out for ETH)");
+            else if (token[2..] != token[2..].ToLowerInvariant() && token[2..] != token[2..].ToUpperInvariant() && !Nethereum.Util.AddressUtil.Current.IsChecksumAddress(token))
+                Error($"{key}.token", e.Token!, "an address whose EIP-55 checksum matches: mixed case is a checksum and this one is wrong, so a digit is probably mistyped (copy the address again)");
+            else if (string.Equals(token, e.Contract?.Trim(), StringComparison.OrdinalIgnoreCase))
+                Error($"{key}.token", e.Token!, $"the token's address, which is not the channel contract's ({key}.contract)");
+        }
         if (_errors.Count > errors) return null;
-        return new EvmPeerSettings { RpcUrl = rpc!, ChainId = chainId, Contract = e.Contract!, PeerAddress = e.PeerAddress!, DepositWei = deposit, DisputePeriodSeconds = dispute };
+        return new EvmPeerSettings
+        {
+            RpcUrl = rpc!, ChainId = chainId, Contract = e.Contract!, PeerAddress = e.PeerAddress!, DepositWei = deposit, DisputePeriodSeconds = dispute, Token = token,
+        };
     }
 
     private static bool IsEvmAddress(string? value) =>

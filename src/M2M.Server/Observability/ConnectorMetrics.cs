@@ -50,7 +50,7 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
         else Error("settlement_failed", "error");
     }
 
-    public void ChannelFunded(string method) => _channelsFunded.WithLabels(method).Inc();
+    public void ChannelFunded(string method, string asset) => _channelsFunded.WithLabels(method, asset).Inc();
 
     public void ChannelDisputed(string method, string channelId)
     {
@@ -97,12 +97,12 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
             new HistogramConfiguration { LabelNames = ["method"], Buckets = Histogram.ExponentialBuckets(0.001, 2, 20) });
         _settlementAmount = f.CreateCounter("settlement_amount_total", "Units settled, by method and token (asset code/scale).",
             new CounterConfiguration { LabelNames = ["method", "token"] });
-        _channelsFunded = f.CreateCounter("payment_channels_funded_total", "Payment channels this node funded (opened with a deposit), by method.",
-            new CounterConfiguration { LabelNames = ["method"] });
+        _channelsFunded = f.CreateCounter("payment_channels_funded_total", "Payment channels this node funded (opened with a deposit), by method and asset (ETH or the ERC-20 token's address).",
+            new CounterConfiguration { LabelNames = ["method", "asset"] });
         _channelDisputes = f.CreateCounter("payment_channels_disputes_total", "Payment channels found in their dispute (closing) period, once per channel, by method.",
             new CounterConfiguration { LabelNames = ["method"] });
         // Present from the first scrape (0), as the guide greps for them.
-        _channelsFunded.WithLabels("evm");
+        _channelsFunded.WithLabels("evm", "ETH");
         _channelDisputes.WithLabels("evm");
         _ledgerLatency = f.CreateHistogram("ledger_operation_latency_seconds", "Ledger calls made while handling packets, by operation (reserve, post, void).",
             new HistogramConfiguration { LabelNames = ["operation", "result"], Buckets = Histogram.ExponentialBuckets(0.00005, 2, 18) });

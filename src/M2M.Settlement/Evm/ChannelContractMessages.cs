@@ -100,3 +100,78 @@ internal sealed class FinalizedEvent : IEventDTO
     [Parameter("uint256", "refunded", 2, false)] public BigInteger Refunded { get; set; }
     [Parameter("uint256", "totalClaimed", 3, false)] public BigInteger TotalClaimed { get; set; }
 }
+
+// Typed messages for contracts/TokenChannel.sol (ABI in TokenChannelContractArtifacts.g.cs). claim, startClose,
+// finalize, claimDigest, domainSeparator and the Claimed/Finalized events have the same signatures as above.
+
+internal sealed class TokenChannelDeployment : ContractDeploymentMessage
+{
+    public TokenChannelDeployment() : base(TokenChannelContractArtifacts.Bytecode) { }
+}
+
+[Function("open", "bytes32")]
+internal sealed class TokenOpenFunction : FunctionMessage
+{
+    [Parameter("address", "token", 1)] public string Token { get; set; } = "";
+    [Parameter("address", "recipient", 2)] public string Recipient { get; set; } = "";
+    [Parameter("uint256", "amount", 3)] public BigInteger Amount { get; set; }
+    [Parameter("uint256", "disputePeriod", 4)] public BigInteger DisputePeriod { get; set; }
+}
+
+[Function("deposit")]
+internal sealed class TokenDepositFunction : FunctionMessage
+{
+    [Parameter("bytes32", "id", 1)] public byte[] Id { get; set; } = [];
+    [Parameter("uint256", "amount", 2)] public BigInteger Amount { get; set; }
+}
+
+[FunctionOutput]
+internal sealed class TokenChannelsOutput : IFunctionOutputDTO
+{
+    [Parameter("address", "sender", 1)] public string Sender { get; set; } = "";
+    [Parameter("address", "recipient", 2)] public string Recipient { get; set; } = "";
+    [Parameter("address", "token", 3)] public string Token { get; set; } = "";
+    [Parameter("uint256", "deposit", 4)] public BigInteger Deposit { get; set; }
+    [Parameter("uint256", "claimed", 5)] public BigInteger Claimed { get; set; }
+    [Parameter("uint256", "disputePeriod", 6)] public BigInteger DisputePeriod { get; set; }
+    [Parameter("uint256", "closesAt", 7)] public BigInteger ClosesAt { get; set; }
+    [Parameter("bool", "finalized", 8)] public bool Finalized { get; set; }
+}
+
+[Event("ChannelOpened")]
+internal sealed class TokenChannelOpenedEvent : IEventDTO
+{
+    [Parameter("bytes32", "channelId", 1, true)] public byte[] ChannelId { get; set; } = [];
+    [Parameter("address", "sender", 2, true)] public string Sender { get; set; } = "";
+    [Parameter("address", "recipient", 3, true)] public string Recipient { get; set; } = "";
+    [Parameter("address", "token", 4, false)] public string Token { get; set; } = "";
+    [Parameter("uint256", "deposit", 5, false)] public BigInteger Deposit { get; set; }
+    [Parameter("uint256", "disputePeriod", 6, false)] public BigInteger DisputePeriod { get; set; }
+}
+
+// ERC-20 (the parts the payer and receiver use).
+
+[Function("approve", "bool")]
+internal sealed class Erc20ApproveFunction : FunctionMessage
+{
+    [Parameter("address", "spender", 1)] public string Spender { get; set; } = "";
+    [Parameter("uint256", "value", 2)] public BigInteger Value { get; set; }
+}
+
+[Function("allowance", "uint256")]
+internal sealed class Erc20AllowanceFunction : FunctionMessage
+{
+    [Parameter("address", "owner", 1)] public string Owner { get; set; } = "";
+    [Parameter("address", "spender", 2)] public string Spender { get; set; } = "";
+}
+
+[Function("balanceOf", "uint256")]
+internal sealed class Erc20BalanceOfFunction : FunctionMessage
+{
+    [Parameter("address", "account", 1)] public string Account { get; set; } = "";
+}
+
+[Function("decimals", "uint8")]
+internal sealed class Erc20DecimalsFunction : FunctionMessage
+{
+}

@@ -25,7 +25,11 @@ public sealed record EvmClaimResult(BigInteger Paid, BigInteger CumulativeClaime
 
 public sealed record EvmFinalizeResult(BigInteger Refunded, BigInteger TotalClaimed, EvmTransactionResult Transaction);
 
-/// <summary>On-chain state of one channel. <see cref="ClosesAt"/> is 0 while the channel is open (unix seconds otherwise).</summary>
+/// <summary>
+/// On-chain state of one channel. <see cref="ClosesAt"/> is 0 while the channel is open (unix seconds otherwise).
+/// Amounts are in the channel's asset: wei for an ETH channel, token base units for an ERC-20 one
+/// (<see cref="Token"/> is then the token's address; null for ETH).
+/// </summary>
 public sealed record EvmChannelState(
     string ChannelId,
     string Sender,
@@ -34,7 +38,8 @@ public sealed record EvmChannelState(
     BigInteger Claimed,
     BigInteger DisputePeriodSeconds,
     BigInteger ClosesAt,
-    bool Finalized)
+    bool Finalized,
+    string? Token = null)
 {
     public bool IsClosing => ClosesAt > 0 && !Finalized;
     public BigInteger Unclaimed => Deposit - Claimed;
@@ -58,8 +63,10 @@ public sealed class EvmChannelException : Exception
 }
 
 /// <summary>
-/// Talks to a deployed UnidirectionalChannel contract (contracts/UnidirectionalChannel.sol) as one account:
-/// deploy, open/deposit (sender), claim (recipient), startClose (sender), finalize (anyone), and reads.
+/// Talks to a deployed channel contract as one account: deploy, open/deposit (sender), claim (recipient),
+/// startClose (sender), finalize (anyone), and reads. Without a token it is an ETH channel on
+/// contracts/UnidirectionalChannel.sol; with <see cref="Token"/> set it is an ERC-20 channel on
+/// contracts/TokenChannel.sol, amounts are token base units, and open/deposit approve the contract first.
 /// Transactions are signed locally with the account's key (EIP-155 with <see cref="ChainId"/>).
 /// </summary>
 public sealed class EvmChannelClient
@@ -71,20 +78,27 @@ public sealed class EvmChannelClient
     /// <param name="chainId">The chain id used to sign transactions and in the EIP-712 domain.</param>
     /// <param name="contractAddress">The channel contract, or null until <see cref="DeployContractAsync"/>.</param>
     /// <param name="useLegacyTransactions">Send type-0 (gasPrice) instead of EIP-1559 transactions.</param>
-    public EvmChannelClient(string rpcUrl, string privateKeyHex, BigInteger chainId, string? contractAddress = null, bool useLegacyTransactions = false)
+    /// <param name="token">The ERC-20 token of the channels (a TokenChannel contract), or null for ETH channels.</param>
+    public EvmChannelClient(string rpcUrl, string privateKeyHex, BigInteger chainId, string? contractAddress = null, bool useLegacyTransactions = false, string? token = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(rpcUrl);
         ArgumentException.ThrowIfNullOrWhiteSpace(privateKeyHex);
         if (chainId <= 0) throw new ArgumentOutOfRangeException(nameof(chainId));
         if (contractAddress is not null && !EvmClaimEncoding.IsValidAddress(contractAddress))
             throw new ArgumentException("contract address must be a 20-byte 0x address", nameof(contractAddress));
+        if (token is not null && !EvmClaimEncoding.IsValidAddress(token))
+            throw new ArgumentException("token address must be a 20-byte 0x address", nameof(token));
         var account = new Account(privateKeyHex, chainId);
         _web3 = new Web3(account, rpcUrl);
         _web3.TransactionManager.UseLegacyAsDefault = useLegacyTransactions;
         ChainId = chainId;
         AccountAddress = account.Address;
         ContractAddress = contractAddress;
+        Token = token;
     }
+
+    /// <summary>The ERC-20 token of the channels, or null for ETH channels.</summary>
+    public string? Token { get; }
 
     /// <summary>This client's account (EIP-55 checksummed).</summary>
     public string AccountAddress { get; }
@@ -111,24 +125,39 @@ public sealed class EvmChannelClient
         ContractAddress = contractAddress;
     }
 
-    /// <summary>Deploys a new channel contract from this account and binds this client to it.</summary>
+    /// <summary>Deploys a new channel contract (TokenChannel with a token, else UnidirectionalChannel) from this account and binds this client to it.</summary>
     public async Task<EvmDeployResult> DeployContractAsync(CancellationToken cancellationToken = default)
     {
-        var message = new ChannelDeployment { Gas = FixedGasLimit };
-        var receipt = await Execute(
-            () => _web3.Eth.GetContractDeploymentHandler<ChannelDeployment>().SendRequestAndWaitForReceiptAsync(message, cancellationToken),
-            "deploy").ConfigureAwait(false);
+        var receipt = Token is null
+            ? await Execute(
+                () => _web3.Eth.GetContractDeploymentHandler<ChannelDeployment>().SendRequestAndWaitForReceiptAsync(new ChannelDeployment { Gas = FixedGasLimit }, cancellationToken),
+                "deploy").ConfigureAwait(false)
+            : await Execute(
+                () => _web3.Eth.GetContractDeploymentHandler<TokenChannelDeployment>().SendRequestAndWaitForReceiptAsync(new TokenChannelDeployment { Gas = FixedGasLimit }, cancellationToken),
+                "deploy").ConfigureAwait(false);
         ContractAddress = receipt.ContractAddress
             ?? throw new EvmChannelException("deployment receipt has no contract address", null, receipt.TransactionHash);
         return new EvmDeployResult(ContractAddress, ToResult(receipt));
     }
 
-    /// <summary>Opens a channel from this account (the sender) to <paramref name="recipient"/> with a deposit.</summary>
+    /// <summary>
+    /// Opens a channel from this account (the sender) to <paramref name="recipient"/> with a deposit (wei, or token
+    /// base units with a token: the contract is approved for the deposit first, then pulls it with transferFrom).
+    /// </summary>
     public async Task<EvmOpenResult> OpenChannelAsync(string recipient, BigInteger depositWei, BigInteger disputePeriodSeconds, CancellationToken cancellationToken = default)
     {
         if (!EvmClaimEncoding.IsValidAddress(recipient)) throw new ArgumentException("recipient must be a 20-byte 0x address", nameof(recipient));
         if (depositWei <= 0) throw new ArgumentOutOfRangeException(nameof(depositWei), "deposit must be positive");
         if (disputePeriodSeconds <= 0) throw new ArgumentOutOfRangeException(nameof(disputePeriodSeconds));
+        if (Token is not null)
+        {
+            await ApproveAsync(depositWei, cancellationToken).ConfigureAwait(false);
+            var tokenOpen = new TokenOpenFunction { Token = Token, Recipient = recipient, Amount = depositWei, DisputePeriod = disputePeriodSeconds, Gas = FixedGasLimit };
+            var tokenReceipt = await Send(tokenOpen, "open", cancellationToken).ConfigureAwait(false);
+            var tokenOpened = tokenReceipt.DecodeAllEvents<TokenChannelOpenedEvent>().FirstOrDefault()
+                ?? throw new EvmChannelException("open receipt has no ChannelOpened event", null, tokenReceipt.TransactionHash);
+            return new EvmOpenResult(EvmClaimEncoding.ToHex(tokenOpened.Event.ChannelId), tokenOpened.Event.Deposit, ToResult(tokenReceipt));
+        }
         var message = new OpenFunction { Recipient = recipient, DisputePeriod = disputePeriodSeconds, AmountToSend = depositWei, Gas = FixedGasLimit };
         var receipt = await Send(message, "open", cancellationToken).ConfigureAwait(false);
         var opened = receipt.DecodeAllEvents<ChannelOpenedEvent>().FirstOrDefault()
@@ -136,11 +165,33 @@ public sealed class EvmChannelClient
         return new EvmOpenResult(EvmClaimEncoding.ToHex(opened.Event.ChannelId), opened.Event.Deposit, ToResult(receipt));
     }
 
-    /// <summary>Adds to the deposit of a channel this account sends on.</summary>
-    public Task<EvmTransactionResult> DepositAsync(string channelId, BigInteger amountWei, CancellationToken cancellationToken = default)
+    /// <summary>Adds to the deposit of a channel this account sends on (with a token: approves, then the contract pulls it).</summary>
+    public async Task<EvmTransactionResult> DepositAsync(string channelId, BigInteger amountWei, CancellationToken cancellationToken = default)
     {
         if (amountWei <= 0) throw new ArgumentOutOfRangeException(nameof(amountWei));
-        return SendSimple(new DepositFunction { Id = ParseId(channelId), AmountToSend = amountWei, Gas = FixedGasLimit }, "deposit", cancellationToken);
+        var id = ParseId(channelId);
+        if (Token is null)
+            return await SendSimple(new DepositFunction { Id = id, AmountToSend = amountWei, Gas = FixedGasLimit }, "deposit", cancellationToken).ConfigureAwait(false);
+        await ApproveAsync(amountWei, cancellationToken).ConfigureAwait(false);
+        return await SendSimple(new TokenDepositFunction { Id = id, Amount = amountWei, Gas = FixedGasLimit }, "deposit", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Lets the channel contract pull <paramref name="amount"/> of the token from this account. Skipped when the
+    /// allowance already covers it; a non-zero allowance is reset to 0 first (tokens such as USDT refuse to change
+    /// one non-zero allowance into another).
+    /// </summary>
+    private async Task ApproveAsync(BigInteger amount, CancellationToken cancellationToken)
+    {
+        string token = RequireToken();
+        string spender = RequireContract();
+        var allowance = await _web3.Eth.GetContractQueryHandler<Erc20AllowanceFunction>()
+            .QueryAsync<BigInteger>(token, new Erc20AllowanceFunction { Owner = AccountAddress, Spender = spender }, BlockParameter.CreateLatest())
+            .ConfigureAwait(false);
+        if (allowance >= amount) return;
+        if (allowance > 0)
+            await SendTo(token, new Erc20ApproveFunction { Spender = spender, Value = 0, Gas = FixedGasLimit }, "approve", cancellationToken).ConfigureAwait(false);
+        await SendTo(token, new Erc20ApproveFunction { Spender = spender, Value = amount, Gas = FixedGasLimit }, "approve", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Redeems a sender-signed cumulative claim as the channel's recipient.</summary>
@@ -173,10 +224,18 @@ public sealed class EvmChannelClient
     {
         cancellationToken.ThrowIfCancellationRequested();
         var id = ParseId(channelId);
+        if (Token is not null)
+        {
+            var t = await _web3.Eth.GetContractQueryHandler<ChannelsFunction>()
+                .QueryDeserializingToObjectAsync<TokenChannelsOutput>(new ChannelsFunction { Id = id }, RequireContract(), BlockParameter.CreateLatest())
+                .ConfigureAwait(false);
+            if (t.Sender is null || IsZeroAddress(t.Sender)) return null;
+            return new EvmChannelState(EvmClaimEncoding.ToHex(id), t.Sender, t.Recipient, t.Deposit, t.Claimed, t.DisputePeriod, t.ClosesAt, t.Finalized, t.Token);
+        }
         var output = await _web3.Eth.GetContractQueryHandler<ChannelsFunction>()
             .QueryDeserializingToObjectAsync<ChannelsOutput>(new ChannelsFunction { Id = id }, RequireContract(), BlockParameter.CreateLatest())
             .ConfigureAwait(false);
-        if (output.Sender is null || new BigInteger(Convert.FromHexString(output.Sender[2..]), isUnsigned: true, isBigEndian: true).IsZero)
+        if (output.Sender is null || IsZeroAddress(output.Sender))
             return null;
         return new EvmChannelState(EvmClaimEncoding.ToHex(id), output.Sender, output.Recipient, output.Deposit, output.Claimed,
             output.DisputePeriod, output.ClosesAt, output.Finalized);
@@ -194,17 +253,43 @@ public sealed class EvmChannelClient
         return (await _web3.Eth.GetBalance.SendRequestAsync(address, BlockParameter.CreateLatest()).ConfigureAwait(false)).Value;
     }
 
+    /// <summary>The token balance (base units) of any address; requires a token.</summary>
+    public async Task<BigInteger> GetTokenBalanceAsync(string address, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await _web3.Eth.GetContractQueryHandler<Erc20BalanceOfFunction>()
+            .QueryAsync<BigInteger>(RequireToken(), new Erc20BalanceOfFunction { Account = address }, BlockParameter.CreateLatest())
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>Whether <paramref name="address"/> holds contract code (an account without code answers every call with nothing).</summary>
+    public async Task<bool> HasCodeAsync(string address, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        string code = await _web3.Eth.GetCode.SendRequestAsync(address, BlockParameter.CreateLatest()).ConfigureAwait(false);
+        return code is { Length: > 2 };
+    }
+
+    /// <summary>The token's decimals (ERC-20's optional decimals()); requires a token.</summary>
+    public async Task<byte> GetTokenDecimalsAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return await _web3.Eth.GetContractQueryHandler<Erc20DecimalsFunction>()
+            .QueryAsync<byte>(RequireToken(), new Erc20DecimalsFunction(), BlockParameter.CreateLatest())
+            .ConfigureAwait(false);
+    }
+
     /// <summary>The chain id the node reports.</summary>
     public async Task<BigInteger> GetNodeChainIdAsync() => (await _web3.Eth.ChainId.SendRequestAsync().ConfigureAwait(false)).Value;
 
     private async Task<EvmTransactionResult> SendSimple<T>(T message, string what, CancellationToken cancellationToken) where T : FunctionMessage, new() =>
         ToResult(await Send(message, what, cancellationToken).ConfigureAwait(false));
 
-    private Task<TransactionReceipt> Send<T>(T message, string what, CancellationToken cancellationToken) where T : FunctionMessage, new()
-    {
-        var contract = RequireContract();
-        return Execute(() => _web3.Eth.GetContractTransactionHandler<T>().SendRequestAndWaitForReceiptAsync(contract, message, cancellationToken), what);
-    }
+    private Task<TransactionReceipt> Send<T>(T message, string what, CancellationToken cancellationToken) where T : FunctionMessage, new() =>
+        SendTo(RequireContract(), message, what, cancellationToken);
+
+    private Task<TransactionReceipt> SendTo<T>(string contract, T message, string what, CancellationToken cancellationToken) where T : FunctionMessage, new() =>
+        Execute(() => _web3.Eth.GetContractTransactionHandler<T>().SendRequestAndWaitForReceiptAsync(contract, message, cancellationToken), what);
 
     private static async Task<TransactionReceipt> Execute(Func<Task<TransactionReceipt>> send, string what)
     {
@@ -240,6 +325,12 @@ public sealed class EvmChannelClient
         r.BlockNumber?.Value ?? 0,
         r.GasUsed?.Value ?? 0,
         r.EffectiveGasPrice?.Value ?? 0);
+
+    private string RequireToken() =>
+        Token ?? throw new InvalidOperationException("this client has no token: it works on ETH channels");
+
+    private static bool IsZeroAddress(string address) =>
+        new BigInteger(Convert.FromHexString(address[2..]), isUnsigned: true, isBigEndian: true).IsZero;
 
     private string RequireContract() =>
         ContractAddress ?? throw new InvalidOperationException("no channel contract: deploy one or pass its address");

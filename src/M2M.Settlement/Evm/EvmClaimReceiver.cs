@@ -8,7 +8,8 @@ namespace M2M.Settlement.Evm;
 
 /// <summary>
 /// Accepts "payment-channel-claim" MESSAGEs from peers with peers[].settlement.evm: checks the channel on chain
-/// (recipient = us, sender = peerAddress), verifies the claim, credits the peer's ledger account by the increase
+/// (recipient = us, sender = peerAddress, and with peers[].settlement.evm.token the channel's token = that token),
+/// verifies the claim, credits the peer's ledger account by the increase
 /// (from the settlement account; transfer id derived from channel and amount, so a duplicate is applied once) and
 /// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
@@ -56,14 +57,14 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
         if (m is null || m.ChannelId is null || m.CumulativeAmount is null || m.Signature is null || m.ChainId is null || m.Contract is null)
             throw Reject(peerId, "malformed claim: expected JSON {channelId, cumulativeAmount, signature, settlementId, chainId, contract}");
         if (!BigInteger.TryParse(m.CumulativeAmount, NumberStyles.None, CultureInfo.InvariantCulture, out var cumulative))
-            throw Reject(peerId, "cumulativeAmount is not a decimal number of wei");
+            throw Reject(peerId, evm.Token is null ? "cumulativeAmount is not a decimal number of wei" : "cumulativeAmount is not a decimal number of token base units");
         if (m.ChainId != evm.ChainId.ToString(CultureInfo.InvariantCulture)) throw Reject(peerId, $"wrong chain id {m.ChainId}; expected {evm.ChainId}");
         if (!string.Equals(m.Contract, evm.Contract, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"wrong contract {m.Contract}; expected {evm.Contract}");
 
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
+            var client = evm.Client(key);
             EvmChannelState? channel;
             try
             {
@@ -76,6 +77,9 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
             if (channel is null) throw Reject(peerId, $"channel {m.ChannelId} does not exist on chain");
             if (!string.Equals(channel.Recipient, client.AccountAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} does not pay us");
             if (!string.Equals(channel.Sender, evm.PeerAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} is not from the peer's address");
+            // A TokenChannel channel pays only its own token: a claim on a channel of another token is worth nothing to us.
+            if (evm.Token is not null && !string.Equals(channel.Token, evm.Token, StringComparison.OrdinalIgnoreCase))
+                throw Reject(peerId, $"channel {m.ChannelId} pays token {channel.Token}, not {evm.Token}");
             if (channel.IsClosing) observer?.ChannelDisputed("evm", m.ChannelId);
             if (channel.IsClosing || channel.Finalized) throw Reject(peerId, $"channel {m.ChannelId} is closing or closed");
 
@@ -92,12 +96,21 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
             var result = EvmClaimVerifier.Verify(domain, m.ChannelId, cumulative, m.Signature, evm.PeerAddress, lastWei, channel.Deposit);
             if (!result.IsValid) throw Reject(peerId, $"invalid claim: {result.Status}");
 
-            var weiPerUnit = EvmClaimMessage.WeiPerUnit(peer!.AssetScale);
+            BigInteger weiPerUnit;
+            try
+            {
+                weiPerUnit = await EvmChannelUnits.PerLedgerUnitAsync(peer!, client, ct).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw Reject(peerId, e.Message);
+            }
             var increase = BigInteger.DivRem(cumulative - lastWei, weiPerUnit, out var remainder);
-            if (!remainder.IsZero) throw Reject(peerId, $"claim increase is not a whole number of {peer.AssetCode}/{peer.AssetScale} units ({weiPerUnit} wei each)");
+            if (!remainder.IsZero)
+                throw Reject(peerId, $"claim increase is not a whole number of {peer!.AssetCode}/{peer.AssetScale} units ({weiPerUnit} {(evm.Token is null ? "wei" : "token base units")} each)");
             if (increase > ulong.MaxValue) throw Reject(peerId, "claim increase is too large");
 
-            uint ledgerId = PeerAccounts.LedgerFor(peer.AssetCode, peer.AssetScale);
+            uint ledgerId = PeerAccounts.LedgerFor(peer!.AssetCode, peer.AssetScale);
             var transfer = new Transfer
             {
                 Id = TransferId(m.ChannelId, cumulative),
@@ -126,9 +139,12 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
         var evm = peers.FirstOrDefault(p => p.Id == peerId)?.Evm ?? throw new InvalidOperationException($"peer '{peerId}' has no EVM settlement configured");
         string key = privateKey ?? throw new InvalidOperationException("EVM_PRIVATE_KEY is not set");
         var claim = store.Latest(peerId) ?? throw new InvalidOperationException($"no claim from '{peerId}' to redeem");
-        var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
+        var client = evm.Client(key);
         return await client.ClaimAsync(claim.ChannelId, claim.CumulativeWei, claim.Signature, ct).ConfigureAwait(false);
     }
+
+    /// <summary>The asset of the channel the peer pays us on: "ETH" or the ERC-20 token's address; null when the peer has no EVM settlement.</summary>
+    public string? AssetOf(string peerId) => peers.FirstOrDefault(p => p.Id == peerId)?.Evm.Asset;
 
     /// <summary>The ledger transfer id of a claim: the same claim always maps to the same transfer.</summary>
     public static UInt128 TransferId(string channelId, BigInteger cumulative) => TransferIds.EvmClaim(channelId, cumulative);

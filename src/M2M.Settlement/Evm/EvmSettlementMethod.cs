@@ -25,8 +25,9 @@ public sealed record EvmClaimMessage(
 }
 
 /// <summary>
-/// Pays a peer with cumulative EIP-712 claims on a unidirectional channel (method "evm"). Opens the channel
-/// with peers[].settlement.evm.depositWei on the first settlement, then per settlement raises the cumulative
+/// Pays a peer with cumulative EIP-712 claims on a unidirectional channel (method "evm"), in ETH or, with
+/// peers[].settlement.evm.token, in that ERC-20 token. Opens the channel
+/// with peers[].settlement.evm.depositWei (wei or token base units; a token is approved first) on the first settlement, then per settlement raises the cumulative
 /// amount (persisted before signing) and sends the claim over the peer's live BTP session. Idempotent by
 /// settlement id: a resend sends the same stored claim, never a bigger one. The claim goes to the peer through
 /// the host's <see cref="IPeerMessenger"/> (a BTP MESSAGE on the peer's live session).
@@ -45,7 +46,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
         var peer = peerOf(settlement.PeerId) ?? throw new SettlementFailedException($"peer '{settlement.PeerId}' has no peers[].settlement.evm section");
         var evm = peer.Evm;
         string key = privateKey ?? throw new SettlementFailedException("EVM_PRIVATE_KEY is not set");
-        if (peer.AssetScale > 18) throw new SettlementFailedException($"peer '{peer.Id}' asset scale {peer.AssetScale} is above 18");
+        if (evm.Token is null && peer.AssetScale > 18) throw new SettlementFailedException($"peer '{peer.Id}' asset scale {peer.AssetScale} is above 18");
 
         EvmStoredClaim claim;
         await _gate.WaitAsync(ct).ConfigureAwait(false);
@@ -77,7 +78,23 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
 
     private async Task<EvmStoredClaim> NewClaimAsync(SettlementRecord settlement, EvmPeer peer, EvmPeerSettings evm, string key, CancellationToken ct)
     {
-        var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
+        var client = evm.Client(key);
+        string unit = evm.Token is null ? "wei" : $"base units of token {evm.Token}";
+        BigInteger perLedgerUnit;
+        try
+        {
+            perLedgerUnit = await EvmChannelUnits.PerLedgerUnitAsync(peer, client, ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new SettlementFailedException(e.Message, e); // the asset scale is finer than the token's decimals
+        }
+        catch (Exception e) when (e is HttpRequestException or Nethereum.JsonRpc.Client.RpcClientUnknownException
+                                       or Nethereum.JsonRpc.Client.RpcClientTimeoutException or Nethereum.JsonRpc.Client.RpcResponseException
+                                       or Nethereum.ABI.FunctionEncoding.SmartContractRevertException)
+        {
+            throw new SettlementFailedException($"reading the decimals of token {evm.Token} for '{peer.Id}' failed: {e.Message}", e);
+        }
         var channel = store.Channel(peer.Id);
         if (channel is null)
         {
@@ -86,12 +103,12 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
             {
                 opened = await client.OpenChannelAsync(evm.PeerAddress, evm.DepositWei, evm.DisputePeriodSeconds, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is EvmChannelException or HttpRequestException or Nethereum.JsonRpc.Client.RpcClientUnknownException or Nethereum.JsonRpc.Client.RpcClientTimeoutException)
+            catch (Exception e) when (e is EvmChannelException or HttpRequestException or Nethereum.JsonRpc.Client.RpcClientUnknownException or Nethereum.JsonRpc.Client.RpcClientTimeoutException or Nethereum.JsonRpc.Client.RpcResponseException)
             {
                 throw new SettlementFailedException($"opening a channel to '{peer.Id}' failed: {e.Message}", e);
             }
             store.SetChannel(peer.Id, opened.ChannelId);
-            observer?.ChannelFunded(Name);
+            observer?.ChannelFunded(Name, evm.Asset);
             channel = (opened.ChannelId, BigInteger.Zero);
         }
         var (channelId, cumulative) = channel.Value;
@@ -102,15 +119,17 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
                 ?? throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is not on chain");
             if (state.IsClosing) observer?.ChannelDisputed(Name, channelId);
             if (state.IsClosing || state.Finalized) throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is closing or closed");
+            if (evm.Token is not null && !EvmClaimEncoding.SameAddress(state.Token ?? "", evm.Token))
+                throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' pays token {state.Token}, not the configured {evm.Token}");
             deposit = state.Deposit;
         }
         catch (Exception e) when (e is HttpRequestException or Nethereum.JsonRpc.Client.RpcClientUnknownException or Nethereum.JsonRpc.Client.RpcClientTimeoutException or Nethereum.JsonRpc.Client.RpcResponseException)
         {
             throw new SettlementFailedException($"reading channel {channelId} failed: {e.Message}", e);
         }
-        var next = cumulative + settlement.Amount * EvmClaimMessage.WeiPerUnit(peer.AssetScale);
+        var next = cumulative + settlement.Amount * perLedgerUnit;
         if (next > deposit)
-            throw new SettlementFailedException($"claim of {next} wei would exceed the channel deposit of {deposit} wei (channel {channelId}); top up the deposit");
+            throw new SettlementFailedException($"claim of {next} {unit} would exceed the channel deposit of {deposit} {unit} (channel {channelId}); top up the deposit");
         var claim = new EvmStoredClaim(peer.Id, channelId, next, EvmClaimSigner.Sign(key, new EvmClaimDomain(evm.ChainId, evm.Contract), channelId, next));
         store.RecordClaim(settlement.Id, claim);
         return claim;
