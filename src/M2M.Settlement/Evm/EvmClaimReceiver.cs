@@ -10,7 +10,7 @@ namespace M2M.Settlement.Evm;
 /// Accepts "payment-channel-claim" MESSAGEs from peers with peers[].settlement.evm: checks the channel on chain
 /// (recipient = us, sender = peerAddress), verifies the claim, credits the peer's ledger account by the increase
 /// (from the settlement account; transfer id derived from channel and amount, so a duplicate is applied once) and
-/// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
+/// keeps the latest claim in the settlement store (evm_claims) for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
 /// </summary>
 public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, string? privateKey, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log, IPaymentChannelObserver? observer = null) : IDisposable
@@ -63,6 +63,8 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            // Nodes sharing the store take the peer's claims one at a time: read last, credit, save.
+            await using var peerLock = await store.LockPeerAsync("receiver", peerId, ct).ConfigureAwait(false);
             var client = new EvmChannelClient(evm.RpcUrl.ToString(), key, evm.ChainId, evm.Contract);
             EvmChannelState? channel;
             try
