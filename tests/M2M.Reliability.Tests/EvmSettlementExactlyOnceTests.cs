@@ -352,7 +352,9 @@ public sealed class EvmSettlementExactlyOnceTests(PostgresServer postgres, EvmNo
         {
             await using var conn = new NpgsqlConnection(_url);
             await conn.OpenAsync();
-            await using var cmd = new NpgsqlCommand("SELECT CASE WHEN to_regclass('evm_channels') IS NULL THEN 0 ELSE (SELECT count(*) FROM evm_channels WHERE peer_id = $1) END", conn);
+            await using (var exists = new NpgsqlCommand("SELECT to_regclass('evm_channels') IS NOT NULL", conn))
+                if (!(bool)(await exists.ExecuteScalarAsync())!) return 0;
+            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM evm_channels WHERE peer_id = $1", conn);
             cmd.Parameters.Add(new NpgsqlParameter { Value = peer });
             return Convert.ToInt64(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
         }

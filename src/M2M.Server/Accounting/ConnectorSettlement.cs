@@ -93,7 +93,7 @@ public static class ConnectorSettlement
     /// </summary>
     public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(settings.Ledger.PostgresUrl!) : EvmChannelStore.Open(StorePath(settings));
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings)) : EvmChannelStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmChannelsFile), store.ImportFile, store.Backend, log);
         return store;
     }
@@ -101,10 +101,13 @@ public static class ConnectorSettlement
     /// <summary>The received EVM claims in the settlement store; an evm-claims.db left by an earlier release is imported once.</summary>
     public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(settings.Ledger.PostgresUrl!) : EvmClaimStore.Open(StorePath(settings));
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings)) : EvmClaimStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmClaimsFile), store.ImportFile, store.Backend, log);
         return store;
     }
+
+    /// <summary>LEDGER_POSTGRES_URL as an Npgsql connection string (operators may give the postgres:// URL form).</summary>
+    private static string PostgresConnectionString(ConnectorSettings settings) => M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!).ConnectionString;
 
     /// <summary>Copies a legacy file in (idempotent), renames it *.imported so it is read once, and says so in one line.</summary>
     private static void ImportLegacy(string file, Func<string, EvmImport> import, string backend, ILogger log)
