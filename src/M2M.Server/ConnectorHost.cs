@@ -209,6 +209,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();
         EvmPayer?.Store.Dispose();
+        (DoubtfulPosts as IDisposable)?.Dispose();
         HostedAccounts.Dispose();
         await Accounting.DisposeAsync().ConfigureAwait(false);
         Tracing.Dispose();

@@ -63,21 +63,38 @@ public class DoubtfulPostCrashTests(PostgresServer postgres) : IClassFixture<Pos
             await connector.WaitForExitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal((-12, 12), await Balances(ledger)); // the landed post, behind a T00: the violation
         }
-        Assert.Single(File.ReadAllLines(journal), l => l.Contains("\"type\":\"doubtful\"", StringComparison.Ordinal));
+        // The record is in the ledger's database (issue 15), where every node sees it; no file beside the node.
+        Assert.False(File.Exists(journal));
+        Assert.Equal((1L, 1L), await JournalRows(url));
 
-        using (var restarted = CliProcess.StartIn(dir, env, "run", "--config", config))
+        // Another node (its own directory, as on its own machine) finishes what the killed one left.
+        string other = Directory.CreateTempSubdirectory("m2m-doubtful-other-").FullName;
+        File.Copy(config, Path.Combine(other, "config.yaml"));
+        using (var restarted = CliProcess.StartIn(other, env, "run", "--config", Path.Combine(other, "config.yaml")))
         {
             await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", restarted);
             await using var ledger = await PostgresLedger.OpenAsync(url);
             var deadline = DateTime.UtcNow.AddSeconds(20);
             while (await Balances(ledger) != (-7, 7) && DateTime.UtcNow < deadline) await Task.Delay(100);
             Assert.Equal((-7, 7), await Balances(ledger)); // only the fulfilled packet: the books match the T00
-            while (new FileInfo(journal).Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(100);
-            Assert.Equal("", await File.ReadAllTextAsync(journal)); // resolved and compacted
+            while (await JournalRows(url) != (0, 0) && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Equal((0L, 0L), await JournalRows(url)); // resolved and compacted
             restarted.Signal(CliProcess.SIGTERM);
             await restarted.WaitForExitAsync(TimeSpan.FromSeconds(30));
         }
         Directory.Delete(dir, recursive: true);
+        Directory.Delete(other, recursive: true);
+    }
+
+    /// <summary>(rows, open rows) of the doubtful_posts table in the ledger's database.</summary>
+    private static async Task<(long Rows, long Open)> JournalRows(string url)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(url);
+        await conn.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT count(*), count(*) FILTER (WHERE resolved_at IS NULL) FROM doubtful_posts", conn);
+        await using var r = await cmd.ExecuteReaderAsync();
+        await r.ReadAsync();
+        return (r.GetInt64(0), r.GetInt64(1));
     }
 
     /// <summary>Posts the open pending pair of <paramref name="amount"/> with fresh ids, as a COMMIT the connector never heard of.</summary>

@@ -50,15 +50,17 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
     private enum Fate { Posted, Pending, Voided }
 
     /// <summary>Reserves a pair as LedgerStep does, then posts, voids or leaves it; returns its journal record.</summary>
-    private async Task<DoubtfulPost> Pair(ulong amount, Fate fate)
+    private Task<DoubtfulPost> Pair(ulong amount, Fate fate) => Pair(_ledger, amount, fate);
+
+    private static async Task<DoubtfulPost> Pair(ILedger ledger, ulong amount, Fate fate)
     {
         var incoming = Pending(Alice, Clearing, amount, TransferFlags.Linked);
         var outgoing = Pending(Clearing, Bob, amount, TransferFlags.None);
-        Assert.All(await _ledger.CreateTransfersAsync([incoming, outgoing]), r => Assert.Equal(CreateTransferResult.Ok, r));
+        Assert.All(await ledger.CreateTransfersAsync([incoming, outgoing]), r => Assert.Equal(CreateTransferResult.Ok, r));
         Transfer[] posts = [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)];
-        if (fate == Fate.Posted) Assert.All(await _ledger.CreateTransfersAsync(posts), r => Assert.Equal(CreateTransferResult.Ok, r));
+        if (fate == Fate.Posted) Assert.All(await ledger.CreateTransfersAsync(posts), r => Assert.Equal(CreateTransferResult.Ok, r));
         if (fate == Fate.Voided)
-            Assert.All(await _ledger.CreateTransfersAsync([Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)]),
+            Assert.All(await ledger.CreateTransfersAsync([Resolve(incoming, TransferFlags.VoidPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.VoidPending)]),
                 r => Assert.Equal(CreateTransferResult.Ok, r));
         return DoubtfulPost.For(incoming, outgoing, posts, DateTimeOffset.UtcNow);
     }
@@ -201,7 +203,9 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
             Assert.Contains("ledger_doubtful_posts_open 1", await http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics"));
         } // stopped with the ledger still down: the in-memory resolution never ran
 
-        Assert.Single(DoubtfulPostFile.OpenFile(journalPath, _log).Open);
+        // The record is in the ledger's own store (issue 15), not in a file beside it.
+        Assert.False(File.Exists(journalPath));
+        Assert.Equal((1L, 1L), OpenRows(settings.Ledger.Path));
         await using (var host = await ConnectorHost.CreateAsync(settings, NullLoggerFactory.Instance))
         {
             await host.StartAsync(CancellationToken.None);
@@ -213,7 +217,72 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
             using var http = new HttpClient();
             Assert.Contains("ledger_doubtful_posts_open 0", await http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics"));
         }
-        Assert.Equal("", await File.ReadAllTextAsync(journalPath));
+        Assert.Equal((0L, 0L), OpenRows(settings.Ledger.Path)); // resolved, then compacted
+        Assert.False(File.Exists(journalPath));
+    }
+
+    [Fact]
+    public async Task A_journal_file_from_an_earlier_release_is_imported_into_the_ledger_once_and_replayed()
+    {
+        var settings = TestConnector.WithTempLedger(TestConnector.TwoPeers() with
+        {
+            Ledger = new LedgerSettings { Path = Path.Combine(_dir, "upgrade", "ledger.db") },
+            BindAddress = "127.0.0.1",
+            BtpServerPort = 0,
+            HealthCheckPort = 0,
+        });
+        string journalPath = Path.Combine(_dir, "upgrade", DoubtfulPostFile.FileName);
+        // The 2.0 layout: a posted pair behind a T00 and a pending one, journaled in the file beside the ledger.
+        await using (var ledger = SqliteLedger.Open(settings.Ledger.Path))
+        {
+            await ledger.CreateAccountsAsync([PeerAccounts.PeerAccount("alice", "USD", 9, null), PeerAccounts.PeerAccount("bob", "USD", 9, null), PeerAccounts.ClearingAccount("USD", 9)]);
+            var old = DoubtfulPostFile.OpenFile(journalPath, _log);
+            old.TryAppend(await Pair(ledger, 7, Fate.Posted));
+            old.TryAppend(await Pair(ledger, 3, Fate.Pending));
+        }
+        var logs = new ListLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
+        await using (var host = await ConnectorHost.CreateAsync(settings, factory))
+        {
+            await host.StartAsync(CancellationToken.None);
+            Assert.Equal(2, await host.DoubtfulReplay.WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.Equal(((Int128)0, (Int128)0), ((await host.Accounting.Ledger.LookupAccountAsync(Alice))!.PostedBalance, (await host.Accounting.Ledger.LookupAccountAsync(Bob))!.PostedBalance));
+        }
+        Assert.False(File.Exists(journalPath));
+        Assert.True(File.Exists(journalPath + ".imported"));
+        Assert.Single(logs.Logger.Lines, l => l.Text.Contains("imported into the sqlite ledger", StringComparison.Ordinal) && l.Text.Contains("2 open doubtful posts", StringComparison.Ordinal));
+        Assert.Equal((0L, 0L), OpenRows(settings.Ledger.Path));
+
+        // A second start finds nothing to import or replay.
+        await using (var host = await ConnectorHost.CreateAsync(settings, factory))
+        {
+            await host.StartAsync(CancellationToken.None);
+            Assert.Equal(0, await host.DoubtfulReplay.WaitAsync(TimeSpan.FromSeconds(20)));
+        }
+        Assert.Single(logs.Logger.Lines, l => l.Text.Contains("imported into the sqlite ledger", StringComparison.Ordinal));
+    }
+
+    /// <summary>(rows, open rows) of the doubtful_posts table in the SQLite ledger file.</summary>
+    private static (long Rows, long Open) OpenRows(string ledgerPath)
+    {
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={ledgerPath};Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*), count(*) FILTER (WHERE resolved_at IS NULL) FROM doubtful_posts";
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return (r.GetInt64(0), r.GetInt64(1));
+    }
+}
+
+internal sealed class ListLoggerProvider : ILoggerProvider
+{
+    public ListLogger Logger { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => Logger;
+
+    public void Dispose()
+    {
     }
 }
 

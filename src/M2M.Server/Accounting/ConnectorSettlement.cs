@@ -42,7 +42,7 @@ public static class ConnectorSettlement
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
             methods.Add(evmPayer = new EvmSettlementMethod(id => EvmPeers(settings).FirstOrDefault(p => p.Id == id), settings.EvmPrivateKey,
-                EvmChannelStore.Open(SiblingPath(settings, "evm-channels.db")), new Peers.BtpPeerMessenger(sessionOf), channels));
+                OpenEvmChannelStore(settings, log), new Peers.BtpPeerMessenger(sessionOf), channels));
         else if (policies.Any(p => p.Method == "evm"))
             log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
         var store = OpenStore(settings, log);
@@ -86,7 +86,48 @@ public static class ConnectorSettlement
     /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
     public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, M2M.Settlement.Evm.IPaymentChannelObserver? observer = null) =>
         settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
-            : new EvmClaimReceiver(EvmPeers(settings), settings.EvmPrivateKey, ledger, EvmClaimStore.Open(SiblingPath(settings, "evm-claims.db")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
+            : new EvmClaimReceiver(EvmPeers(settings), settings.EvmPrivateKey, ledger, OpenEvmClaimStore(settings, loggers.CreateLogger("M2M.Settlement.Evm")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
+
+    /// <summary>The pre-2.1 per-process files, imported into the settlement store on first start.</summary>
+    public const string LegacyEvmChannelsFile = "evm-channels.db", LegacyEvmClaimsFile = "evm-claims.db";
+
+    /// <summary>
+    /// The payer's EVM channel state in the settlement store (settlements.db, or the PostgreSQL ledger's database
+    /// shared by every node). An evm-channels.db left by an earlier release is imported once and renamed *.imported.
+    /// </summary>
+    public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log)
+    {
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings)) : EvmChannelStore.Open(StorePath(settings));
+        ImportLegacy(SiblingPath(settings, LegacyEvmChannelsFile), store.ImportFile, store.Backend, log);
+        return store;
+    }
+
+    /// <summary>The received EVM claims in the settlement store; an evm-claims.db left by an earlier release is imported once.</summary>
+    public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log)
+    {
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings)) : EvmClaimStore.Open(StorePath(settings));
+        ImportLegacy(SiblingPath(settings, LegacyEvmClaimsFile), store.ImportFile, store.Backend, log);
+        return store;
+    }
+
+    /// <summary>LEDGER_POSTGRES_URL as an Npgsql connection string (operators may give the postgres:// URL form).</summary>
+    private static string PostgresConnectionString(ConnectorSettings settings) => M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!).ConnectionString;
+
+    /// <summary>Copies a legacy file in (idempotent), renames it *.imported so it is read once, and says so in one line.</summary>
+    private static void ImportLegacy(string file, Func<string, EvmImport> import, string backend, ILogger log)
+    {
+        if (!File.Exists(file)) return;
+        var done = import(file);
+        File.Move(file, file + ".imported", overwrite: true);
+        foreach (var side in new[] { "-wal", "-shm" })
+            if (File.Exists(file + side)) File.Move(file + side, file + ".imported" + side, overwrite: true);
+        if (done.Skipped > 0)
+            log.LogWarning("{File} imported into the {Backend} settlement store: {Channels} channels, {Claims} claims; {Skipped} rows kept the store's newer or other channel (close those channels on chain); renamed to {Renamed}",
+                file, backend, done.Channels, done.Claims, done.Skipped, file + ".imported");
+        else
+            log.LogInformation("{File} imported into the {Backend} settlement store: {Channels} channels, {Claims} claims; renamed to {Renamed}",
+                file, backend, done.Channels, done.Claims, file + ".imported");
+    }
 
     /// <summary>The peers with peers[].settlement.evm, as settlement sees them.</summary>
     public static IReadOnlyList<EvmPeer> EvmPeers(ConnectorSettings settings) =>

@@ -171,6 +171,23 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
         }
     }
 
+    /// <summary>Parses one "doubtful" record (a line of this file, or a row of <see cref="DoubtfulPostTable"/>).</summary>
+    public static bool TryParse(string line, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out DoubtfulPost? post)
+    {
+        post = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.GetProperty("type").GetString() != "doubtful") return false;
+            post = ParseDoubtful(doc.RootElement);
+            return true;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
+        {
+            return false;
+        }
+    }
+
     private static DoubtfulPost ParseDoubtful(JsonElement e) => new()
     {
         IncomingId = Id(e, "incoming"),

@@ -11,7 +11,7 @@ namespace M2M.Settlement.Evm;
 /// (recipient = us, sender = peerAddress, and with peers[].settlement.evm.token the channel's token = that token),
 /// verifies the claim, credits the peer's ledger account by the increase
 /// (from the settlement account; transfer id derived from channel and amount, so a duplicate is applied once) and
-/// keeps the latest claim in evm-claims.db for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
+/// keeps the latest claim in the settlement store (evm_claims) for <see cref="RedeemAsync"/>. Anything invalid throws, which the BTP
 /// session answers with an ERROR F00 naming the reason.
 /// </summary>
 public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, string? privateKey, ILedger ledger, EvmClaimStore store, TimeProvider time, ILogger log, IPaymentChannelObserver? observer = null) : IDisposable
@@ -64,6 +64,8 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            // Nodes sharing the store take the peer's claims one at a time: read last, credit, save.
+            await using var peerLock = await store.LockPeerAsync("receiver", peerId, ct).ConfigureAwait(false);
             var client = evm.Client(key);
             EvmChannelState? channel;
             try

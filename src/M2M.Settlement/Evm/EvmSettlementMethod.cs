@@ -52,6 +52,9 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            // Across nodes sharing the store: one signs for this peer at a time (the settlement lease already
+            // serializes the payer; this also covers a lease that ran out while a slow chain call was pending).
+            await using var peerLock = await store.LockPeerAsync("payer", peer.Id, ct).ConfigureAwait(false);
             claim = store.ClaimFor(settlement.Id) ?? await NewClaimAsync(settlement, peer, evm, key, ct).ConfigureAwait(false);
         }
         finally
@@ -109,7 +112,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
             }
             store.SetChannel(peer.Id, opened.ChannelId);
             observer?.ChannelFunded(Name, evm.Asset);
-            channel = (opened.ChannelId, BigInteger.Zero);
+            channel = store.Channel(peer.Id) ?? throw new InvalidOperationException($"channel {opened.ChannelId} to '{peer.Id}' was not recorded");
         }
         var (channelId, cumulative) = channel.Value;
         BigInteger deposit;
@@ -131,7 +134,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
         if (next > deposit)
             throw new SettlementFailedException($"claim of {next} {unit} would exceed the channel deposit of {deposit} {unit} (channel {channelId}); top up the deposit");
         var claim = new EvmStoredClaim(peer.Id, channelId, next, EvmClaimSigner.Sign(key, new EvmClaimDomain(evm.ChainId, evm.Contract), channelId, next));
-        store.RecordClaim(settlement.Id, claim);
-        return claim;
+        // Signed only over the amount read above, and recorded with the settlement still open, in one transaction.
+        return store.RecordClaim(settlement.Id, claim, expectedWei: cumulative);
     }
 }
