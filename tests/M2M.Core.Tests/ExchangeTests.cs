@@ -228,14 +228,17 @@ public class ExchangeTests
         return (new ExchangeStep(_options, rates, peers.GetValueOrDefault), rates);
     }
 
-    private static PacketContext Context(ulong amount, PeerDescriptor source, string nextHop, PeerDescriptor? _ = null) =>
-        new(new IlpPrepare
+    private static PacketContext Context(ulong amount, PeerDescriptor source, string nextHop, PeerDescriptor? _ = null)
+    {
+        var prepare = new IlpPrepare
         {
             Amount = amount,
             ExpiresAt = Now.AddSeconds(10),
             ExecutionCondition = SHA256.HashData(RandomNumberGenerator.GetBytes(32)),
             Destination = "g.conn." + nextHop,
-        }, source, Now, CancellationToken.None) { NextHop = nextHop, OutgoingExpiresAt = Now.AddSeconds(9) };
+        };
+        return new PacketContext(prepare, source, Now, CancellationToken.None) { NextHop = nextHop, OutgoingExpiresAt = Now.AddSeconds(9) };
+    }
 
     private static PacketHandler Capture(Action<PacketContext> seen) => c =>
     {

@@ -198,6 +198,9 @@ public sealed class ExchangeRateTests : IAsyncDisposable, IDisposable
         var logs = new LogCapture();
         var settings = TestConnector.WithTempLedger(new ConnectorSettings
         {
+            BindAddress = "127.0.0.1",
+            BtpServerPort = 0,
+            HealthCheckPort = 0,
             NodeId = "conn",
             IlpAddress = "g.conn",
             Peers =
@@ -207,7 +210,7 @@ public sealed class ExchangeRateTests : IAsyncDisposable, IDisposable
             ],
             Routes = [new("g.alice", "alice"), new("g.bob", "bob")],
             Exchange = new ExchangeSettings { Spread = 0.002m, Source = new RateSourceSettings(url, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(1)) },
-        }) with { BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0 };
+        });
         var host = await ConnectorHost.CreateAsync(settings, logs.Factory());
         _disposables.Add(host);
         await host.StartAsync(CancellationToken.None);
