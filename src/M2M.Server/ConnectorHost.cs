@@ -106,6 +106,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new ExpiryStep(options, _time),
             new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
             new RoutingStep(options, () => Routing.Table, settings.NodeId),
+            .. CreateExchangeStep(options),
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
@@ -182,6 +183,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         BtpPort = BoundPort(_btpApp);
         HealthPort = BoundPort(_httpApp);
         Routing.Start();
+        RateSource?.Start();
         Peers.StartOutgoing(_handler);
         State = ConnectorState.Running;
         Payments.ResumeInterrupted();
@@ -201,6 +203,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);
         await Routing.DisposeAsync().ConfigureAwait(false);
+        if (RateSource is not null) await RateSource.DisposeAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);

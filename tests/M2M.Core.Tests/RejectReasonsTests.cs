@@ -36,6 +36,10 @@ public class RejectReasonsTests
     [InlineData(RejectReason.NextHopNotConnected, "T01")]
     [InlineData(RejectReason.WrongCondition, "F05")]
     [InlineData(RejectReason.FulfillAfterExpiry, "R00")]
+    [InlineData(RejectReason.NoExchangeRate, "F02")]
+    [InlineData(RejectReason.RatesStale, "T00")]
+    [InlineData(RejectReason.NoRatesYet, "T00")]
+    [InlineData(RejectReason.ConvertsToZero, "R01")]
     public void A_reject_carries_the_reasons_code_our_address_and_the_message(RejectReason reason, string code)
     {
         var reject = new SwitchOptions { IlpAddress = "g.conn" }.Reject(reason, "why");

@@ -362,8 +362,8 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         string root = RepoRoot();
         var files = Directory.GetFiles(Path.Combine(root, "examples"), "*.yaml");
-        // The three shipped examples: an empty or renamed folder fails instead of passing with nothing checked.
-        Assert.Equal(["production-single-node.yaml", "single-node.yaml", "two-peers.yaml"], files.Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        // The shipped examples: an empty or renamed folder fails instead of passing with nothing checked.
+        Assert.Equal(["exchange.yaml", "production-single-node.yaml", "single-node.yaml", "two-peers.yaml"], files.Select(Path.GetFileName).Order(StringComparer.Ordinal));
         foreach (var file in files)
         {
             _env["BTP_PEER_ALICE_SECRET"] = "a";

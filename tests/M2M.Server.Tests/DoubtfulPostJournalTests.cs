@@ -98,6 +98,31 @@ public sealed class DoubtfulPostJournalTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_converted_pair_is_journaled_with_its_outgoing_leg_and_reversed_on_each_ledger()
+    {
+        // Issue 16 exchange: the legs have different amounts on different ledgers (USD/9 in, XRP/6 out).
+        uint xrp = PeerAccounts.LedgerFor("XRP", 6);
+        await _ledger.CreateAccountsAsync([PeerAccounts.PeerAccount("xbob", "XRP", 6, null), PeerAccounts.ClearingAccount("XRP", 6)]);
+        var incoming = Pending(Alice, Clearing, 1_000_000_000, TransferFlags.Linked);
+        var outgoing = Pending(PeerAccounts.ClearingAccountId(xrp), PeerAccounts.PeerAccountId("xbob", xrp), 1_996_000, TransferFlags.None) with { Ledger = xrp };
+        Assert.All(await _ledger.CreateTransfersAsync([incoming, outgoing]), r => Assert.Equal(CreateTransferResult.Ok, r));
+        Transfer[] posts = [Resolve(incoming, TransferFlags.PostPending | TransferFlags.Linked), Resolve(outgoing, TransferFlags.PostPending)];
+        Assert.All(await _ledger.CreateTransfersAsync(posts), r => Assert.Equal(CreateTransferResult.Ok, r));
+        var record = DoubtfulPost.For(incoming, outgoing, posts, DateTimeOffset.UtcNow);
+        Assert.Equal((1_996_000UL, xrp), (record.OutgoingAmount, record.OutgoingLedger));
+        await File.WriteAllTextAsync(JournalPath, DoubtfulPostFile.DoubtfulLine(record));
+        Assert.Equal(record, Assert.Single(DoubtfulPostFile.OpenFile(JournalPath, _log).Open));
+
+        Assert.Equal(1, await Replay());
+
+        var bob = (await _ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("xbob", xrp)))!;
+        Assert.Equal(((Int128)0, (Int128)0), ((await Books()).Alice, bob.PostedBalance));
+        Assert.True((await LedgerVerifier.VerifyAsync(_ledger, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(1))).IsConsistent);
+        // A record of an unconverted pair has no outgoing fields: journals from before exchange rates read the same.
+        Assert.DoesNotContain("outgoingAmount", DoubtfulPostFile.DoubtfulLine(await Pair(5, Fate.Voided)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Replay_reverses_a_posted_pair_voids_a_pending_one_leaves_a_voided_one_and_is_idempotent()
     {
         await Pair(7, Fate.Posted); // a fulfilled packet before the doubtful ones: the books must come back to it

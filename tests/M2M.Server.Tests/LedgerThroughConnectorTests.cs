@@ -236,7 +236,7 @@ public class LedgerThroughConnectorTests
         Assert.Equal("-12", balances["alice"]);
         Assert.Equal("12", balances["bob"]);
         string metrics = await http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
-        Assert.Contains("account_balance_units{peer_id=\"bob\",token_id=\"USD/9\"} 12", metrics);
+        Assert.Contains("account_balance_units{peer_id=\"bob\",token_id=\"USD/9\",asset_code=\"USD\",asset_scale=\"9\"} 12", metrics);
         Assert.Contains("ledger_batch_size_count", metrics);
     }
 

@@ -33,6 +33,11 @@ internal static class ConfigCommand
         return migrate;
     }
 
+    /// <summary>", exchange: 2 rates, spread 0.002, rate source URL" when rates are configured; the URL without user info or query.</summary>
+    private static string Exchange(ExchangeSettings e) => !e.Enabled ? ""
+        : $", exchange: {e.Rates.Count} rates, spread {e.Spread.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+          + (e.Source is null ? "" : $", rate source {new UriBuilder(e.Source.Url) { UserName = "", Password = "", Query = "" }.Uri}");
+
     private static int Validate(string path, string? envFileOption)
     {
         if (!File.Exists(path)) return Fail($"config file '{path}' does not exist");
@@ -58,7 +63,7 @@ internal static class ConfigCommand
             }
             foreach (var name in fromFile.Keys.Where(n => !read.Contains(n) && !ReadElsewhere.Contains(n)))
                 Console.Error.WriteLine($"warning: {envPath}: {name} is not read by the connector (misspelt, or a variable of another program?)");
-            Console.WriteLine($"{path}: valid. nodeId {s.NodeId}, address {s.IlpAddress}, BTP port {s.BtpServerPort}, HTTP port {s.HealthCheckPort}, {s.Peers.Count} peers, {s.Routes.Count} routes, tracing {(s.Tracing.Enabled ? "on" : "off")}");
+            Console.WriteLine($"{path}: valid. nodeId {s.NodeId}, address {s.IlpAddress}, BTP port {s.BtpServerPort}, HTTP port {s.HealthCheckPort}, {s.Peers.Count} peers, {s.Routes.Count} routes, tracing {(s.Tracing.Enabled ? "on" : "off")}{Exchange(s.Exchange)}");
             return 0;
         }
         catch (ConfigException e)

@@ -17,6 +17,9 @@ public sealed record DoubtfulPost
     public required UInt128 OutgoingCredit { get; init; }
     public required ulong Amount { get; init; }
     public required uint Ledger { get; init; }
+    /// <summary>The outgoing leg's amount and ledger when an exchange converted the packet; null: the same as the incoming leg.</summary>
+    public ulong? OutgoingAmount { get; init; }
+    public uint? OutgoingLedger { get; init; }
     /// <summary>The ids of the post transfers that may or may not have committed (for audits).</summary>
     public required UInt128 PostIncomingId { get; init; }
     public required UInt128 PostOutgoingId { get; init; }
@@ -35,6 +38,8 @@ public sealed record DoubtfulPost
         OutgoingCredit = outgoing.CreditAccountId,
         Amount = checked((ulong)incoming.Amount),
         Ledger = incoming.Ledger,
+        OutgoingAmount = outgoing.Amount == incoming.Amount && outgoing.Ledger == incoming.Ledger ? null : checked((ulong)outgoing.Amount),
+        OutgoingLedger = outgoing.Amount == incoming.Amount && outgoing.Ledger == incoming.Ledger ? null : outgoing.Ledger,
         PostIncomingId = posts[0].Id,
         PostOutgoingId = posts[1].Id,
         ReverseIncomingId = PeerAccounts.NewTransferId(),

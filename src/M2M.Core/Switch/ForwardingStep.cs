@@ -18,7 +18,7 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
         var prepare = context.Prepare;
         var outgoing = new IlpPrepare
         {
-            Amount = prepare.Amount,
+            Amount = context.OutgoingAmount,
             ExpiresAt = context.OutgoingExpiresAt,
             ExecutionCondition = prepare.ExecutionCondition,
             Destination = prepare.Destination,

@@ -50,8 +50,8 @@ public sealed partial class LedgerStep
         var voids = ResolvePair(post.IncomingId, post.OutgoingId, TransferFlags.VoidPending);
         Transfer[] reversal =
         [
-            Reversal(post.ReverseIncomingId, post.IncomingDebit, post.IncomingCredit, post, TransferFlags.Linked),
-            Reversal(post.ReverseOutgoingId, post.OutgoingDebit, post.OutgoingCredit, post, TransferFlags.None),
+            Reversal(post.ReverseIncomingId, post.IncomingDebit, post.IncomingCredit, post.Amount, post.Ledger, TransferFlags.Linked),
+            Reversal(post.ReverseOutgoingId, post.OutgoingDebit, post.OutgoingCredit, post.OutgoingAmount ?? post.Amount, post.OutgoingLedger ?? post.Ledger, TransferFlags.None),
         ];
         var giveUp = limit is { } l ? time.GetUtcNow() + l : DateTimeOffset.MaxValue;
         var delay = FirstRetryDelay;
@@ -97,13 +97,13 @@ public sealed partial class LedgerStep
     }
 
     /// <summary>The posted transfer turned around: credit goes back to the debit side, same amount and ledger.</summary>
-    private static Transfer Reversal(UInt128 id, UInt128 debit, UInt128 credit, DoubtfulPost post, TransferFlags flags) => new()
+    private static Transfer Reversal(UInt128 id, UInt128 debit, UInt128 credit, ulong amount, uint ledger, TransferFlags flags) => new()
     {
         Id = id,
         DebitAccountId = credit,
         CreditAccountId = debit,
-        Amount = post.Amount,
-        Ledger = post.Ledger,
+        Amount = amount,
+        Ledger = ledger,
         Code = TransferIds.PacketCode,
         Flags = flags,
     };

@@ -35,7 +35,9 @@ public sealed partial class LedgerStep
         var results = await PostAsync(chain, context).ConfigureAwait(false);
         if (results is not null && results.All(r => r.IsApplied()))
         {
-            Report(context, outgoing.Amount, SenderGoneReason);
+            // The loss is the outgoing leg, in the next hop's asset (it differs from the source's after an exchange).
+            var paid = peers(context.NextHop!);
+            Report(context, outgoing.Amount, paid?.AssetCode ?? context.Source.AssetCode, paid?.AssetScale ?? context.Source.AssetScale, SenderGoneReason);
             return fulfill;
         }
         // Ledger down past the retries: nothing of the chain committed (it is atomic), and the sweeper
@@ -52,7 +54,7 @@ public sealed partial class LedgerStep
     {
         var refund = LossTransfer(incoming.DebitAccountId, incoming);
         var results = await PostAsync([refund], context).ConfigureAwait(false);
-        if (results is not null && results[0].IsApplied()) Report(context, incoming.Amount, ReplyNotSentReason);
+        if (results is not null && results[0].IsApplied()) Report(context, incoming.Amount, context.Source.AssetCode, context.Source.AssetScale, ReplyNotSentReason);
         else observer?.FulfillPostFailed();
     }
 
@@ -67,6 +69,6 @@ public sealed partial class LedgerStep
         Code = TransferIds.UnrecoverableFulfillCode,
     };
 
-    private void Report(PacketContext context, UInt128 amount, string reason) =>
-        Unrecoverable?.UnrecoverableFulfill(context.Source.Id, context.NextHop!, (ulong)amount, context.Source.AssetCode, context.Source.AssetScale, reason);
+    private void Report(PacketContext context, UInt128 amount, string assetCode, byte assetScale, string reason) =>
+        Unrecoverable?.UnrecoverableFulfill(context.Source.Id, context.NextHop!, (ulong)amount, assetCode, assetScale, reason);
 }

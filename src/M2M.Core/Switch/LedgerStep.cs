@@ -35,12 +35,15 @@ public sealed partial class LedgerStep(SwitchOptions options, ILedger ledger, Fu
         var source = context.Source;
         var destination = peers(context.NextHop!);
         if (destination is null) return options.Reject(RejectReason.NextHopNotAPeer, $"next hop '{context.NextHop}' is not a configured peer");
-        uint ledgerId = PeerAccounts.LedgerFor(source.AssetCode, source.AssetScale);
-        if (ledgerId != PeerAccounts.LedgerFor(destination.AssetCode, destination.AssetScale))
-            return options.Reject(RejectReason.NoExchangeRate, $"no exchange rate from {source.AssetCode}/{source.AssetScale} to {destination.AssetCode}/{destination.AssetScale}");
+        uint ledgerIn = PeerAccounts.LedgerFor(source.AssetCode, source.AssetScale);
+        uint ledgerOut = PeerAccounts.LedgerFor(destination.AssetCode, destination.AssetScale);
+        if (ledgerIn != ledgerOut && !context.Converted)
+            return options.Reject(RejectReason.NoExchangeRate, $"no exchange rate from {source.AssetCode}/{source.AssetScale} to {destination.AssetCode}/{destination.AssetScale} (no rates configured)");
 
-        var incoming = PendingTransfer(PeerAccounts.PeerAccountId(source.Id, ledgerId), PeerAccounts.ClearingAccountId(ledgerId), amount, ledgerId, context, TransferFlags.Linked);
-        var outgoing = PendingTransfer(PeerAccounts.ClearingAccountId(ledgerId), PeerAccounts.PeerAccountId(destination.Id, ledgerId), amount, ledgerId, context, TransferFlags.None);
+        // Each leg on its own asset's ledger: with a conversion, the source's clearing account gains the
+        // incoming amount and the destination's loses the (smaller, rounded-down) outgoing one.
+        var incoming = PendingTransfer(PeerAccounts.PeerAccountId(source.Id, ledgerIn), PeerAccounts.ClearingAccountId(ledgerIn), amount, ledgerIn, context, TransferFlags.Linked);
+        var outgoing = PendingTransfer(PeerAccounts.ClearingAccountId(ledgerOut), PeerAccounts.PeerAccountId(destination.Id, ledgerOut), context.OutgoingAmount, ledgerOut, context, TransferFlags.None);
         var reserve = await Run("reserve", [incoming, outgoing], context.CancellationToken).ConfigureAwait(false);
         if (reserve is null) return options.Reject(RejectReason.LedgerUnavailable, "ledger unavailable: packet not forwarded");
         if (!reserve[0].IsApplied())

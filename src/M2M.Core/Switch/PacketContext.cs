@@ -22,6 +22,12 @@ public sealed class PacketContext(IlpPrepare prepare, PeerDescriptor source, Dat
 
     /// <summary>Set by the routing step.</summary>
     public string? NextHop { get; set; }
+
+    /// <summary>The amount to forward, in the next hop's asset: the incoming amount unless the exchange step converted it.</summary>
+    public ulong OutgoingAmount { get; set; } = prepare.Amount;
+
+    /// <summary>True once the exchange step converted between two assets (the two ledger legs are then on different ledgers).</summary>
+    public bool Converted { get; set; }
 }
 
 /// <summary>The connection a Prepare came in on, as the switch sees it.</summary>

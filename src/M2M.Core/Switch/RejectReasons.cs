@@ -23,9 +23,13 @@ public enum RejectReason
     RateLimited,
     InFlightLimit,
     InFlightValueLimit,
+    // ExchangeStep (and LedgerStep without rates)
+    NoExchangeRate,
+    RatesStale,
+    NoRatesYet,
+    ConvertsToZero,
     // LedgerStep
     NextHopNotAPeer,
-    NoExchangeRate,
     LedgerUnavailable,
     CreditLimitExceeded,
     LedgerRefused,
@@ -81,6 +85,9 @@ public static class RejectReasons
         Row(RejectReason.InFlightValueLimit, IlpErrorCode.T04_InsufficientLiquidity);
         Row(RejectReason.NextHopNotAPeer, IlpErrorCode.F02_Unreachable);
         Row(RejectReason.NoExchangeRate, IlpErrorCode.F02_Unreachable);
+        Row(RejectReason.RatesStale, IlpErrorCode.T00_InternalError);
+        Row(RejectReason.NoRatesYet, IlpErrorCode.T00_InternalError);
+        Row(RejectReason.ConvertsToZero, IlpErrorCode.R01_InsufficientSourceAmount);
         Row(RejectReason.LedgerUnavailable, IlpErrorCode.T00_InternalError);
         Row(RejectReason.CreditLimitExceeded, IlpErrorCode.T04_InsufficientLiquidity);
         Row(RejectReason.LedgerRefused, IlpErrorCode.T00_InternalError);

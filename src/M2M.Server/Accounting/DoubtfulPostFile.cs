@@ -198,6 +198,8 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
         OutgoingCredit = Id(e, "outgoingCredit"),
         Amount = ulong.Parse(e.GetProperty("amount").GetString()!, CultureInfo.InvariantCulture),
         Ledger = e.GetProperty("ledger").GetUInt32(),
+        OutgoingAmount = e.TryGetProperty("outgoingAmount", out var oa) ? ulong.Parse(oa.GetString()!, CultureInfo.InvariantCulture) : null,
+        OutgoingLedger = e.TryGetProperty("outgoingLedger", out var ol) ? ol.GetUInt32() : null,
         PostIncomingId = Id(e, "postIncoming"),
         PostOutgoingId = Id(e, "postOutgoing"),
         ReverseIncomingId = Id(e, "reverseIncoming"),
@@ -219,6 +221,9 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
         Write(w, "outgoingCredit", p.OutgoingCredit);
         w.WriteString("amount", p.Amount.ToString(CultureInfo.InvariantCulture));
         w.WriteNumber("ledger", p.Ledger);
+        // Only for converted packets: journals written before exchange rates stay readable, and are read the same.
+        if (p.OutgoingAmount is { } outgoingAmount) w.WriteString("outgoingAmount", outgoingAmount.ToString(CultureInfo.InvariantCulture));
+        if (p.OutgoingLedger is { } outgoingLedger) w.WriteNumber("outgoingLedger", outgoingLedger);
         Write(w, "postIncoming", p.PostIncomingId);
         Write(w, "postOutgoing", p.PostOutgoingId);
         Write(w, "reverseIncoming", p.ReverseIncomingId);

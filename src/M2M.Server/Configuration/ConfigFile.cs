@@ -19,6 +19,10 @@ public sealed class ConfigFile
     public LimitsSection? Limits { get; set; }
     public WalletSection? Wallet { get; set; }
     public RoutingSection? Routing { get; set; }
+    /// <summary>Each asset code's value in a common base; a map (code: number), checked as one by YamlShapeCheck.</summary>
+    public Dictionary<string, string?>? Rates { get; set; }
+    public string? Spread { get; set; }
+    public RateSourceSection? RateSource { get; set; }
 }
 
 public sealed class PeerSection

@@ -128,7 +128,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
         if (Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))
             Error("EVM_PRIVATE_KEY", "", "our EVM account's private key (32 bytes of hex) in the environment when a peer has settlement.evm");
-        settings = settings with { Peers = peers, Routes = routes };
+        settings = settings with { Peers = peers, Routes = routes, Exchange = BuildExchange(f, peers) };
         RefusePlaceholderSecrets(settings);
         return settings;
     }

@@ -37,6 +37,8 @@ public sealed record ConnectorSettings
     public TracingSettings Tracing { get; init; } = new();
     public ExplorerSettings Explorer { get; init; } = new();
     public RoutingSettings Routing { get; init; } = new();
+    /// <summary>rates, spread, rateSource: conversion between peers of different assets.</summary>
+    public ExchangeSettings Exchange { get; init; } = new();
     /// <summary>Where the settings came from, for the startup log line.</summary>
     public string Source { get; init; } = "built-in default";
 }

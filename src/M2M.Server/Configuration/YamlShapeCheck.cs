@@ -36,6 +36,23 @@ internal static class YamlShapeCheck
 
     private static void Walk(YamlNode node, Type type, string where, string path, List<string> errors)
     {
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Dictionary<,>))
+        {
+            // A map of free keys (rates: code → value): any key, each value a single value.
+            if (node is YamlMappingNode free)
+            {
+                foreach (var (keyNode, value) in free.Children)
+                {
+                    if (value is not YamlScalarNode)
+                        errors.Add($"{At(path, value)}: '{keyNode}' in {where} must be a single value (a number), found {Kind(value)}");
+                }
+            }
+            else if (!IsEmpty(node))
+            {
+                errors.Add($"{At(path, node)}: {where} must be a section of 'key: value' lines, found {Kind(node)}");
+            }
+            return;
+        }
         if (ListElement(type) is { } element)
         {
             if (node is YamlSequenceNode seq)
@@ -134,6 +151,7 @@ internal static class YamlShapeCheck
         nameof(WalletSection) => "wallet",
         nameof(PeerLimitsSection) => "peers[].limits",
         nameof(RoutingSection) => "routing",
+        nameof(RateSourceSection) => "rateSource",
         var other => other,
     };
 

@@ -110,7 +110,7 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 10) });
         _fulfillPostFailed = f.CreateCounter("ledger_fulfill_post_failed_total", "Fulfills answered T00 because their post did not commit. Should be 0: alert if not.");
         _balance = f.CreateGauge("account_balance_units", "Posted balance of each peer account (credits − debits, in the asset's units; positive: we owe the peer).",
-            new GaugeConfiguration { LabelNames = ["peer_id", "token_id"] });
+            new GaugeConfiguration { LabelNames = ["peer_id", "token_id", "asset_code", "asset_scale"] });
         // The upgrade guide watches `grep error_total` during and after an upgrade: this is the error rate it means.
         _packetErrors = f.CreateCounter("ilp_packet_error_total", "Prepares answered with an ILP Reject, by error code (T01 next hop unreachable, T00 ledger, T03 draining, T04 over a limit, F02 no route, R00 expired, ...).",
             new CounterConfiguration { LabelNames = ["code"] });
@@ -155,15 +155,17 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     {
         if (ledger.Ledger is SqliteLedger sqlite) sqlite.BatchCommitted += (items, _) => _ledgerBatch.Observe(items);
         if (ledger.Ledger is M2M.Ledger.Postgres.PostgresLedger postgres) postgres.BatchCommitted += items => _ledgerBatch.Observe(items);
-        var peers = settings.Peers.Select(p => (p.Id, Token: $"{p.AssetCode}/{p.AssetScale}", AccountId: PeerAccounts.PeerAccountId(p.Id, PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale)))).ToList();
+        // token_id (code/scale) stays for dashboards written against it; asset_code and asset_scale say which units the value is in.
+        var peers = settings.Peers.Select(p => (Labels: new[] { p.Id, $"{p.AssetCode}/{p.AssetScale}", p.AssetCode, p.AssetScale.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            AccountId: PeerAccounts.PeerAccountId(p.Id, PeerAccounts.LedgerFor(p.AssetCode, p.AssetScale)))).ToList();
         Registry.AddBeforeCollectCallback(async ct =>
         {
-            foreach (var (id, token, accountId) in peers)
+            foreach (var (labels, accountId) in peers)
             {
                 try
                 {
                     var account = await ledger.Ledger.LookupAccountAsync(accountId, ct).ConfigureAwait(false);
-                    if (account is not null) _balance.WithLabels(id, token).Set((double)account.PostedBalance);
+                    if (account is not null) _balance.WithLabels(labels).Set((double)account.PostedBalance);
                 }
                 catch (LedgerUnavailableException)
                 {
