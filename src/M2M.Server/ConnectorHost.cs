@@ -102,6 +102,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new IldcpStep(options),
             Rfc38.Messages,
             new PeerProtocolStep(options, Routing),
+            new EchoStep(options),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
