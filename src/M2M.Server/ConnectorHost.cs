@@ -59,12 +59,14 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         var log = loggers.CreateLogger("M2M.Connector");
         if (openLedger is null) await Data.StartupGate.CheckAsync(settings, m => Data.DataLog.Migration(log, m), cancellationToken).ConfigureAwait(false);
         var ledger = openLedger?.Invoke(settings) ?? await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, time, cancellationToken).ConfigureAwait(false);
-        return new ConnectorHost(settings, loggers, log, time, ledger);
+        // Runtime peers and routes: network.json, or the shared table in the PostgreSQL ledger's database.
+        var network = await M2M.Server.Routing.NetworkStore.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
+        return new ConnectorHost(settings, loggers, log, time, ledger, network);
     }
 
-    private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger)
+    private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger, M2M.Server.Routing.NetworkStore network)
     {
-        settings = ApplyNetworkStore(settings);
+        settings = ApplyNetworkStore(settings, network);
         _settings = settings;
         _loggers = loggers;
         _log = log;
@@ -102,6 +104,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             new IldcpStep(options),
             Rfc38.Messages,
             new PeerProtocolStep(options, Routing),
+            new EchoStep(options),
             new MaxPacketAmountStep(options),
             new ExpiryStep(options, _time),
             new LocalDeliveryStep(options, HostedAccounts, HostedAccounts.Receiver, ledger, HostedAccounts.Incoming.Publish),
@@ -185,6 +188,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Routing.Start();
         RateSource?.Start();
         Peers.StartOutgoing(_handler);
+        StartNetworkPoll();
         State = ConnectorState.Running;
         Payments.ResumeInterrupted();
         LogStarted(_settings.NodeId, Version, Routing.IlpAddress, BtpPort, HealthPort, _settings.Peers.Count, Routes.Count, _settings.Source);
@@ -202,6 +206,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await BeginDrain(drainTimeout).ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await StopDoubtfulReplayAsync().ConfigureAwait(false);
+        await StopNetworkPollAsync().ConfigureAwait(false);
         await Routing.DisposeAsync().ConfigureAwait(false);
         if (RateSource is not null) await RateSource.DisposeAsync().ConfigureAwait(false);
         await Peers.DisposeAsync().ConfigureAwait(false);

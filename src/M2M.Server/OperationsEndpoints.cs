@@ -16,7 +16,7 @@ internal static class OperationsEndpoints
     {
         app.MapGet("/health", async (ConnectorHost host, ConnectorSettings settings, ConnectorLedger accounting, PeerManager peers, ConnectorMetrics metrics, SettlementCoordinator settlement) =>
         {
-            var report = HealthReport.Create(host.State, host.Uptime, settings, peers, metrics, settlement, accounting.Ledger.Backend,
+            var report = HealthReport.Create(host.State, host.Uptime, settings, host.Routing, peers, metrics, settlement, accounting.Ledger.Backend,
                 await accounting.ProbeAsync().ConfigureAwait(false));
             if (await EvmProbe.ProbeAsync(settings).ConfigureAwait(false) is { } evm) ((Dictionary<string, DependencyHealth>)report.Dependencies)["evm"] = evm;
             return Results.Json(report, statusCode: report.IsServing ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
@@ -58,6 +58,9 @@ internal sealed record HealthReport(
     DateTimeOffset Timestamp,
     string NodeId,
     string Version,
+    string IlpAddress,
+    string AddressSource,
+    string? AddressWarning,
     IReadOnlyDictionary<string, DependencyHealth> Dependencies,
     SlaReport Sla)
 {
@@ -68,7 +71,7 @@ internal sealed record HealthReport(
     /// starting before the listeners are up; unhealthy while draining, stopped or the ledger is down; degraded when a
     /// configured peer is not connected; healthy otherwise. Recomputed on every call.
     /// </summary>
-    public static HealthReport Create(ConnectorState state, TimeSpan uptime, ConnectorSettings settings, PeerManager peerManager,
+    public static HealthReport Create(ConnectorState state, TimeSpan uptime, ConnectorSettings settings, M2M.Server.Routing.RoutingService routing, PeerManager peerManager,
         ConnectorMetrics metrics, SettlementCoordinator settlement, string backend, (bool Up, TimeSpan Latency) ledger)
     {
         var peers = peerManager.Configured
@@ -84,7 +87,8 @@ internal sealed record HealthReport(
         };
         var sla = new SlaReport(Math.Round(metrics.PacketSuccessRate, 6), Math.Round(settlement.SuccessRate, 6), Math.Round(metrics.P99LatencyMs, 3));
         return new HealthReport(status, (long)uptime.TotalSeconds, connected, peers.Count, peers, DateTimeOffset.UtcNow,
-            settings.NodeId, ConnectorHost.Version, new Dictionary<string, DependencyHealth>
+            settings.NodeId, ConnectorHost.Version, routing.IlpAddress, routing.AddressSource.ToString().ToLowerInvariant(), routing.AddressWarning,
+            new Dictionary<string, DependencyHealth>
             {
                 ["ledger"] = new(ledger.Up ? "up" : "down", Math.Round(ledger.Latency.TotalMilliseconds, 3), backend),
             }, sla);

@@ -27,6 +27,7 @@ public class RejectReasonsTests
     [InlineData(RejectReason.Expired, "R00")]
     [InlineData(RejectReason.InsufficientTimeout, "R02")]
     [InlineData(RejectReason.NoRoute, "F02")]
+    [InlineData(RejectReason.EchoInvalid, "F01")]
     [InlineData(RejectReason.RateLimited, "T05")]
     [InlineData(RejectReason.InFlightLimit, "T03")]
     [InlineData(RejectReason.InFlightValueLimit, "T04")]

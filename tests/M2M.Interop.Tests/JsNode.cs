@@ -83,6 +83,21 @@ internal sealed class JsNode : IAsyncDisposable
         return (long.Parse(result.Str("sent"), System.Globalization.CultureInfo.InvariantCulture), long.Parse(result.Str("delivered"), System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// Sends an echo request (ilp-connector's echo protocol) from this node's "pinger" child (config <c>pinger: {port}</c>)
+    /// to <paramref name="destination"/>; the pinger fulfills the echo response when it comes back.
+    /// </summary>
+    public async Task<(bool Fulfilled, string? Code, string? Message, int Echoes)> PingAsync(string destination, long amount)
+    {
+        string id = "e" + Interlocked.Increment(ref _commands);
+        await Process.SendLineAsync(JsonSerializer.Serialize(new { cmd = "ping", id, destination, amount = amount.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+        await Process.WaitUntilAsync(events => events.Any(e => IsFor(e, id)), $"ping {id}", TimeSpan.FromSeconds(30));
+        var result = Process.Events.First(e => IsFor(e, id));
+        if (!NodePeer.Is(result, "pinged")) throw new InvalidOperationException($"ping failed: {result.GetRawText()}{Process.Diagnostics()}");
+        string? Opt(string name) => result.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        return (result.Bool("fulfilled"), Opt("code"), Opt("message"), result.Int("echoes"));
+    }
+
     /// <summary>What this node's STREAM server has received in all (the sum of its money events).</summary>
     public long ReceivedTotal => Process.EventsNamed("money").Sum(e => long.Parse(e.Str("amount"), System.Globalization.CultureInfo.InvariantCulture));
 

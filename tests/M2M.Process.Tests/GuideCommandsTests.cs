@@ -40,7 +40,10 @@ public partial class GuideCommandsTests
 
         // watch -n 5 'curl -s http://localhost:8080/metrics | grep ilp_packets_processed'
         var processed = await Bash($"curl -s {metrics} | grep ilp_packets_processed");
-        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"rejected\"} 3", processed.Stdout);
+        // One line per reject code; together they are the 3 rejects, as in ilp_packet_error_total.
+        var rejected = RejectedLine().Matches(processed.Stdout).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value));
+        Assert.True(rejected.Values.Sum() == 3, processed.Stdout);
+        Assert.Equal(byCode, rejected);
 
         // watch -n 30 'curl -s http://localhost:8080/metrics | grep settlement'
         var settlement = await Bash($"curl -s {metrics} | grep settlement");
@@ -201,4 +204,7 @@ public partial class GuideCommandsTests
 
     [GeneratedRegex(@"^ilp_packet_error_total\{code=""([A-Z]\d\d|other)""\} (\d+)$", RegexOptions.Multiline)]
     private static partial Regex ErrorLine();
+
+    [GeneratedRegex(@"^ilp_packets_processed_total\{type=""prepare"",status=""rejected"",code=""([A-Z]\d\d|other)""\} (\d+)$", RegexOptions.Multiline)]
+    private static partial Regex RejectedLine();
 }

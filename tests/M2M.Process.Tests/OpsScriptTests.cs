@@ -26,7 +26,7 @@ public class OpsScriptTests
         Assert.Contains("✓ smoke test passed", stdout);
         // The packet really went through the switch: counted in /metrics? ILDCP is answered before the ledger, so it is a fulfilled Prepare.
         string metrics = await new HttpClient().GetStringAsync(connector.BaseUrl + "/metrics");
-        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"fulfilled\"} 1", metrics);
+        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"fulfilled\",code=\"\"} 1", metrics);
     }
 
     [Fact]

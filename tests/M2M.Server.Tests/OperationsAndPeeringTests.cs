@@ -43,8 +43,8 @@ public class OperationsAndPeeringTests
         Assert.Equal(0.75, health.GetProperty("sla").GetProperty("packetSuccessRate").GetDouble());
 
         string metrics = await Http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
-        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"fulfilled\"} 3", metrics);
-        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"rejected\"} 1", metrics);
+        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"fulfilled\",code=\"\"} 3", metrics);
+        Assert.Contains("ilp_packets_processed_total{type=\"prepare\",status=\"rejected\",code=\"F02\"} 1", metrics);
         Assert.Contains("ilp_packet_latency_seconds_count{type=\"prepare\"} 4", metrics);
         Assert.Contains("ilp_packets_in_flight 0", metrics);
         Assert.Contains("settlements_pending 0", metrics);

@@ -6,10 +6,12 @@
 //   config: { ilpAddress?: string (omit: learned from a parent by ILDCP), routeBroadcastInterval?, routeExpiry?,
 //             accounts: { id: { relation, assetCode, assetScale, sendRoutes?, receiveRoutes?,
 //                               listen?: {port, secret} | connect?: "btp+ws://user:secret@127.0.0.1:port" } },
-//             stream?: { port, payerPort, assetCode, assetScale } }   // children "stream" (STREAM server) and "payer" (sender)
+//             stream?: { port, payerPort, assetCode, assetScale },   // children "stream" (STREAM server) and "payer" (sender)
+//             pinger?: { port } }   // child "pinger": sends echo requests (ilp-connector's echo protocol) and fulfills the echo responses
 // Commands: {"cmd":"info"} → {event:"info", address, routes, balances}
 //           {"cmd":"pay", "id", "destination", "sharedSecret", "amount"} → {event:"paid", id, sent, delivered} | {event:"pay-error"}
 //           {"cmd":"receiver"} → {event:"receiver", destination, sharedSecret}
+//           {"cmd":"ping", "id", "destination", "amount"} → {event:"pinged", id, fulfilled, code?, message?, echoes}
 // Events: ready {address}, money {amount} (each amount the STREAM server received), error {message}
 'use strict'
 const crypto = require('crypto')
@@ -21,6 +23,8 @@ const AdminApi = require('ilp-connector/dist/services/admin-api').default
 const Accounts = require('ilp-connector/dist/services/accounts').default
 const BtpPlugin = require('ilp-plugin-btp')
 const Stream = require('ilp-protocol-stream')
+const IlpPacket = require('ilp-packet')
+const Ildcp = require('ilp-protocol-ildcp')
 
 // ilp-protocol-stream 2.7.1 assigns this.closed on its Duplex, which Node >= 18 defines as a getter only:
 // give its stream class a plain property again (behaviour as on the Node versions it was written for).
@@ -61,6 +65,13 @@ async function main () {
     accounts.stream = endpoint(config.stream.port)
     accounts.payer = endpoint(config.stream.payerPort)
   }
+  if (config.pinger) {
+    accounts.pinger = {
+      relation: 'child', assetCode: 'USD', assetScale: 9, plugin: 'ilp-plugin-btp',
+      options: { listener: { port: config.pinger.port, secret: streamSecret } },
+      balance: { minimum: '-1000000000000', maximum: '1000000000000' },
+    }
+  }
   const deps = reduct()
   const app = createApp({
     env: 'test',
@@ -93,6 +104,28 @@ async function main () {
       })
     })
   }
+  // The pinger: an echo request is "ECHOECHOECHOECHO", 0x00 and our address (OER var-octet string); the
+  // echo response comes back to our address with "ECHOECHOECHOECHO" 0x01, and we fulfill it.
+  const ECHO = Buffer.from('ECHOECHOECHOECHO', 'ascii')
+  let pinger
+  let pingerAddress
+  const pings = new Map() // condition (base64) → fulfillment
+  let echoes = 0
+  if (config.pinger) {
+    pinger = new BtpPlugin({ server: `btp+ws://:${streamSecret}@127.0.0.1:${config.pinger.port}` })
+    pinger.registerDataHandler(async (data) => {
+      const p = IlpPacket.deserializeIlpPrepare(data)
+      const fulfillment = pings.get(p.executionCondition.toString('base64'))
+      const isResponse = p.data.length === 17 && p.data.slice(0, 16).equals(ECHO) && p.data[16] === 1
+      if (!fulfillment || !isResponse || p.destination !== pingerAddress) {
+        return IlpPacket.serializeIlpReject({ code: 'F06', triggeredBy: pingerAddress, message: 'not an echo response for us', data: Buffer.alloc(0) })
+      }
+      echoes++
+      return IlpPacket.serializeIlpFulfill({ fulfillment, data: Buffer.alloc(0) })
+    })
+    await pinger.connect()
+    pingerAddress = (await Ildcp.fetch((data) => pinger.sendData(data))).clientAddress
+  }
   out({ event: 'ready', address })
 
   const rl = readline.createInterface({ input: process.stdin })
@@ -112,6 +145,23 @@ async function main () {
         await stream.sendTotal(cmd.amount, { timeout: 20000 })
         out({ event: 'paid', id: cmd.id, sent: conn.totalSent, delivered: conn.totalDelivered })
         await conn.end()
+      } else if (cmd.cmd === 'ping') {
+        const fulfillment = crypto.randomBytes(32)
+        const executionCondition = crypto.createHash('sha256').update(fulfillment).digest()
+        pings.set(executionCondition.toString('base64'), fulfillment)
+        const source = Buffer.from(pingerAddress, 'ascii')
+        const data = Buffer.concat([ECHO, Buffer.from([0, source.length]), source])
+        const reply = await pinger.sendData(IlpPacket.serializeIlpPrepare({
+          amount: String(cmd.amount || '0'), destination: cmd.destination, executionCondition,
+          expiresAt: new Date(Date.now() + 10000), data,
+        }))
+        if (reply[0] === IlpPacket.Type.TYPE_ILP_FULFILL) {
+          const f = IlpPacket.deserializeIlpFulfill(reply)
+          out({ event: 'pinged', id: cmd.id, fulfilled: f.fulfillment.equals(fulfillment), echoes })
+        } else {
+          const r = IlpPacket.deserializeIlpReject(reply)
+          out({ event: 'pinged', id: cmd.id, fulfilled: false, code: r.code, message: r.message, triggeredBy: r.triggeredBy, echoes })
+        }
       } else {
         out({ event: 'error', message: 'unknown command ' + cmd.cmd })
       }
@@ -122,6 +172,7 @@ async function main () {
   rl.on('close', async () => {
     try { if (plugin) await plugin.disconnect() } catch (e) {}
     try { if (payer) await payer.disconnect() } catch (e) {}
+    try { if (pinger) await pinger.disconnect() } catch (e) {}
     try { await app.shutdown() } catch (e) {}
     process.exit(0)
   })

@@ -17,6 +17,9 @@ public sealed class PacketContext(IlpPrepare prepare, PeerDescriptor source, Dat
     /// </summary>
     public IReplyPath? Upstream { get; init; }
 
+    /// <summary>Set by the echo step on the echo response it sends: routing may send it back to its source peer.</summary>
+    public bool Echo { get; init; }
+
     /// <summary>Set by the expiry step: the shortened expiry of the outgoing Prepare.</summary>
     public DateTimeOffset OutgoingExpiresAt { get; set; }
 

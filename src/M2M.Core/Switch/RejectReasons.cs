@@ -19,6 +19,8 @@ public enum RejectReason
     NoRoute,
     LocalRouteWithoutReceiver,
     RouteLoop,
+    // EchoStep
+    EchoInvalid,
     // PeerLimitsStep
     RateLimited,
     InFlightLimit,
@@ -80,6 +82,7 @@ public static class RejectReasons
         Row(RejectReason.NoRoute, IlpErrorCode.F02_Unreachable);
         Row(RejectReason.LocalRouteWithoutReceiver, IlpErrorCode.F02_Unreachable);
         Row(RejectReason.RouteLoop, IlpErrorCode.F02_Unreachable);
+        Row(RejectReason.EchoInvalid, IlpErrorCode.F01_InvalidPacket);
         Row(RejectReason.RateLimited, IlpErrorCode.T05_RateLimited);
         Row(RejectReason.InFlightLimit, IlpErrorCode.T03_ConnectorBusy);
         Row(RejectReason.InFlightValueLimit, IlpErrorCode.T04_InsufficientLiquidity);

@@ -65,7 +65,8 @@ public sealed class RoutingStep(SwitchOptions options, Func<RoutingTable> routes
             return options.RejectAsync(RejectReason.NoRoute, $"no route to {context.Prepare.Destination}");
         if (route.NextHop == localNodeId)
             return options.RejectAsync(RejectReason.LocalRouteWithoutReceiver, $"{context.Prepare.Destination} is a local route and this connector has no local receiver");
-        if (route.NextHop == context.Source.Id)
+        // An echo response goes back to whoever asked, possibly the sending peer itself.
+        if (route.NextHop == context.Source.Id && !context.Echo)
             return options.RejectAsync(RejectReason.RouteLoop, $"route to {context.Prepare.Destination} leads back to the sending peer '{context.Source.Id}'");
         context.NextHop = route.NextHop;
         return next(context);

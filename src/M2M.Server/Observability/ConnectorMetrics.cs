@@ -26,7 +26,7 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     private readonly Histogram _ledgerLatency;
     // Labelled children used on every packet, looked up once (WithLabels allocates and hashes per call).
     private readonly Counter.Child _processedFulfilled;
-    private readonly Counter.Child _processedRejected;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Counter.Child> _processedRejected = new(StringComparer.Ordinal);
     private readonly Histogram.Child _prepareLatency;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Operation, bool Ok), Histogram.Child> _ledgerLatencyChildren = new();
     private readonly Histogram _ledgerBatch;
@@ -77,8 +77,9 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     public ConnectorMetrics()
     {
         var f = Metrics.WithCustomRegistry(Registry);
-        _processed = f.CreateCounter("ilp_packets_processed_total", "ILP Prepares handled, by reply type and status.",
-            new CounterConfiguration { LabelNames = ["type", "status"] });
+        // code: the Reject's ILP error code ("" for a Fulfill), so alerts can leave out STREAM's normal back-off (T04, F99).
+        _processed = f.CreateCounter("ilp_packets_processed_total", "ILP Prepares handled, by reply type, status and reject code (empty for a fulfill).",
+            new CounterConfiguration { LabelNames = ["type", "status", "code"] });
         _latency = f.CreateHistogram("ilp_packet_latency_seconds", "Time from receiving a Prepare to sending its reply.",
             new HistogramConfiguration
             {
@@ -116,27 +117,32 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
             new CounterConfiguration { LabelNames = ["code"] });
         DotNetStats.Register(Registry);
         // Publish the zero series up front so dashboards and the guide's greps find them before traffic.
-        _processedFulfilled = _processed.WithLabels("prepare", "fulfilled");
-        _processedRejected = _processed.WithLabels("prepare", "rejected");
+        _processedFulfilled = _processed.WithLabels("prepare", "fulfilled", "");
         _prepareLatency = _latency.WithLabels("prepare");
     }
 
     public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed)
     {
         bool fulfilled = reply is IlpFulfill;
-        (fulfilled ? _processedFulfilled : _processedRejected).Inc();
-        if (reply is IlpReject reject) PacketError(reject.Code);
+        if (reply is IlpReject reject) PacketRejected(reject.Code);
+        else _processedFulfilled.Inc();
         _prepareLatency.Observe(elapsed.TotalSeconds);
         _window.Add(elapsed);
         Interlocked.Increment(ref fulfilled ? ref _fulfilled : ref _rejected);
     }
 
-    /// <summary>Counts a Reject by its code; a code that is not F/T/R plus two digits (from a peer) is counted as "other", so the labels stay bounded.</summary>
-    private void PacketError(string code)
+    /// <summary>
+    /// Counts a Reject in both metrics under the same code label; a code that is not F/T/R plus two
+    /// digits (from a peer) is counted as "other", so the labels stay bounded (at most 301 values).
+    /// </summary>
+    private void PacketRejected(string code)
     {
-        string label = code.Length == 3 && code[0] is ('F' or 'T' or 'R') && char.IsAsciiDigit(code[1]) && char.IsAsciiDigit(code[2]) ? code : "other";
+        string label = CodeLabel(code);
+        _processedRejected.GetOrAdd(label, static (c, counter) => counter.WithLabels("prepare", "rejected", c), _processed).Inc();
         _packetErrorChildren.GetOrAdd(label, static (c, counter) => counter.WithLabels(c), _packetErrors).Inc();
     }
+
+    internal static string CodeLabel(string code) => IlpErrorCode.IsWellFormed(code) ? code : "other";
 
     public void InFlightChanged(long inFlight) => _inFlight.Set(inFlight);
 
@@ -178,7 +184,8 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
     /// <summary>A Prepare we could not even decode: counted as rejected and as an error.</summary>
     public void InvalidPacket()
     {
-        _processedRejected.Inc();
+        // Answered F01 by PacketSwitch.InvalidPacket, which does not pass through PacketCompleted.
+        PacketRejected(IlpErrorCode.F01_InvalidPacket);
         Interlocked.Increment(ref _rejected);
         Error("invalid_packet", "warning");
     }

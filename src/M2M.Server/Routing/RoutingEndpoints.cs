@@ -25,13 +25,22 @@ internal static class RoutingEndpoints
     {
         var admin = app.MapAdminGroup();
         admin.MapGet("/admin/routes", (RoutingService routing) => Results.Json(routing.Snapshot()));
-        admin.MapPost("/admin/routes", (HttpContext context, ConnectorHost host) => WithBody(context, RouteFields, body =>
+        admin.MapPost("/admin/routes", (HttpContext context, ConnectorHost host) => WithBody(context, RouteFields, async body =>
         {
-            var route = host.PutRoute(new RouteSection { Prefix = Text(body, "prefix"), NextHop = Text(body, "nextHop"), Priority = Text(body, "priority") });
-            return Task.FromResult(Results.Json(new { prefix = route.Prefix, nextHop = route.NextHop, priority = route.Priority }, statusCode: StatusCodes.Status201Created));
+            var route = await host.PutRouteAsync(new RouteSection { Prefix = Text(body, "prefix"), NextHop = Text(body, "nextHop"), Priority = Text(body, "priority") }, context.RequestAborted).ConfigureAwait(false);
+            return Results.Json(new { prefix = route.Prefix, nextHop = route.NextHop, priority = route.Priority }, statusCode: StatusCodes.Status201Created);
         }));
-        admin.MapDelete("/admin/routes/{prefix}", (string prefix, ConnectorHost host) =>
-            host.RemoveRoute(prefix) ? Results.NoContent() : Results.Json(new { error = $"no static route '{prefix}'" }, statusCode: StatusCodes.Status404NotFound));
+        admin.MapDelete("/admin/routes/{prefix}", async (string prefix, ConnectorHost host, CancellationToken ct) =>
+        {
+            try
+            {
+                return await host.RemoveRouteAsync(prefix, ct).ConfigureAwait(false) ? Results.NoContent() : Results.Json(new { error = $"no static route '{prefix}'" }, statusCode: StatusCodes.Status404NotFound);
+            }
+            catch (Npgsql.NpgsqlException e)
+            {
+                return StoreUnavailable(e);
+            }
+        });
 
         admin.MapGet("/admin/peers", async (PeerManager peers, ConnectorLedger accounting, CancellationToken ct) =>
         {
@@ -54,8 +63,15 @@ internal static class RoutingEndpoints
         admin.MapDelete("/admin/peers/{id}", async (string id, bool? force, ConnectorHost host, CancellationToken ct) =>
         {
             if (host.Peers.Settings(id) is null) return Results.Json(new { error = $"no peer '{id}'" }, statusCode: StatusCodes.Status404NotFound);
-            string? refusal = await host.RemovePeerAsync(id, force == true, ct).ConfigureAwait(false);
-            return refusal is null ? Results.NoContent() : Results.Json(new { error = refusal }, statusCode: StatusCodes.Status409Conflict);
+            try
+            {
+                string? refusal = await host.RemovePeerAsync(id, force == true, ct).ConfigureAwait(false);
+                return refusal is null ? Results.NoContent() : Results.Json(new { error = refusal }, statusCode: StatusCodes.Status409Conflict);
+            }
+            catch (Npgsql.NpgsqlException e)
+            {
+                return StoreUnavailable(e);
+            }
         });
     }
 
@@ -95,7 +111,15 @@ internal static class RoutingEndpoints
         {
             return Results.Json(new { error = $"ledger unavailable: {e.Message}" }, statusCode: StatusCodes.Status503ServiceUnavailable);
         }
+        catch (Npgsql.NpgsqlException e)
+        {
+            return StoreUnavailable(e);
+        }
     }
+
+    /// <summary>The shared PostgreSQL network store could not be written: nothing changed, on any node.</summary>
+    private static IResult StoreUnavailable(Npgsql.NpgsqlException e) =>
+        Results.Json(new { error = $"runtime peers and routes cannot be saved (PostgreSQL): {e.Message}; nothing was changed" }, statusCode: StatusCodes.Status503ServiceUnavailable);
 
     /// <summary>A field as the YAML loader sees it: strings as they are, numbers and booleans as their JSON text.</summary>
     private static string? Text(JsonElement body, string name) => body.TryGetProperty(name, out var v) ? v.ValueKind switch

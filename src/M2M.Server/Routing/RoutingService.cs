@@ -74,6 +74,25 @@ public sealed partial class RoutingService : IRouteProtocolHandler, IAsyncDispos
 
     public AddressSource AddressSource { get; private set; }
 
+    private volatile string? _lastIldcpFailure;
+
+    /// <summary>
+    /// Why our address is not a real one, for /health: null when it came from ilpAddress or from our parent;
+    /// otherwise the g.&lt;nodeId&gt; stand-in is in use and this says what is missing.
+    /// </summary>
+    public string? AddressWarning
+    {
+        get
+        {
+            if (AddressSource != AddressSource.Default) return null;
+            string address = _options.IlpAddress;
+            if (Parent is not { } parent)
+                return $"no ILP address: ilpAddress is not configured and no peer has relation parent to ask by ILDCP; running as {address}, which no network routes to";
+            string last = _lastIldcpFailure is { } failure ? $" (last attempt: {failure})" : "";
+            return $"no ILP address yet: waiting for parent '{parent}' to answer ILDCP{last}; running as {address} until then";
+        }
+    }
+
     /// <summary>The first parent (by id): the one asked for our address by ILDCP.</summary>
     public string? Parent => _settings.Peers.Where(p => p.Relation == PeerRelation.Parent).Select(p => p.Id).Order(StringComparer.Ordinal).FirstOrDefault();
 
@@ -398,6 +417,7 @@ public sealed partial class RoutingService : IRouteProtocolHandler, IAsyncDispos
                 IlpFulfill => "an answer that is not an ILDCP response with a valid address",
                 _ => "no answer",
             };
+            _lastIldcpFailure = why;
             LogIldcpFailed(parentId, why);
             try
             {
