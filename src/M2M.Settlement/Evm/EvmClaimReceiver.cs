@@ -77,6 +77,7 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
             if (!string.Equals(channel.Recipient, client.AccountAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} does not pay us");
             if (!string.Equals(channel.Sender, evm.PeerAddress, StringComparison.OrdinalIgnoreCase)) throw Reject(peerId, $"channel {m.ChannelId} is not from the peer's address");
             if (channel.IsClosing) observer?.ChannelDisputed("evm", m.ChannelId);
+            if (channel.Finalized) observer?.ChannelClosed("evm", m.ChannelId);
             if (channel.IsClosing || channel.Finalized) throw Reject(peerId, $"channel {m.ChannelId} is closing or closed");
 
             var domain = new EvmClaimDomain(evm.ChainId, evm.Contract);
@@ -112,6 +113,7 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
             var claim = new EvmStoredClaim(peerId, m.ChannelId, cumulative, m.Signature);
             store.Save(claim, time.GetUtcNow());
             LogAccepted(peerId, m.ChannelId, cumulative.ToString(CultureInfo.InvariantCulture), (ulong)increase);
+            observer?.ClaimReceived("evm", peerId, m.ChannelId, cumulative.ToString(CultureInfo.InvariantCulture), (ulong)increase);
             return claim;
         }
         finally

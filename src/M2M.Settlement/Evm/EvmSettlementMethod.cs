@@ -72,6 +72,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
         // A peer that does not know the sub-protocol acknowledges with an empty RESPONSE: that is no acceptance.
         if (reply is null)
             throw new SettlementFailedException($"peer '{peer.Id}' acknowledged the claim without accepting it (does it support {EvmClaimMessage.ProtocolName}?)");
+        observer?.ClaimSent(Name, peer.Id, claim.ChannelId, claim.CumulativeWei.ToString(CultureInfo.InvariantCulture), settlement.Amount);
         return new SettlementReceipt($"evm:{claim.ChannelId}:{claim.CumulativeWei}");
     }
 
@@ -92,6 +93,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
             }
             store.SetChannel(peer.Id, opened.ChannelId);
             observer?.ChannelFunded(Name);
+            observer?.ChannelOpened(Name, peer.Id, opened.ChannelId, evm.DepositWei.ToString(CultureInfo.InvariantCulture));
             channel = (opened.ChannelId, BigInteger.Zero);
         }
         var (channelId, cumulative) = channel.Value;
@@ -101,6 +103,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
             var state = await client.GetChannelAsync(channelId, ct).ConfigureAwait(false)
                 ?? throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is not on chain");
             if (state.IsClosing) observer?.ChannelDisputed(Name, channelId);
+            if (state.Finalized) observer?.ChannelClosed(Name, channelId);
             if (state.IsClosing || state.Finalized) throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is closing or closed");
             deposit = state.Deposit;
         }
