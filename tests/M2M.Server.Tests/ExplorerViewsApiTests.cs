@@ -154,7 +154,10 @@ public class ExplorerViewsApiTests
 
         var required = await ConnectorHost.CreateAsync(TestConnector.WithTempLedger(settings) with
         {
-            BindAddress = "127.0.0.1", BtpServerPort = 0, HealthCheckPort = 0, Explorer = settings.Explorer with { Port = taken },
+            BindAddress = "127.0.0.1",
+            BtpServerPort = 0,
+            HealthCheckPort = 0,
+            Explorer = settings.Explorer with { Port = taken },
         }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await using (required)
         {
