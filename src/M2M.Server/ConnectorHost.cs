@@ -72,7 +72,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
-        Explorer = ExplorerFeed.CreateIfEnabled(settings, Metrics, _time);
+        Explorer = ExplorerFeed.CreateIfEnabled(settings, Metrics, _time, log);
         Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, (IPacketObserver?)Explorer ?? Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
         Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, ExplorerFeed.Settlements(Explorer, Tracing), Peers.SessionOf, out var evmPayer,

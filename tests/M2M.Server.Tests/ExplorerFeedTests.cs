@@ -29,7 +29,7 @@ public class ExplorerFeedTests
 
         feed.Start();
         var store = feed.Store;
-        string path = store.Path;
+        string path = store.Path!;
         await feed.DisposeAsync(); // drains what was queued, in batches, then closes the file
         using var reopened = new ExplorerStore(path, 100_000, TimeSpan.FromDays(1), TimeProvider.System);
         Assert.Equal(ExplorerFeed.Capacity, reopened.Count);

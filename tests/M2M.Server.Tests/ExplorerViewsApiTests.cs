@@ -214,4 +214,17 @@ public class ExplorerViewsApiTests
         }
         Assert.Equal(Enumerable.Reverse(sent), amounts);
     }
+
+    [Fact]
+    public async Task An_explorer_file_that_cannot_be_opened_costs_a_warning_not_the_start()
+    {
+        var settings = TestConnector.WithTempLedger(ExplorerApiTests.Settings());
+        // A directory where the file should be: SQLite cannot open it.
+        Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(settings.Ledger.Path)!, M2M.Server.Explorer.ExplorerStore.FileName));
+        await using var host = await TestConnector.StartAsync(settings);
+        Assert.Null(host.Explorer!.Store.Path);
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        using var http = Client(host.HealthPort, ExplorerApiTests.ExplorerToken);
+        await WaitForAsync(http, "/api/events?type=peer_up", p => Events(p).Any(), "peer_up kept in memory");
+    }
 }

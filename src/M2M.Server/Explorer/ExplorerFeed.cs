@@ -5,6 +5,7 @@ using M2M.Core.Routing;
 using M2M.Core.Switch;
 using M2M.Settlement.Coordination;
 using M2M.Settlement.Evm;
+using Microsoft.Extensions.Logging;
 using Prometheus;
 
 namespace M2M.Server.Explorer;
@@ -55,12 +56,29 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
     /// <summary>Packets/s, success rate and p99 latency over the last minute, from the events the pump saw.</summary>
     public ExplorerStats Stats { get; }
 
-    /// <summary>The feed in front of <paramref name="metrics"/>, or null when the Explorer is off (then the packet path has no Explorer code at all).</summary>
-    public static ExplorerFeed? CreateIfEnabled(Configuration.ConnectorSettings settings, Observability.ConnectorMetrics metrics, TimeProvider time) =>
-        settings.Explorer.Enabled
-            ? new ExplorerFeed(metrics, new ExplorerStore(Accounting.ConnectorSettlement.SiblingPath(settings, ExplorerStore.FileName),
-                settings.Explorer.MaxEvents, TimeSpan.FromDays(settings.Explorer.RetentionDays), time), metrics.Registry, time)
-            : null;
+    /// <summary>
+    /// The feed in front of <paramref name="metrics"/>, or null when the Explorer is off (then the packet path has no Explorer
+    /// code at all). When explorer.db cannot be opened the connector still starts: one warning, and the events are kept in memory.
+    /// </summary>
+    public static ExplorerFeed? CreateIfEnabled(Configuration.ConnectorSettings settings, Observability.ConnectorMetrics metrics, TimeProvider time,
+        ILogger log)
+    {
+        if (!settings.Explorer.Enabled) return null;
+        string path = Accounting.ConnectorSettlement.SiblingPath(settings, ExplorerStore.FileName);
+        var retention = TimeSpan.FromDays(settings.Explorer.RetentionDays);
+        ExplorerStore store;
+        try
+        {
+            store = new ExplorerStore(path, settings.Explorer.MaxEvents, retention, time);
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        {
+            log.LogWarning(
+                "Explorer: {Path} cannot be opened ({Reason}); its events are kept in memory until the connector stops (the books are not affected)", path, e.Message);
+            store = new ExplorerStore(null, settings.Explorer.MaxEvents, retention, time);
+        }
+        return new ExplorerFeed(metrics, store, metrics.Registry, time);
+    }
 
     /// <summary><paramref name="next"/> with the Explorer's settlement events in front of it (or <paramref name="next"/> alone when the Explorer is off).</summary>
     public static ISettlementObserver Settlements(ExplorerFeed? feed, ISettlementObserver next) => feed is null ? next : new SettlementTap(feed, next);

@@ -27,17 +27,21 @@ public sealed class ExplorerStore : IDisposable
     private readonly TimeSpan _retention;
     private readonly TimeProvider _time;
 
-    public ExplorerStore(string path, int maxEvents, TimeSpan retention, TimeProvider time)
+    /// <summary>Opens (or creates) the file at <paramref name="path"/>; null: a private in-memory database (lost on restart).</summary>
+    public ExplorerStore(string? path, int maxEvents, TimeSpan retention, TimeProvider time)
     {
         _maxEvents = Math.Max(1, maxEvents);
         _retention = retention;
         _time = time;
-        Path = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the database file's mode.
-        if (!OperatingSystem.IsWindows() && !File.Exists(Path))
-            new FileStream(Path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }).Dispose();
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString());
+        Path = path is null ? null : System.IO.Path.GetFullPath(path);
+        if (Path is not null)
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+            // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the database file's mode.
+            if (!OperatingSystem.IsWindows() && !File.Exists(Path))
+                new FileStream(Path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }).Dispose();
+        }
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path ?? ":memory:", Pooling = false }.ToString());
         _db.Open();
         try
         {
@@ -54,7 +58,7 @@ public sealed class ExplorerStore : IDisposable
                     time INTEGER NOT NULL, peer TEXT NOT NULL, balance TEXT NOT NULL, PRIMARY KEY (peer, time));
                 CREATE INDEX IF NOT EXISTS balance_samples_time ON balance_samples (time);
                 """);
-            if (!OperatingSystem.IsWindows())
+            if (!OperatingSystem.IsWindows() && Path is not null)
             {
                 foreach (string f in new[] { Path, Path + "-wal", Path + "-shm" }.Where(File.Exists))
                     File.SetUnixFileMode(f, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -67,7 +71,8 @@ public sealed class ExplorerStore : IDisposable
         }
     }
 
-    public string Path { get; }
+    /// <summary>The file, or null for an in-memory store.</summary>
+    public string? Path { get; }
 
     private long Oldest => (_time.GetUtcNow() - _retention).ToUnixTimeMilliseconds();
 
