@@ -74,11 +74,12 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         Accounting = new ConnectorLedger(ledger, settings, _time, loggers.CreateLogger("M2M.Ledger"));
         Metrics = new ConnectorMetrics();
         Metrics.TrackLedger(Accounting, settings);
-        Explorer = ExplorerFeed.CreateIfEnabled(settings.Explorer, Metrics, _time);
+        Explorer = ExplorerFeed.CreateIfEnabled(settings, Metrics, _time, log);
         Tracing = new ConnectorTracing(settings.Tracing, settings.NodeId, (IPacketObserver?)Explorer ?? Metrics, Metrics);
         Peers = new PeerManager(settings, loggers);
         BtpTransfers = ConnectorSettlement.CreateBtpTransfers(settings, ledger, loggers, Peers.SessionOf);
-        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, Tracing, Peers.SessionOf, out var evmPayer, Metrics, BtpTransfers);
+        Settlement = ConnectorSettlement.Create(settings, ledger, _time, loggers, ExplorerFeed.Settlements(Explorer, Tracing), Peers.SessionOf, out var evmPayer,
+            ExplorerFeed.Channels(Explorer, Metrics), BtpTransfers);
         if (Explorer is not null)
         {
             Peers.Connected += id => Explorer.PeerChanged(id, true);
@@ -87,12 +88,13 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         EvmPayer = evmPayer;
         Rfc38 = Rfc38Services.Create(settings, ledger, Settlement.Store, Peers, _time, loggers);
 
-        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, Metrics);
+        EvmClaims = ConnectorSettlement.CreateReceiver(settings, ledger, _time, loggers, ExplorerFeed.Channels(Explorer, Metrics));
         Metrics.TrackSettlement(Settlement, EvmPayer is null && EvmClaims is null ? null
             : () => (EvmPayer?.Store.ChannelCount() ?? 0, EvmClaims?.Store.ChannelCount() ?? 0));
         var options = new SwitchOptions { IlpAddress = settings.IlpAddress, ExpiryMargin = settings.ExpiryMargin, MaxHoldTime = settings.MaxHoldTime };
         HostedAccounts = new Accounts.HostedAccounts(settings, ledger, Accounts.AccountStore.Open(Accounts.HostedAccounts.StorePath(settings)), _time);
         Routing = new Routing.RoutingService(settings, options, Peers, _time, loggers);
+        if (Explorer is not null) Routing.TableChanged += Explorer.RoutesChanged;
         LimitMetrics = new LimitMetrics(Metrics);
         AuthLimiter = new BtpAuthLimiter(time: _time) { Refused = LimitMetrics.AuthRefused, ConfiguredUser = Peers.InboundUser };
         ConnectionGate = new BtpConnectionGate(loggers.CreateLogger("M2M.Btp.Server"), time: _time);
@@ -167,7 +169,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
         await BtpTransfers.Receiver.StartAsync(cancellationToken).ConfigureAwait(false);
-        Explorer?.Start();
+        await StartExplorerAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
         {
@@ -212,7 +214,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Peers.DisposeAsync().ConfigureAwait(false);
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        if (Explorer is not null) await Explorer.DisposeAsync().ConfigureAwait(false);
+        await StopExplorerAsync().ConfigureAwait(false);
         await Settlement.DisposeAsync().ConfigureAwait(false);
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();

@@ -231,6 +231,27 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Explorer_port_defaults_to_3001_softly_and_an_explicit_port_or_off_is_taken_as_given()
+    {
+        var d = Loader().Load(Write("nodeId: n\n"));
+        Assert.Equal((3001, false), (d.Explorer.Port, d.Explorer.PortRequired));
+        _env["EXPLORER_PORT"] = "4001";
+        Assert.Equal((4001, true), (Loader().Load(Write("nodeId: n\n")).Explorer.Port, Loader().Load(Write("nodeId: n\n")).Explorer.PortRequired));
+        _env["EXPLORER_PORT"] = "OFF";
+        Assert.Null(Loader().Load(Write("nodeId: n\n")).Explorer.Port);
+        _env["EXPLORER_PORT"] = "4001";
+        _env["EXPLORER_ENABLED"] = "false";
+        Assert.Null(Loader().Load(Write("nodeId: n\n")).Explorer.Port);
+        _env["EXPLORER_ENABLED"] = "true";
+        foreach (string bad in new[] { "65536", "-1", "web", "30 01" })
+        {
+            _env["EXPLORER_PORT"] = bad;
+            var error = Assert.Single(Errors("nodeId: n\n"));
+            Assert.Equal($"EXPLORER_PORT: '{bad}' is invalid; expected a port from 0 to 65535 (0: any free port), or off", error);
+        }
+    }
+
+    [Fact]
     public void Every_problem_is_reported_at_once()
     {
         var errors = Errors("nodeId: n\nbtpServerPort: x\nhealthCheckPort: y\nlogLevel: z\n");

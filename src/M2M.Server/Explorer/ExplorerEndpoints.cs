@@ -6,6 +6,8 @@ using System.Text.Json;
 using M2M.Server.Accounting;
 using M2M.Server.Configuration;
 using M2M.Server.Peers;
+using M2M.Server.Routing;
+using M2M.Settlement.Coordination;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -14,8 +16,9 @@ using Microsoft.Extensions.Hosting;
 namespace M2M.Server.Explorer;
 
 /// <summary>
-/// The Explorer on the HTTP port: the query API (/api/events, /api/events/stream, /api/peers,
-/// /api/balances) and the UI under /explorer. Every read needs the admin token or EXPLORER_TOKEN,
+/// The Explorer, on the HTTP port and on EXPLORER_PORT: the query API (/api/events, /api/events/stream,
+/// /api/peers, /api/routes, /api/balances, /api/balances/history, /api/settlements, /api/dashboard) and
+/// the UI under /explorer. Every read needs the admin token or EXPLORER_TOKEN,
 /// as <c>Authorization: Bearer</c> or as the session cookie the login form sets; 401 otherwise.
 /// </summary>
 public static class ExplorerEndpoints
@@ -36,6 +39,38 @@ public static class ExplorerEndpoints
         }), Json));
         api.MapGet("/balances", async (PeerManager peers, ConnectorLedger accounting, CancellationToken ct) =>
             Results.Json(await AdminEndpoints.BalancesAsync(peers, accounting.Ledger, ct).ConfigureAwait(false), Json));
+        api.MapGet("/balances/history", (HttpContext context, ExplorerFeed feed) =>
+        {
+            string? peer = context.Request.Query["peer"] is { Count: > 0 } p && p[0] is { Length: > 0 } v ? v : null;
+            int limit = 360;
+            if (context.Request.Query["limit"] is { Count: > 0 } l
+                && (!int.TryParse(l[0], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > ExplorerStore.MaxPageSize))
+                return Results.Json(new { error = $"limit '{l[0]}' is not a whole number from 1 to {ExplorerStore.MaxPageSize}" }, statusCode: 400);
+            return Results.Json(feed.Store.History(peer, limit)
+                .GroupBy(x => x.Peer).Select(g => new { peer = g.Key, samples = g.Select(x => new { time = x.Time, balance = x.Balance }) }), Json);
+        });
+        api.MapGet("/routes", (RoutingService routing) => Results.Json(routing.Snapshot(), Json));
+        api.MapGet("/settlements", (SettlementCoordinator settlement, ExplorerFeed feed) => Results.Json(new
+        {
+            open = settlement.OpenCount,
+            methods = settlement.Methods.Order(StringComparer.Ordinal),
+            settlements = settlement.Store.List().OrderByDescending(r => r.CreatedAt).Take(200).Select(SettlementView),
+            channels = feed.Store.Query(new ExplorerQuery { Type = ChannelTypes, Limit = 200 }).Events,
+        }, Json));
+        api.MapGet("/dashboard", async (ExplorerFeed feed, PeerManager peers, ConnectorLedger accounting, SettlementCoordinator settlement, RoutingService routing, CancellationToken ct) =>
+        {
+            var balances = await AdminEndpoints.BalancesAsync(peers, accounting.Ledger, ct).ConfigureAwait(false);
+            return Results.Json(new
+            {
+                packets = feed.Stats.Snapshot(),
+                eventsDropped = feed.Dropped,
+                peers = new { configured = peers.Configured.Count, connected = peers.Configured.Count(p => peers.IsConnected(p.Id)) },
+                routes = routing.Table.Count,
+                balances = balances.Select(b => new { b.PeerId, b.AssetCode, b.AssetScale, b.Balance, b.CreditLimit, limitUsed = LimitUsed(b) }),
+                openSettlements = settlement.Store.List(SettlementState.Pending).Concat(settlement.Store.List(SettlementState.Submitted))
+                    .OrderBy(r => r.CreatedAt).Select(SettlementView),
+            }, Json);
+        });
 
         app.MapGet("/explorer", (HttpContext context, ConnectorSettings settings) =>
             ExplorerTokenFilter.IsAuthorized(context, settings) ? Page("index.html", settings) : Page("login.html", settings));
@@ -59,6 +94,24 @@ public static class ExplorerEndpoints
         // Two fixed files (the slim host has no regex route constraints).
         app.MapGet("/explorer/explorer.js", () => Results.Bytes(Resource("explorer.js")!, "text/javascript; charset=utf-8"));
         app.MapGet("/explorer/explorer.css", () => Results.Bytes(Resource("explorer.css")!, "text/css; charset=utf-8"));
+    }
+
+    /// <summary>The payment channel event types, for the settlements view.</summary>
+    public const string ChannelTypes = ExplorerEvent.ChannelOpened + "," + ExplorerEvent.ClaimSent + "," + ExplorerEvent.ClaimReceived + ","
+        + ExplorerEvent.ChannelDisputed + "," + ExplorerEvent.ChannelClosed;
+
+    private static object SettlementView(SettlementRecord r) => new
+    {
+        id = r.Id, peerId = r.PeerId, method = r.Method, amount = r.Amount.ToString(CultureInfo.InvariantCulture), state = r.State.ToString().ToLowerInvariant(),
+        attempts = r.Attempts, lastError = r.LastError, reference = r.Reference, createdAt = r.CreatedAt, updatedAt = r.UpdatedAt,
+    };
+
+    /// <summary>How much of the credit limit the peer's debt uses (a negative balance: the peer owes us), 0–1; null without a limit.</summary>
+    private static double? LimitUsed(PeerBalance b)
+    {
+        if (b.CreditLimit is null || !Int128.TryParse(b.CreditLimit, CultureInfo.InvariantCulture, out var limit) || limit <= 0) return null;
+        var balance = Int128.Parse(b.Balance, CultureInfo.InvariantCulture);
+        return balance >= 0 ? 0 : Math.Round((double)-balance / (double)limit, 4);
     }
 
     private static async Task StreamAsync(HttpContext context, ExplorerFeed feed, IHostApplicationLifetime lifetime)
@@ -90,7 +143,8 @@ public static class ExplorerEndpoints
         error = null;
         string? Get(string name) => query[name] is { Count: > 0 } v && v[0] is { Length: > 0 } s ? s : null;
         var q = new ExplorerQuery { Type = Get("type"), Peer = Get("peer"), PacketId = Get("packetId") };
-        if (q.Type is not null && !ExplorerEvent.Types.Contains(q.Type)) return Fail($"type '{q.Type}' is not one of {string.Join(", ", ExplorerEvent.Types)}", out error);
+        if (q.Type?.Split(',').FirstOrDefault(t => !ExplorerEvent.Types.Contains(t)) is { } badType)
+            return Fail($"type '{badType}' is not one of {string.Join(", ", ExplorerEvent.Types)} (several: comma-separated)", out error);
         if (Get("from") is { } from)
         {
             if (!DateTimeOffset.TryParse(from, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var f)) return Fail($"from '{from}' is not a date/time (ISO 8601)", out error);

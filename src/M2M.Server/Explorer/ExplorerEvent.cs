@@ -3,8 +3,12 @@ namespace M2M.Server.Explorer;
 /// <summary>
 /// One thing the Explorer shows. Packets: one event per Prepare when its reply is known, typed
 /// "fulfill" or "reject" and carrying the Prepare's fields (amount, destination, peer in, next hop,
-/// latency, reject code). Peers: "peer_up" / "peer_down". Amounts are strings (they are ulongs; JSON
-/// numbers would lose digits in a browser). Never conditions' preimages, data or tokens.
+/// latency, reject code). Peers: "peer_up" / "peer_down". Settlements: "settlement_requested",
+/// "settlement_paid", "settlement_failed" (peer, amount, method, settlement id, reference or error).
+/// Payment channels: "channel_opened", "channel_disputed", "channel_closed", "claim_sent",
+/// "claim_received" (peer, method, channel id, amount). Routes: "route_added", "route_changed",
+/// "route_removed" (prefix, next hop in <see cref="Peer"/>). Amounts are strings (they are ulongs or
+/// wei; JSON numbers would lose digits in a browser). Never conditions' preimages, data or tokens.
 /// </summary>
 public sealed record ExplorerEvent
 {
@@ -21,13 +25,34 @@ public sealed record ExplorerEvent
     public string? Message { get; init; }
     public string? TriggeredBy { get; init; }
     public string? Peer { get; init; }
+    public string? Method { get; init; }
+    public string? SettlementId { get; init; }
+    public string? ChannelId { get; init; }
+    public string? Reference { get; init; }
+    public string? Prefix { get; init; }
 
     public const string Fulfill = "fulfill";
     public const string Reject = "reject";
     public const string PeerUp = "peer_up";
     public const string PeerDown = "peer_down";
 
-    public static readonly string[] Types = [Fulfill, Reject, PeerUp, PeerDown];
+    public const string SettlementRequested = "settlement_requested";
+    public const string SettlementPaid = "settlement_paid";
+    public const string SettlementFailed = "settlement_failed";
+    public const string ChannelOpened = "channel_opened";
+    public const string ChannelDisputed = "channel_disputed";
+    public const string ChannelClosed = "channel_closed";
+    public const string ClaimSent = "claim_sent";
+    public const string ClaimReceived = "claim_received";
+    public const string RouteAdded = "route_added";
+    public const string RouteChanged = "route_changed";
+    public const string RouteRemoved = "route_removed";
+
+    public static readonly string[] Types =
+    [
+        Fulfill, Reject, PeerUp, PeerDown, SettlementRequested, SettlementPaid, SettlementFailed,
+        ChannelOpened, ChannelDisputed, ChannelClosed, ClaimSent, ClaimReceived, RouteAdded, RouteChanged, RouteRemoved,
+    ];
 
     /// <summary>Whether the event concerns <paramref name="peer"/> (as sender, next hop or the peer going up/down).</summary>
     public bool Involves(string peer) => PeerIn == peer || PeerOut == peer || Peer == peer;
@@ -36,6 +61,7 @@ public sealed record ExplorerEvent
 /// <summary>A query on the store: every filter optional; newest first, <see cref="Before"/> is the paging cursor.</summary>
 public sealed record ExplorerQuery
 {
+    /// <summary>One type, or several separated by commas.</summary>
     public string? Type { get; init; }
     public string? Peer { get; init; }
     public string? PacketId { get; init; }
@@ -46,7 +72,7 @@ public sealed record ExplorerQuery
     public int Limit { get; init; } = 100;
 
     public bool Matches(ExplorerEvent e) =>
-        (Type is null || e.Type == Type)
+        (Type is null || Type.Split(',').Contains(e.Type))
         && (Peer is null || e.Involves(Peer))
         && (PacketId is null || string.Equals(e.PacketId, PacketId, StringComparison.OrdinalIgnoreCase))
         && (From is null || e.Time >= From)

@@ -276,12 +276,17 @@ public sealed partial class RoutingService : IRouteProtocolHandler, IAsyncDispos
         }
     }
 
+    /// <summary>Raised with the old and the new table after each swap, under the routing lock: handlers must only hand it off (the Explorer queues it).</summary>
+    public event Action<RoutingTable, RoutingTable>? TableChanged;
+
     /// <summary>Swaps in a new switch table if the book changed. Caller holds the lock.</summary>
     private void Publish()
     {
         if (_book.Version == _published) return;
+        var old = _table;
         _table = _book.BuildTable();
         _published = _book.Version;
+        TableChanged?.Invoke(old, _table);
     }
 
     // ---- the loop: controls, updates, expiry ----

@@ -8,6 +8,11 @@ namespace M2M.Settlement.Coordination;
 public interface ISettlementObserver
 {
     void Executed(SettlementRecord settlement, bool success, TimeSpan latency);
+
+    /// <summary>A settlement record was created (automatically over the threshold or by request); it is paid next.</summary>
+    void Requested(SettlementRecord settlement)
+    {
+    }
 }
 
 public sealed record SettlementOptions
@@ -110,7 +115,7 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
         string chosen = method ?? policy.Method;
         if (!_methods.ContainsKey(chosen))
             throw new SettlementRequestException($"method '{chosen}' is not available; available: {(_methods.Count == 0 ? "none" : string.Join(", ", _methods.Keys))}");
-        var (_, record) = await _store.CreateAsync(peerId, _time.GetUtcNow(), TimeSpan.Zero, async token =>
+        var (outcome, record) = await _store.CreateAsync(peerId, _time.GetUtcNow(), TimeSpan.Zero, async token =>
         {
             var balance = await OwedAsync(policy, token).ConfigureAwait(false);
             ulong settle = amount ?? (balance > policy.SettleTo ? balance - policy.SettleTo : 0);
@@ -118,6 +123,7 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
             if (settle > balance) throw new SettlementRequestException($"amount {settle} is more than the {balance} we owe '{peerId}'");
             return NewRecord(policy, chosen, settle);
         }, ct).ConfigureAwait(false);
+        if (outcome == CreateOutcome.Created) _observer?.Requested(record!);
         return record!;
     }
 
@@ -132,11 +138,12 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
                 if (!_methods.ContainsKey(policy.Method)) continue;
                 // Cheap unlocked look first; the decision is taken again under the store's per-peer lock.
                 if (!OverThreshold(policy, await OwedAsync(policy, ct).ConfigureAwait(false))) continue;
-                await _store.CreateAsync(policy.PeerId, _time.GetUtcNow(), policy.MinInterval, async token =>
+                var (outcome, created) = await _store.CreateAsync(policy.PeerId, _time.GetUtcNow(), policy.MinInterval, async token =>
                 {
                     ulong owed = await OwedAsync(policy, token).ConfigureAwait(false);
                     return OverThreshold(policy, owed) ? NewRecord(policy, policy.Method, owed - policy.SettleTo) : null;
                 }, ct).ConfigureAwait(false);
+                if (outcome == CreateOutcome.Created && created is not null) _observer?.Requested(created);
             }
             var now = _time.GetUtcNow();
             foreach (var listed in _store.List(SettlementState.Pending).Concat(_store.List(SettlementState.Submitted)))

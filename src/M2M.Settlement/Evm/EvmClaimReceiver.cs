@@ -83,6 +83,7 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
             if (evm.Token is not null && !string.Equals(channel.Token, evm.Token, StringComparison.OrdinalIgnoreCase))
                 throw Reject(peerId, $"channel {m.ChannelId} pays token {channel.Token}, not {evm.Token}");
             if (channel.IsClosing) observer?.ChannelDisputed("evm", m.ChannelId);
+            if (channel.Finalized) observer?.ChannelClosed("evm", m.ChannelId);
             if (channel.IsClosing || channel.Finalized) throw Reject(peerId, $"channel {m.ChannelId} is closing or closed");
 
             var domain = new EvmClaimDomain(evm.ChainId, evm.Contract);
@@ -127,6 +128,7 @@ public sealed partial class EvmClaimReceiver(IReadOnlyList<EvmPeer> peers, strin
             var claim = new EvmStoredClaim(peerId, m.ChannelId, cumulative, m.Signature);
             store.Save(claim, time.GetUtcNow());
             LogAccepted(peerId, m.ChannelId, cumulative.ToString(CultureInfo.InvariantCulture), (ulong)increase);
+            observer?.ClaimReceived("evm", peerId, m.ChannelId, cumulative.ToString(CultureInfo.InvariantCulture), (ulong)increase);
             return claim;
         }
         finally

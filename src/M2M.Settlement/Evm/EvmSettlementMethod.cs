@@ -76,6 +76,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
         // A peer that does not know the sub-protocol acknowledges with an empty RESPONSE: that is no acceptance.
         if (reply is null)
             throw new SettlementFailedException($"peer '{peer.Id}' acknowledged the claim without accepting it (does it support {EvmClaimMessage.ProtocolName}?)");
+        observer?.ClaimSent(Name, peer.Id, claim.ChannelId, claim.CumulativeWei.ToString(CultureInfo.InvariantCulture), settlement.Amount);
         return new SettlementReceipt($"evm:{claim.ChannelId}:{claim.CumulativeWei}");
     }
 
@@ -112,6 +113,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
             }
             store.SetChannel(peer.Id, opened.ChannelId);
             observer?.ChannelFunded(Name, evm.Asset);
+            observer?.ChannelOpened(Name, peer.Id, opened.ChannelId, evm.DepositWei.ToString(CultureInfo.InvariantCulture));
             channel = store.Channel(peer.Id) ?? throw new InvalidOperationException($"channel {opened.ChannelId} to '{peer.Id}' was not recorded");
         }
         var (channelId, cumulative) = channel.Value;
@@ -121,6 +123,7 @@ public sealed class EvmSettlementMethod(Func<string, EvmPeer?> peerOf, string? p
             var state = await client.GetChannelAsync(channelId, ct).ConfigureAwait(false)
                 ?? throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is not on chain");
             if (state.IsClosing) observer?.ChannelDisputed(Name, channelId);
+            if (state.Finalized) observer?.ChannelClosed(Name, channelId);
             if (state.IsClosing || state.Finalized) throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' is closing or closed");
             if (evm.Token is not null && !EvmClaimEncoding.SameAddress(state.Token ?? "", evm.Token))
                 throw new SettlementFailedException($"channel {channelId} to '{peer.Id}' pays token {state.Token}, not the configured {evm.Token}");

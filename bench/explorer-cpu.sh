@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The Explorer's cost on the packet path, in one run: our connector (Release, durable SQLite ledger,
+# the one-hop topology of bench/compare.sh) measured warm in three ways, each from a fresh start:
+#   off        EXPLORER_ENABLED=false (no Explorer code in the packet path)
+#   closed     the Explorer on (events captured and written to explorer.db), nobody watching
+#   streaming  the Explorer on with a live client: an SSE stream (/api/events/stream) read for the whole run
+# CPU per packet is the connector process's utime+stime over the measured phase divided by the packets
+# answered (m2m-loadgen --pid); the streaming client's own CPU is not in it. The three are interleaved
+# for --rounds rounds and the median of each is reported, with the ratio streaming / closed (target:
+# at most 1.05) and streaming / off. Bounded: every load run has a packet count and a time cap; loopback only.
+#
+# usage: bench/explorer-cpu.sh [--packets N] [--warmup N] [--concurrency C] [--cap SECONDS] [--rounds R] [--no-build]
+#   defaults: 20000 packets, 20000 warm-up, concurrency 64, 120 s cap per load run, 3 rounds
+set -euo pipefail
+
+PACKETS=20000
+WARMUP=20000
+CONCURRENCY=64
+CAP=120
+ROUNDS=3
+BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --packets) PACKETS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --cap) CAP="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    *) echo "explorer-cpu.sh: unknown option $1 (use --packets N, --warmup N, --concurrency C, --cap SECONDS, --rounds R, --no-build)" >&2; exit 1 ;;
+  esac
+done
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="$(mktemp -d /tmp/m2m-explorer-cpu.XXXXXX)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+step() { echo "== $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
+LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
+CONNECTOR="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
+if [ "$BUILD" = 1 ]; then
+  step "build (Release): connector and load generator"
+  dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
+  dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
+fi
+for f in "$CONNECTOR" "${LOADGEN[1]}"; do
+  [ -f "$f" ] || { echo "explorer-cpu.sh: $f is missing: run without --no-build" >&2; exit 1; }
+done
+write_connector_config "$WORK/config.yaml"
+TOKEN="bench-explorer-token-$RANDOM$RANDOM"
+
+run_one() { # mode round
+  local mode="$1" round="$2" label="$1-$2" btp http pid client=""
+  btp=$(free_port); http=$(free_port)
+  local enabled=true; [ "$mode" = off ] && enabled=false
+  step "start $label (BTP :$btp, HTTP :$http, EXPLORER_ENABLED=$enabled)"
+  env BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
+    LEDGER_PATH="$WORK/$label/ledger.db" LOG_LEVEL=warn EXPLORER_ENABLED="$enabled" EXPLORER_PORT=off EXPLORER_TOKEN="$TOKEN" \
+    dotnet "$CONNECTOR" run --config "$WORK/config.yaml" > "$WORK/$label.log" 2>&1 &
+  pid=$!; PIDS+=("$pid")
+  wait_port 127.0.0.1 "$btp" 60
+  if [ "$mode" = streaming ]; then
+    # The live client: reads every event for the whole run (curl's own CPU is not the connector's).
+    curl -sN --max-time $(( CAP * 3 )) -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$http/api/events/stream" > "$WORK/$label.sse" &
+    client=$!; PIDS+=("$client")
+    sleep 1
+  fi
+  "${LOADGEN[@]}" --label "$label" --pid "$pid" --packets "$PACKETS" --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration-cap "$CAP" \
+    --connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret --destination g.bob.receiver > "$WORK/$label.out"
+  grep -v '^{' "$WORK/$label.out" >&2 || true
+  tail -n 1 "$WORK/$label.out" > "$WORK/$label.json"
+  if [ -n "$client" ]; then
+    kill "$client" 2>/dev/null || true; wait "$client" 2>/dev/null || true
+    echo "$(grep -c '^data: ' "$WORK/$label.sse") events streamed to the client" > "$WORK/$label.streamed"
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$label" >> "$WORK/rows"
+}
+
+for round in $(seq "$ROUNDS"); do
+  for mode in off closed streaming; do run_one "$mode" "$round"; done
+done
+
+python3 - "$WORK" "$PACKETS" "$WARMUP" <<'PY'
+import json, os, statistics, sys
+work, packets, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = [l.strip() for l in open(os.path.join(work, "rows")) if l.strip()]
+r = {k: json.load(open(os.path.join(work, k + ".json"))) for k in rows}
+def us(x): return x["cpu_seconds_per_100k"] * 10
+print()
+print("| run | packets/s | p99 ms | connector CPU µs/packet | fulfilled / sent | load avg (1/5/15 min) | SSE |")
+print("|---|---:|---:|---:|---:|---|---|")
+for k in rows:
+    x = r[k]
+    streamed = open(os.path.join(work, k + ".streamed")).read().strip() if os.path.exists(os.path.join(work, k + ".streamed")) else ""
+    print(f"| {k} | {x['packets_per_second']:,.0f} | {x['p99_ms']:.2f} | {us(x):.1f} | {x['fulfilled']:,} / {x['sent']:,} | {x['load_average_start']} | {streamed} |")
+med = {m: statistics.median(us(r[k]) for k in rows if k.rsplit("-", 1)[0] == m) for m in ("off", "closed", "streaming")}
+print()
+print(f"median CPU µs/packet: off {med['off']:.1f}, closed {med['closed']:.1f}, streaming {med['streaming']:.1f}")
+print(f"streaming / closed: {med['streaming'] / med['closed']:.3f} (target <= 1.05); streaming / off: {med['streaming'] / med['off']:.3f}; "
+      f"closed / off: {med['closed'] / med['off']:.3f}")
+print(f"{packets} packets after {warmup} warm-up per run; cores: {r[rows[0]]['cores']}; raw JSON lines and logs: {work}")
+PY
