@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Numerics;
 using System.Security.Cryptography;
 using M2M.Btp;
-using M2M.Cli.Tests;
 using M2M.Core.Ilp;
 using M2M.Core.Ledger;
 using M2M.Settlement.Evm;
