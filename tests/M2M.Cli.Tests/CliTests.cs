@@ -24,6 +24,16 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Config_validate_names_the_exchange_settings_of_the_exchange_example()
+    {
+        var env = new Dictionary<string, string> { ["BTP_PEER_ALICE_SECRET"] = "a", ["BOB_TOKEN"] = "b" };
+        var (code, stdout, stderr) = await CliProcess.RunAsync(env, "config", "validate", Path.Combine(CliProcess.RepoRoot(), "examples", "exchange.yaml"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("2 peers", stdout, StringComparison.Ordinal);
+        Assert.Contains("exchange: 2 rates, spread 0.002", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Config_validate_lists_each_error_on_one_line_and_exits_1_without_a_stack_trace()
     {
         string file = Path.Combine(Path.GetTempPath(), $"bad-{Guid.NewGuid():N}.yaml");
