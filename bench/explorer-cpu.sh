@@ -73,7 +73,8 @@ run_one() { # mode round
     sleep 1
   fi
   "${LOADGEN[@]}" --label "$label" --pid "$pid" --packets "$PACKETS" --concurrency "$CONCURRENCY" --warmup "$WARMUP" --duration-cap "$CAP" \
-    --connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret --destination g.bob.receiver > "$WORK/$label.out"
+    --connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret --destination g.bob.receiver > "$WORK/$label.out" \
+    || echo "$label: the load generator exited non-zero (time cap hit? see its lines above); the row is kept and marked" >&2
   grep -v '^{' "$WORK/$label.out" >&2 || true
   tail -n 1 "$WORK/$label.out" > "$WORK/$label.json"
   if [ -n "$client" ]; then
@@ -100,7 +101,8 @@ print("|---|---:|---:|---:|---:|---|---|")
 for k in rows:
     x = r[k]
     streamed = open(os.path.join(work, k + ".streamed")).read().strip() if os.path.exists(os.path.join(work, k + ".streamed")) else ""
-    print(f"| {k} | {x['packets_per_second']:,.0f} | {x['p99_ms']:.2f} | {us(x):.1f} | {x['fulfilled']:,} / {x['sent']:,} | {x['load_average_start']} | {streamed} |")
+    capped = " (time cap)" if x.get("hit_time_cap") else ""
+    print(f"| {k}{capped} | {x['packets_per_second']:,.0f} | {x['p99_ms']:.2f} | {us(x):.1f} | {x['fulfilled']:,} / {x['sent']:,} | {x['load_average_start']} | {streamed} |")
 med = {m: statistics.median(us(r[k]) for k in rows if k.rsplit("-", 1)[0] == m) for m in ("off", "closed", "streaming")}
 print()
 print(f"median CPU µs/packet: off {med['off']:.1f}, closed {med['closed']:.1f}, streaming {med['streaming']:.1f}")

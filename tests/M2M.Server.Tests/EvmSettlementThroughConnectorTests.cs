@@ -151,5 +151,27 @@ public sealed class EvmSettlementThroughConnectorTests(EvmNodeFixture node)
         await Assert.ThrowsAsync<SettlementFailedException>(() => aHost.EvmPayer.SettleAsync(next, CancellationToken.None));
         using var metricsClient = new HttpClient();
         Assert.Contains("payment_channels_disputes_total{method=\"evm\"} 1", await metricsClient.GetStringAsync($"http://127.0.0.1:{aHost.HealthPort}/metrics"));
+
+        // The Explorers saw the channel's life: A opened it, sent the claim (twice: the resend), found it in dispute; B received one claim.
+        var aEvents = await ExplorerEventsAsync(aHost, "channel_opened,claim_sent,channel_disputed,settlement_requested,settlement_paid", 6);
+        var opened = Assert.Single(aEvents, e => e.Type == "channel_opened");
+        Assert.Equal(("b", "evm", claim.ChannelId, Deposit.ToString(CultureInfo.InvariantCulture)), (opened.Peer, opened.Method, opened.ChannelId, opened.Amount));
+        Assert.All(aEvents.Where(e => e.Type == "claim_sent"), e => Assert.Equal(("b", "120", expectedWei.ToString(CultureInfo.InvariantCulture)), (e.Peer, e.Amount, e.Reference)));
+        Assert.Equal(2, aEvents.Count(e => e.Type == "claim_sent"));
+        Assert.Contains(aEvents, e => e.Type == "channel_disputed" && e.ChannelId == claim.ChannelId);
+        Assert.Contains(aEvents, e => e.Type == "settlement_paid" && e.Peer == "b" && e.Amount == "120" && e.Method == "evm");
+        var received = Assert.Single(await ExplorerEventsAsync(bHost, "claim_received", 1));
+        Assert.Equal(("a", "120", claim.ChannelId), (received.Peer, received.Amount, received.ChannelId));
+    }
+
+    private static async Task<IReadOnlyList<M2M.Server.Explorer.ExplorerEvent>> ExplorerEventsAsync(ConnectorHost host, string types, int atLeast)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            var events = host.Explorer!.Store.Query(new M2M.Server.Explorer.ExplorerQuery { Type = types, Limit = 100 }).Events;
+            if (events.Count >= atLeast || DateTime.UtcNow > deadline) return events;
+            await Task.Delay(50);
+        }
     }
 }
