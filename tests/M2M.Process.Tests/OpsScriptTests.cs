@@ -43,7 +43,8 @@ public class OpsScriptTests
     {
         string dir = OpsScripts.TempDir();
         using var connector = await RunningConnector.StartAsync(OpsScripts.SmokeConfig(dir), new Dictionary<string, string> { ["BTP_PEER_SMOKE_TEST_SECRET"] = Secret });
-        string[] args = ["--host", "127.0.0.1", "--port", connector.HttpPort.ToString(), "--btp-port", connector.BtpPort.ToString(), "--timeout", "3"];
+        // 10 s for the refusal to come back: 3 s was missed beside other process tests at load ≈ 60.
+        string[] args = ["--host", "127.0.0.1", "--port", connector.HttpPort.ToString(), "--btp-port", connector.BtpPort.ToString(), "--timeout", "10"];
 
         var wrong = new Dictionary<string, string> { ["SMOKE_PEER_SECRET"] = "not-the-secret", ["M2M_CONNECTOR"] = OpsScripts.CliCommand };
         var (code, _, stderr) = await OpsScripts.RunAsync("scripts/smoke-test.sh", wrong, args);

@@ -9,6 +9,9 @@ namespace M2M.Process.Tests;
 /// Alice sends through both at once: her one credit limit holds across both nodes, the books
 /// balance, and `ledger verify` on the shared ledger passes.
 /// </summary>
+/// <remarks>In the "data" collection: its load would otherwise run beside PostgresDataTests, whose one-shot
+/// commands connect with the ledger's 2 s connect timeout and missed it on a loaded machine (load ≈ 60).</remarks>
+[Collection("data")]
 [Trait("Tier", "process")]
 public class SharedPostgresLedgerTests(PostgresServer postgres, ITestOutputHelper output) : IClassFixture<PostgresServer>
 {
