@@ -26,7 +26,9 @@ public class LedgerOwnershipTests(ITestOutputHelper output)
         Assert.Equal(50UL, paid);
 
         File.Delete(node.LedgerPath + ".lock"); // the old proof of ownership, gone
-        var before = FileState(node.LedgerPath);
+        // The owner projects its ledger log into the tables once idle (100 ms after the last call): wait until its own
+        // writes have settled, so a change below is a write by one of the tools.
+        var before = await SettledFileState(node.LedgerPath);
         var secondEnv = new Dictionary<string, string>(env)
         {
             ["BTP_SERVER_PORT"] = CliProcess.FreePort().ToString(), ["HEALTH_CHECK_PORT"] = CliProcess.FreePort().ToString(),
@@ -64,6 +66,19 @@ public class LedgerOwnershipTests(ITestOutputHelper output)
     }
 
     /// <summary>(size, mtime) of the ledger and its WAL: any write by a refused process would change one.</summary>
+    private static async Task<string> SettledFileState(string ledger)
+    {
+        string last = FileState(ledger);
+        var settled = Stopwatch.StartNew();
+        for (var limit = Stopwatch.StartNew(); limit.Elapsed < TimeSpan.FromSeconds(20) && settled.Elapsed < TimeSpan.FromSeconds(2);)
+        {
+            await Task.Delay(250);
+            string now = FileState(ledger);
+            if (now != last) (last, settled) = (now, Stopwatch.StartNew());
+        }
+        return last;
+    }
+
     private static string FileState(string ledger) =>
         string.Join(" ", new[] { ledger, ledger + "-wal" }.Select(f => File.Exists(f) ? $"{new FileInfo(f).Length}@{File.GetLastWriteTimeUtc(f):O}" : "none"));
 

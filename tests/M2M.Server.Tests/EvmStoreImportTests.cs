@@ -45,6 +45,16 @@ public sealed class EvmStoreImportTests(PostgresServer postgres) : IClassFixture
         }
     }
 
+    /// <summary>LEDGER_POSTGRES_URL in the URL form (as hosting providers print it) opens the settlement store too, not only the ledger.</summary>
+    [Fact]
+    public async Task The_settlement_store_opens_from_a_postgres_url()
+    {
+        string database = new Npgsql.NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync()).Database!;
+        string url = $"postgres://postgres@127.0.0.1:{postgres.Port}/{database}";
+        using var store = ConnectorSettlement.OpenStore(Settings(LedgerBackend.Postgres, url), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.Empty(store.List());
+    }
+
     private const string LegacyChannels = """
         CREATE TABLE channels (peer_id TEXT PRIMARY KEY, channel_id TEXT NOT NULL, cumulative_wei TEXT NOT NULL);
         CREATE TABLE settlement_claims (settlement_id TEXT PRIMARY KEY, peer_id TEXT NOT NULL, channel_id TEXT NOT NULL, cumulative_wei TEXT NOT NULL, signature TEXT NOT NULL);

@@ -58,7 +58,7 @@ public static class ConnectorSettlement
     public static ISettlementStore OpenStore(ConnectorSettings settings, ILogger log)
     {
         if (settings.Ledger.Backend != LedgerBackend.Postgres) return SettlementStore.Open(StorePath(settings));
-        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(settings.Ledger.PostgresUrl!);
+        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(PostgresConnectionString(settings));
         string old = StorePath(settings);
         if (File.Exists(old))
         {
