@@ -89,14 +89,15 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
     public long Dropped => (long)_dropped.Value;
 
     private abstract record Raw(DateTimeOffset Time);
-    private sealed record PacketRaw(DateTimeOffset Time, IlpPrepare Prepare, string PeerIn, string? PeerOut, IlpReply Reply, TimeSpan Elapsed) : Raw(Time);
+    private sealed record PacketRaw(DateTimeOffset Time, IlpPrepare Prepare, byte[] Condition, string PeerIn, string? PeerOut, IlpReply Reply, TimeSpan Elapsed) : Raw(Time);
     private sealed record RoutesRaw(DateTimeOffset Time, RoutingTable Old, RoutingTable New) : Raw(Time);
     private sealed record EventRaw(ExplorerEvent Event) : Raw(Event.Time);
 
     public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed)
     {
         _next.PacketCompleted(context, reply, elapsed);
-        Offer(new PacketRaw(context.ReceivedAt, context.Prepare, context.Source.Id, context.NextHop, reply, elapsed));
+        // The condition is copied now: a decoded Prepare's bytes may live in a receive buffer that is reused once the packet is done.
+        Offer(new PacketRaw(context.ReceivedAt, context.Prepare, context.Prepare.ExecutionCondition.ToArray(), context.Source.Id, context.NextHop, reply, elapsed));
     }
 
     public void InFlightChanged(long inFlight) => _next.InFlightChanged(inFlight);
@@ -213,7 +214,7 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
                 {
                     Time = p.Time,
                     Type = p.Reply is IlpFulfill ? ExplorerEvent.Fulfill : ExplorerEvent.Reject,
-                    PacketId = Convert.ToHexStringLower(p.Prepare.ExecutionCondition.Span),
+                    PacketId = Convert.ToHexStringLower(p.Condition),
                     Amount = p.Prepare.Amount.ToString(CultureInfo.InvariantCulture),
                     Destination = p.Prepare.Destination,
                     PeerIn = p.PeerIn,
