@@ -258,42 +258,13 @@ public sealed class SettlementExactlyOnceTests(PostgresServer postgres, ITestOut
             return (int)r.StatusCode;
         }
 
-        /// <summary>
-        /// Until <paramref name="done"/> holds for what we owe the peer and no settlement reservation of it is open
-        /// (read from the shared ledger only). After 90 s it returns anyway: the assertions then say what is wrong.
-        /// </summary>
+        /// <summary>Until the peer is settled as <paramref name="done"/> says (<see cref="SharedLedgerQueries.WaitSettledAsync"/>); after 90 s it returns anyway.</summary>
         public async Task WaitAsync(string peer, Func<long, bool> done)
         {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-            while (DateTime.UtcNow < deadline)
-            {
-                var (owed, _) = await BalancesAsync(peer);
-                await using var conn = new NpgsqlConnection(_url);
-                await conn.OpenAsync();
-                await using var cmd = new NpgsqlCommand(
-                    "SELECT count(*) FROM transfers t JOIN accounts a ON a.id = t.debit_account_id WHERE a.name = $1 AND t.code = 2 AND t.flags & 2 = 2 AND t.state = 0", conn);
-                cmd.Parameters.Add(new NpgsqlParameter { Value = $"peer:{peer}:USD/9" });
-                if (done(owed) && (long)(await cmd.ExecuteScalarAsync())! == 0) return;
-                await Task.Delay(200);
-            }
-            _output.WriteLine($"{peer}: not settled within 90 s\n{Logs()}");
+            if (!await SharedLedgerQueries.WaitSettledAsync(_url, peer, done)) _output.WriteLine($"{peer}: not settled within 90 s\n{Logs()}");
         }
 
-        /// <summary>(what we still owe the peer, what the ledger booked as paid to it) from the shared ledger.</summary>
-        public async Task<(long Owed, long Booked)> BalancesAsync(string peer)
-        {
-            await using var conn = new NpgsqlConnection(_url);
-            await conn.OpenAsync();
-            await using var cmd = new NpgsqlCommand("""
-                SELECT coalesce(sum(a.credits_posted - a.debits_posted), 0),
-                       coalesce((SELECT sum(t.amount) FROM transfers t WHERE t.debit_account_id = a.id AND t.code = 2 AND ((t.flags & 14) = 0 OR (t.flags & 2 = 2 AND t.state = 1))), 0)
-                FROM accounts a WHERE a.name = $1 GROUP BY a.id
-                """, conn);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = $"peer:{peer}:USD/9" });
-            await using var r = await cmd.ExecuteReaderAsync();
-            Assert.True(await r.ReadAsync(), $"no ledger account for {peer}");
-            return ((long)r.GetDecimal(0), (long)r.GetDecimal(1));
-        }
+        public Task<(long Owed, long Booked)> BalancesAsync(string peer) => SharedLedgerQueries.BalancesAsync(_url, peer);
 
         /// <summary>`ledger verify` on the shared ledger; a connect timeout on this loaded 2-core machine is retried (it says nothing about the books).</summary>
         public async Task<(int Code, string Output)> VerifyLedgerAsync()
