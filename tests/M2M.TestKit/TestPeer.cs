@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Security.Cryptography;
 using M2M.Btp;
 using M2M.Core.Ilp;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace M2M.TestKit;
 
@@ -13,11 +12,12 @@ namespace M2M.TestKit;
 public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
 {
     private readonly BtpClient _client;
+    private readonly LogCapture _log = new();
     private readonly TaskCompletionSource<BtpSession> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public TestPeer(int port, string id, string token)
     {
-        _client = new BtpClient("connector", new Uri($"ws://127.0.0.1:{port}/"), id, token, this, BtpLimits.Default, NullLogger.Instance);
+        _client = new BtpClient("connector", new Uri($"ws://127.0.0.1:{port}/"), id, token, this, BtpLimits.Default, _log.CreateLogger("test-peer"));
         _client.Connected += s => _connected.TrySetResult(s);
     }
 
@@ -33,7 +33,17 @@ public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
     {
         var peer = new TestPeer(port, id, token);
         peer._client.Start();
-        await peer._connected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // Three auth timeouts: one attempt stalled on a loaded machine is retried, not a failure.
+        try
+        {
+            await peer._connected.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            await peer.DisposeAsync();
+            throw new TimeoutException($"{id} did not connect to 127.0.0.1:{port} in 30 s; the client logged: "
+                + string.Join(" | ", peer._log.Lines.Select(l => l.Message)));
+        }
         return peer;
     }
 
