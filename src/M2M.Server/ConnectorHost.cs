@@ -129,6 +129,16 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     public ConnectorLedger Accounting { get; }
     /// <summary>The Explorer's event stream and store; null when EXPLORER_ENABLED=false.</summary>
     public ExplorerFeed? Explorer { get; }
+
+    /// <summary>The agent wallet store (its <see cref="ConnectorWallets.Store"/> null when not configured), opened at start; null before.</summary>
+    public M2M.Server.Wallets.ConnectorWallets? Wallets { get; private set; }
+
+    /// <summary>Opens the wallet store once (the wallet API and the Explorer share it); the Explorer observes its changes.</summary>
+    private void OpenWallets()
+    {
+        Wallets ??= M2M.Server.Wallets.ConnectorWallets.Open(_settings.Wallet, _loggers.CreateLogger("M2M.Wallets"));
+        if (Explorer is not null && Wallets.Store is { } store) store.Observer = Explorer.Wallets;
+    }
     public M2M.Settlement.Coordination.SettlementCoordinator Settlement { get; }
     public PeerManager Peers { get; }
     /// <summary>RFC 38 both ways: incoming settlement credits and peer.settle messages.</summary>
@@ -169,6 +179,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         await Settlement.StartAsync(cancellationToken).ConfigureAwait(false);
         if (EvmClaims is not null) await EvmClaims.StartAsync(cancellationToken).ConfigureAwait(false);
         await BtpTransfers.Receiver.StartAsync(cancellationToken).ConfigureAwait(false);
+        OpenWallets();
         await StartExplorerAsync(cancellationToken).ConfigureAwait(false);
         _btpApp = BuildApp(_settings.BtpServerPort, ConfigureBtp);
         _httpApp = BuildApp(_settings.HealthCheckPort, app =>
@@ -215,6 +226,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         if (_btpApp is not null) await _btpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (_httpApp is not null) await _httpApp.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await StopExplorerAsync().ConfigureAwait(false);
+        Wallets?.Dispose();
         await Settlement.DisposeAsync().ConfigureAwait(false);
         Settlement.Store.Dispose();
         EvmClaims?.Dispose();

@@ -12,6 +12,13 @@ public sealed record AgentWallet(
 
 public sealed record WalletAuditEntry(long Id, string AgentId, string Action, DateTimeOffset At, string? Detail);
 
+/// <summary>Told of every change to a wallet after it is committed (the connector's Explorer listens): must not block nor throw.</summary>
+public interface IWalletObserver
+{
+    /// <summary><paramref name="action"/>: created, suspended, reactivated or archived (the audit trail's action); <paramref name="detail"/>: its audit detail.</summary>
+    void WalletChanged(string action, AgentWallet wallet, string? detail);
+}
+
 public sealed class WalletStoreOptions
 {
     /// <summary>PBKDF2-SHA256 iterations used when (re)sealing the seed. Existing vaults keep their stored count.</summary>
@@ -34,6 +41,9 @@ public sealed partial class WalletStore : IDisposable
     private readonly Lock _gate = new();
 
     public string Path { get; }
+
+    /// <summary>Told of every committed change (create, suspend, reactivate, archive); null: nobody.</summary>
+    public IWalletObserver? Observer { get; set; }
 
     private WalletStore(string path, SqliteConnection db, WalletSeedVault vault, TimeProvider time)
     {
@@ -157,10 +167,13 @@ public sealed partial class WalletStore : IDisposable
                 ins.Parameters.AddWithValue("$t", now);
                 ins.ExecuteNonQuery();
             }
-            Audit(tx, agentId, "created", $"index={index} evm={d.EvmAddress} xrp={d.XrpAddress}");
+            string detail = $"index={index} evm={d.EvmAddress} xrp={d.XrpAddress}";
+            Audit(tx, agentId, "created", detail);
             tx.Commit();
             var at = DateTimeOffset.FromUnixTimeMilliseconds(now);
-            return Task.FromResult(new AgentWallet(agentId, index, d.EvmAddress, d.XrpAddress, WalletStatus.Active, at, at));
+            var created = new AgentWallet(agentId, index, d.EvmAddress, d.XrpAddress, WalletStatus.Active, at, at);
+            Observer?.WalletChanged("created", created, detail);
+            return Task.FromResult(created);
         }
     }
 
@@ -226,9 +239,12 @@ public sealed partial class WalletStore : IDisposable
                 upd.Parameters.AddWithValue("$a", agentId);
                 upd.ExecuteNonQuery();
             }
-            Audit(tx, agentId, action, $"{StatusName(from)} -> {StatusName(to)}" + (string.IsNullOrWhiteSpace(reason) ? "" : $"; reason: {reason}"));
+            string detail = $"{StatusName(from)} -> {StatusName(to)}" + (string.IsNullOrWhiteSpace(reason) ? "" : $"; reason: {reason}");
+            Audit(tx, agentId, action, detail);
             tx.Commit();
-            return w with { Status = to, UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(now) };
+            var changed = w with { Status = to, UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(now) };
+            Observer?.WalletChanged(action, changed, detail);
+            return changed;
         }
     }
 

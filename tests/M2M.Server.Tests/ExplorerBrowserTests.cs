@@ -11,7 +11,7 @@ namespace M2M.Server.Tests;
 /// <summary>
 /// The Explorer in headless Chromium (Debian chromium + chromium-driver) on its own port (EXPLORER_PORT)
 /// of a running connector while packets flow: login required, the dashboard's figures, live table over
-/// SSE, inspector, balances equal to the ledger's with their history, peers and routes, a settlement.
+/// SSE, inspector, balances equal to the ledger's with their history, peers and routes, a settlement, the wallets card.
 /// Screenshots go to docs/explorer/ (M2M_EXPLORER_SCREENSHOTS=1 writes them into the repo).
 /// </summary>
 [Trait("Tier", "process")]
@@ -33,6 +33,7 @@ public class ExplorerBrowserTests
                 new PeerSettings { Id = "bob", AuthToken = "bob-secret", Settlement = new SettlementSettings(Threshold: ulong.MaxValue, SettleTo: 0, SettlementMethodKind.Rfc38, engineUrl) },
             ],
             Explorer = settings.Explorer with { Port = 0, BalanceSampleInterval = TimeSpan.FromMilliseconds(250) },
+            Wallet = new WalletSettings { Path = WalletApiClient.NewStore(), Password = "wallet-pw" },
         };
         await using var host = await TestConnector.StartAsync(settings);
         await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
@@ -151,6 +152,30 @@ public class ExplorerBrowserTests
             + " return s && s.cells[1].textContent === 'bob' && s.cells[3].textContent === '500' && s.cells[4].textContent === 'confirmed' && t.join() === 'settlement_paid,settlement_requested';",
             TimeSpan.FromSeconds(20));
         await browser.ScreenshotAsync(Path.Combine(shots, "settlements.png"));
+
+        // Agent wallets: two created and one suspended through the admin API appear in the wallets card, list and changes.
+        using (var admin = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{host.HealthPort}") })
+        {
+            admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ExplorerApiTests.Settings().AdminApiToken);
+            foreach (string agent in new[] { "shopper-1", "shopper-2" })
+            {
+                using var created = await admin.PostAsync("/admin/wallets", new StringContent($"{{\"agentId\":\"{agent}\"}}", System.Text.Encoding.UTF8, "application/json"));
+                Assert.Equal(System.Net.HttpStatusCode.Created, created.StatusCode);
+            }
+            using var suspended = await admin.PostAsync("/admin/wallets/shopper-2/suspend", new StringContent("{\"reason\":\"budget spent\"}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.True(suspended.IsSuccessStatusCode, await suspended.Content.ReadAsStringAsync());
+        }
+        await browser.ClickAsync("#tab-wallets");
+        var wallets = (await browser.WaitForAsync(
+            "document.getElementById('tab-wallets').click(); const f = (id) => document.getElementById(id).textContent;"
+            + " const rows = [...document.querySelectorAll('#wallets tbody tr')].map(tr => tr.cells[0].textContent + ':' + tr.cells[1].textContent);"
+            + " const changes = [...document.querySelectorAll('#wallet-events tbody tr')].map(tr => tr.cells[1].textContent + ':' + tr.cells[2].textContent);"
+            + " return f('fig-wallets-active') === '1' && f('fig-wallets-suspended') === '1' && changes.length === 3 ? { rows, changes, archived: f('fig-wallets-archived') } : false;",
+            TimeSpan.FromSeconds(20)))!.AsObject();
+        Assert.Equal(["shopper-2:suspended", "shopper-1:active"], wallets["rows"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal(["wallet_suspended:shopper-2", "wallet_created:shopper-2", "wallet_created:shopper-1"], wallets["changes"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal("0", (string?)wallets["archived"]);
+        await browser.ScreenshotAsync(Path.Combine(shots, "wallets.png"));
 
         // Signing out ends the session: the API answers 401 to the page.
         await browser.ClickAsync("header form button");

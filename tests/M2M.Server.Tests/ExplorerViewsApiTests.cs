@@ -47,6 +47,85 @@ public class ExplorerViewsApiTests
 
     private static IEnumerable<JsonElement> Events(JsonElement page) => page.GetProperty("events").EnumerateArray();
 
+    /// <summary>
+    /// Wallet changes made through the admin API reach the Explorer (the host opens the wallet store once and the Explorer observes
+    /// it): /api/wallets has the counts by status, the wallets and the wallet events; without a store it says why.
+    /// </summary>
+    [Fact]
+    public async Task Wallet_changes_through_the_admin_api_become_wallet_events_and_the_wallets_view()
+    {
+        var walletStore = WalletApiClient.NewStore();
+        var settings = ExplorerApiTests.Settings() with { Wallet = new WalletSettings { Path = walletStore, Password = "wallet-pw" } };
+        await using var host = await TestConnector.StartAsync(settings);
+        using var admin = Client(host.HealthPort, Admin);
+        using var http = Client(host.HealthPort, ExplorerApiTests.ExplorerToken);
+
+        foreach (string agent in new[] { "agent-1", "agent-2", "agent-3" })
+        {
+            using var created = await admin.PostAsync("/admin/wallets", new StringContent($"{{\"agentId\":\"{agent}\"}}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        using (var again = await admin.PostAsync("/admin/wallets", new StringContent("{\"agentId\":\"agent-1\"}", System.Text.Encoding.UTF8, "application/json")))
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode); // idempotent: no second wallet_created
+        using (var suspended = await admin.PostAsync("/admin/wallets/agent-2/suspend", new StringContent("{\"reason\":\"over budget\"}", System.Text.Encoding.UTF8, "application/json")))
+            Assert.Equal(HttpStatusCode.OK, suspended.StatusCode);
+        using (var archived = await admin.PostAsync("/admin/wallets/agent-3/archive", null))
+            Assert.Equal(HttpStatusCode.OK, archived.StatusCode);
+
+        var view = await WaitForAsync(http, "/api/wallets", w => Events(w).Count() == 5, "3 created, 1 suspended, 1 archived");
+        Assert.True(view.GetProperty("available").GetBoolean());
+        var counts = view.GetProperty("counts");
+        Assert.Equal((1, 1, 1), (counts.GetProperty("active").GetInt32(), counts.GetProperty("suspended").GetInt32(), counts.GetProperty("archived").GetInt32()));
+        Assert.Equal(["agent-3", "agent-2", "agent-1"], view.GetProperty("wallets").EnumerateArray().Select(w => w.GetProperty("agentId").GetString()));
+        Assert.StartsWith("0x", view.GetProperty("wallets")[0].GetProperty("evmAddress").GetString());
+        Assert.Equal(
+            [("wallet_archived", "agent-3"), ("wallet_suspended", "agent-2"), ("wallet_created", "agent-3"), ("wallet_created", "agent-2"), ("wallet_created", "agent-1")],
+            Events(view).Select(e => (e.GetProperty("type").GetString(), e.GetProperty("agent").GetString())));
+        Assert.Contains("reason: over budget", Events(view).ElementAt(1).GetProperty("message").GetString());
+        // The same events through the query API's type filter.
+        var page = await GetAsync(http, "/api/events?type=wallet_created");
+        Assert.Equal(3, Events(page).Count());
+    }
+
+    [Fact]
+    public async Task Without_a_wallet_store_the_wallets_view_says_why()
+    {
+        await using var host = await TestConnector.StartAsync(ExplorerApiTests.Settings());
+        using var http = Client(host.HealthPort, ExplorerApiTests.ExplorerToken);
+        var view = await GetAsync(http, "/api/wallets");
+        Assert.False(view.GetProperty("available").GetBoolean());
+        Assert.Contains("WALLET_PASSWORD", view.GetProperty("unavailable").GetString());
+        Assert.Empty(Events(view));
+    }
+
+    /// <summary>/api/packets/seconds: exact per-second counts by pair of peers, with the latency quantiles, and its one-line errors.</summary>
+    [Fact]
+    public async Task Packet_seconds_count_every_answered_packet_by_pair_of_peers()
+    {
+        await using var host = await TestConnector.StartAsync(ExplorerApiTests.Settings());
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        using var http = Client(host.HealthPort, ExplorerApiTests.ExplorerToken);
+        for (int i = 0; i < 6; i++) Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 10)));
+        bob.OnPrepare = _ => Task.FromResult<IlpReply>(new IlpReject { Code = "F99", TriggeredBy = "g.bob", Message = "no" });
+        for (int i = 0; i < 2; i++) Assert.IsType<IlpReject>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 10)));
+
+        // A second's counts are written once the second is over (within about a second).
+        static long Sum(JsonElement rows, string field) => rows.EnumerateArray().Sum(r => r.GetProperty(field).GetInt64());
+        var rows = await WaitForAsync(http, "/api/packets/seconds?peer=alice", r => Sum(r, "fulfilled") == 6 && Sum(r, "rejected") == 2, "6 fulfilled and 2 rejected counted");
+        Assert.All(rows.EnumerateArray(), r => Assert.Equal(("alice", "bob"), (r.GetProperty("peerIn").GetString(), r.GetProperty("peerOut").GetString())));
+        Assert.Equal(8, Sum(rows, "stored")); // under the sample budget every packet is an event
+        Assert.All(rows.EnumerateArray(), r => Assert.True(r.GetProperty("p99LatencyMs").GetDouble() >= r.GetProperty("p50LatencyMs").GetDouble()));
+        Assert.Empty((await GetAsync(http, "/api/packets/seconds?peer=carol")).EnumerateArray());
+
+        using var bad = await http.GetAsync("/api/packets/seconds?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("must span 1 s to 1 h", await bad.Content.ReadAsStringAsync());
+        using var anonymous = Client(host.HealthPort, null);
+        using var unauthorized = await anonymous.GetAsync("/api/wallets");
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
+    }
+
     [Fact]
     public async Task Settlement_events_dashboard_settlements_and_balance_history_follow_a_real_settlement()
     {

@@ -49,6 +49,49 @@ public static class ExplorerEndpoints
             return Results.Json(feed.Store.History(peer, limit)
                 .GroupBy(x => x.Peer).Select(g => new { peer = g.Key, samples = g.Select(x => new { time = x.Time, balance = x.Balance }) }), Json);
         });
+        api.MapGet("/packets/seconds", (HttpContext context, ExplorerFeed feed) =>
+        {
+            var query = context.Request.Query;
+            long now = feed.Stats.Now + 1;
+            long to = now, from = now - ExplorerStats.WindowSeconds;
+            foreach (var (name, set) in new (string, Action<long>)[] { ("from", v => from = v), ("to", v => to = v) })
+            {
+                if (query[name] is not { Count: > 0 } raw || raw[0] is not { Length: > 0 } text) continue;
+                if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
+                    return Results.Json(new { error = $"{name} '{text}' is not a date/time (ISO 8601)" }, statusCode: 400);
+                set(at.ToUnixTimeSeconds());
+            }
+            if (to - from is < 1 or > MaxSecondsSpan)
+                return Results.Json(new { error = $"from..to must span 1 s to {MaxSecondsSpan / 3600} h (got {to - from} s)" }, statusCode: 400);
+            string? peer = query["peer"] is { Count: > 0 } p && p[0] is { Length: > 0 } v ? v : null;
+            return Results.Json(feed.Store.Seconds(from, to, peer).Select(s => new
+            {
+                time = DateTimeOffset.FromUnixTimeSeconds(s.Second), peerIn = s.PeerIn, peerOut = s.PeerOut.Length == 0 ? null : s.PeerOut,
+                fulfilled = s.Fulfilled, rejected = s.Rejected, stored = s.Stored,
+                p50LatencyMs = LatencyHistogram.Quantile(s.Latency, 0.5), p99LatencyMs = LatencyHistogram.Quantile(s.Latency, 0.99),
+            }), Json);
+        });
+        api.MapGet("/wallets", (ExplorerFeed feed, [Microsoft.AspNetCore.Mvc.FromServices] M2M.Server.Wallets.ConnectorWallets? wallets) =>
+        {
+            var list = wallets?.Store?.List();
+            return Results.Json(new
+            {
+                available = list is not null,
+                unavailable = list is null ? wallets?.Unavailable ?? "agent wallets are not open" : null,
+                counts = list is null ? null : new
+                {
+                    active = list.Count(w => w.Status == M2M.Wallets.WalletStatus.Active),
+                    suspended = list.Count(w => w.Status == M2M.Wallets.WalletStatus.Suspended),
+                    archived = list.Count(w => w.Status == M2M.Wallets.WalletStatus.Archived),
+                },
+                wallets = list?.OrderByDescending(w => w.DerivationIndex).Take(200).Select(w => new
+                {
+                    agentId = w.AgentId, status = w.Status.ToString().ToLowerInvariant(), evmAddress = w.EvmAddress, xrpAddress = w.XrpAddress,
+                    createdAt = w.CreatedAt, updatedAt = w.UpdatedAt,
+                }),
+                events = feed.Store.Query(new ExplorerQuery { Type = WalletTypes, Limit = 100 }).Events,
+            }, Json);
+        });
         api.MapGet("/routes", (RoutingService routing) => Results.Json(routing.Snapshot(), Json));
         api.MapGet("/settlements", (SettlementCoordinator settlement, ExplorerFeed feed) => Results.Json(new
         {
@@ -95,6 +138,13 @@ public static class ExplorerEndpoints
         app.MapGet("/explorer/explorer.js", () => Results.Bytes(Resource("explorer.js")!, "text/javascript; charset=utf-8"));
         app.MapGet("/explorer/explorer.css", () => Results.Bytes(Resource("explorer.css")!, "text/css; charset=utf-8"));
     }
+
+    /// <summary>The longest span /api/packets/seconds answers (one row per second and pair of peers).</summary>
+    public const long MaxSecondsSpan = 3600;
+
+    /// <summary>The wallet event types, for the wallets view.</summary>
+    public const string WalletTypes = ExplorerEvent.WalletCreated + "," + ExplorerEvent.WalletSuspended + "," + ExplorerEvent.WalletReactivated + ","
+        + ExplorerEvent.WalletArchived;
 
     /// <summary>The payment channel event types, for the settlements view.</summary>
     public const string ChannelTypes = ExplorerEvent.ChannelOpened + "," + ExplorerEvent.ClaimSent + "," + ExplorerEvent.ClaimReceived + ","

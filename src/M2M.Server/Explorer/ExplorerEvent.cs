@@ -7,7 +7,8 @@ namespace M2M.Server.Explorer;
 /// "settlement_paid", "settlement_failed" (peer, amount, method, settlement id, reference or error).
 /// Payment channels: "channel_opened", "channel_disputed", "channel_closed", "claim_sent",
 /// "claim_received" (peer, method, channel id, amount). Routes: "route_added", "route_changed",
-/// "route_removed" (prefix, next hop in <see cref="Peer"/>). Amounts are strings (they are ulongs or
+/// "route_removed" (prefix, next hop in <see cref="Peer"/>). Agent wallets: "wallet_created", "wallet_suspended",
+/// "wallet_reactivated", "wallet_archived" (agent, the audit trail's detail in <see cref="Message"/>). Amounts are strings (they are ulongs or
 /// wei; JSON numbers would lose digits in a browser). Never conditions' preimages, data or tokens.
 /// </summary>
 public sealed record ExplorerEvent
@@ -30,6 +31,7 @@ public sealed record ExplorerEvent
     public string? ChannelId { get; init; }
     public string? Reference { get; init; }
     public string? Prefix { get; init; }
+    public string? Agent { get; init; }
 
     public const string Fulfill = "fulfill";
     public const string Reject = "reject";
@@ -47,11 +49,16 @@ public sealed record ExplorerEvent
     public const string RouteAdded = "route_added";
     public const string RouteChanged = "route_changed";
     public const string RouteRemoved = "route_removed";
+    public const string WalletCreated = "wallet_created";
+    public const string WalletSuspended = "wallet_suspended";
+    public const string WalletReactivated = "wallet_reactivated";
+    public const string WalletArchived = "wallet_archived";
 
     public static readonly string[] Types =
     [
         Fulfill, Reject, PeerUp, PeerDown, SettlementRequested, SettlementPaid, SettlementFailed,
         ChannelOpened, ChannelDisputed, ChannelClosed, ClaimSent, ClaimReceived, RouteAdded, RouteChanged, RouteRemoved,
+        WalletCreated, WalletSuspended, WalletReactivated, WalletArchived,
     ];
 
     /// <summary>Whether the event concerns <paramref name="peer"/> (as sender, next hop or the peer going up/down).</summary>

@@ -12,20 +12,27 @@ namespace M2M.Server.Explorer;
 
 /// <summary>
 /// The Explorer's event stream. It sits in the packet observer chain (switch → tracing → this →
-/// metrics), so the packet path pays one small allocation and a <see cref="ChannelWriter{T}.TryWrite"/>
-/// per Prepare: never a wait, never a lock shared with readers. When the bounded channel is full the
-/// event is dropped and counted (<c>explorer_events_dropped_total</c>). Settlement, payment channel,
-/// peer and route events come through the same channel (<see cref="Settlements"/>, <see cref="Channels"/>,
-/// <see cref="PeerChanged"/>, <see cref="RoutesChanged"/>). One pump task takes what is queued in
-/// batches, formats it (hex ids, strings), writes the batch to the SQLite store in one transaction,
-/// feeds the dashboard figures and hands the events to live subscribers (the SSE streams), each with
-/// its own bounded queue that drops when that browser is slow.
+/// metrics), so the packet path pays one copy of a small struct into a bounded channel per Prepare
+/// (<see cref="ChannelWriter{T}.TryWrite"/>): no strings, no JSON, never a wait, never a lock shared
+/// with readers. When the channel is full the event is dropped and counted
+/// (<c>explorer_events_dropped_total</c>). Settlement, payment channel, peer and route events come
+/// through the same channel (<see cref="Settlements"/>, <see cref="Channels"/>, <see cref="PeerChanged"/>,
+/// <see cref="RoutesChanged"/>). One pump task wakes at most every <see cref="GatherInterval"/> and takes
+/// everything queued: every packet is counted (per-second counts by outcome and pair of peers, a latency
+/// histogram: the dashboard's figures and explorer.db's <c>packet_seconds</c>), and only a sample of
+/// packets becomes events (the first <see cref="PacketEventsPerSecond"/> fulfills and as many rejects
+/// answered in each second), formatted (hex ids, strings) and written with the counts in one
+/// transaction, then handed to live subscribers (the SSE streams), each with its own bounded queue
+/// that drops when that browser is slow. Other events are never sampled.
 /// </summary>
 public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
 {
-    public const int Capacity = 8192;
+    public const int Capacity = 16384;
+    /// <summary>Packet events stored (and streamed) per second and outcome; more are counted only.</summary>
+    public const int PacketEventsPerSecond = 100;
+    /// <summary>How long the pump gathers events before it writes them: one transaction and one wake-up per interval under load.</summary>
+    public static readonly TimeSpan GatherInterval = TimeSpan.FromMilliseconds(100);
     private const int SubscriberCapacity = 1024;
-    private const int BatchSize = 512;
 
     private readonly IPacketObserver _next;
     private readonly TimeProvider _time;
@@ -53,7 +60,7 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
 
     public ExplorerStore Store { get; }
 
-    /// <summary>Packets/s, success rate and p99 latency over the last minute, from the events the pump saw.</summary>
+    /// <summary>Packets/s, success rate and p99 latency over the last minute, from every packet the pump saw (sampled or not).</summary>
     public ExplorerStats Stats { get; }
 
     /// <summary>
@@ -86,18 +93,53 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
     /// <summary><paramref name="next"/> with the Explorer's payment channel events in front of it (or <paramref name="next"/> alone when the Explorer is off).</summary>
     public static IPaymentChannelObserver Channels(ExplorerFeed? feed, IPaymentChannelObserver next) => feed is null ? next : new ChannelTap(feed, next);
 
+    /// <summary>The Explorer's wallet events (created, suspended, reactivated, archived), for <see cref="M2M.Wallets.WalletStore.Observer"/>.</summary>
+    public M2M.Wallets.IWalletObserver Wallets => new WalletTap(this);
+
     public long Dropped => (long)_dropped.Value;
 
-    private abstract record Raw(DateTimeOffset Time);
-    private sealed record PacketRaw(DateTimeOffset Time, IlpPrepare Prepare, byte[] Condition, string PeerIn, string? PeerOut, IlpReply Reply, TimeSpan Elapsed) : Raw(Time);
-    private sealed record RoutesRaw(DateTimeOffset Time, RoutingTable Old, RoutingTable New) : Raw(Time);
-    private sealed record EventRaw(ExplorerEvent Event) : Raw(Event.Time);
+    /// <summary>32 bytes held inline (the packet's condition), so queuing a packet allocates nothing.</summary>
+    [System.Runtime.CompilerServices.InlineArray(32)]
+    private struct Bytes32
+    {
+        private byte _first;
+    }
+
+    /// <summary>
+    /// What the packet path queues: a packet's fields by value or as references to strings the packet already has
+    /// (<see cref="Other"/> null), or another event (<see cref="Other"/>: an <see cref="ExplorerEvent"/> or a <see cref="RoutesRaw"/>).
+    /// </summary>
+    private struct Raw
+    {
+        public DateTimeOffset Time;
+        public TimeSpan Elapsed;
+        public ulong Amount;
+        public Bytes32 Condition;
+        public int ConditionLength;
+        public string? Destination;
+        public string? PeerIn;
+        public string? PeerOut;
+        /// <summary>Null for a fulfill.</summary>
+        public IlpReject? Reject;
+        public object? Other;
+    }
+
+    private sealed record RoutesRaw(DateTimeOffset Time, RoutingTable Old, RoutingTable New);
 
     public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed)
     {
         _next.PacketCompleted(context, reply, elapsed);
+        var prepare = context.Prepare;
+        var raw = new Raw
+        {
+            Time = context.ReceivedAt, Elapsed = elapsed, Amount = prepare.Amount, Destination = prepare.Destination,
+            PeerIn = context.Source.Id, PeerOut = context.NextHop, Reject = reply as IlpReject,
+        };
         // The condition is copied now: a decoded Prepare's bytes may live in a receive buffer that is reused once the packet is done.
-        Offer(new PacketRaw(context.ReceivedAt, context.Prepare, context.Prepare.ExecutionCondition.ToArray(), context.Source.Id, context.NextHop, reply, elapsed));
+        var condition = prepare.ExecutionCondition.Span;
+        raw.ConditionLength = Math.Min(condition.Length, 32);
+        condition[..raw.ConditionLength].CopyTo(raw.Condition);
+        if (!_channel.Writer.TryWrite(raw)) _dropped.Inc();
     }
 
     public void InFlightChanged(long inFlight) => _next.InFlightChanged(inFlight);
@@ -107,16 +149,29 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
     /// <summary>The routing table was swapped: queued as is (the routing lock is held), compared by the pump.</summary>
     public void RoutesChanged(RoutingTable old, RoutingTable now) => Offer(new RoutesRaw(_time.GetUtcNow(), old, now));
 
-    /// <summary>Queues an event built by the caller (settlement, channel and peer events: rare, off the packet path).</summary>
-    public void Publish(ExplorerEvent e) => Offer(new EventRaw(e));
+    /// <summary>Queues an event built by the caller (settlement, channel, wallet and peer events: rare, off the packet path).</summary>
+    public void Publish(ExplorerEvent e) => Offer(e);
 
-    private void Offer(Raw raw)
+    private void Offer(object other)
     {
-        if (!_channel.Writer.TryWrite(raw)) _dropped.Inc();
+        if (!_channel.Writer.TryWrite(new Raw { Other = other })) _dropped.Inc();
     }
 
-    public void Start() => _pump ??= Task.Run(PumpAsync);
-
+    public void Start()
+    {
+        if (_pump is not null) return;
+        // The last minute's counts from explorer.db: the dashboard's figures survive a restart.
+        long now = _time.GetUtcNow().ToUnixTimeSeconds();
+        try
+        {
+            Stats.Add(Store.Seconds(now - ExplorerStats.WindowSeconds, now + 1, null));
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            // The figures start empty; the events are still there.
+        }
+        _pump = Task.Run(PumpAsync);
+    }
     /// <summary>
     /// Starts the pump and a sampler that stores every peer's posted balance each <paramref name="interval"/>
     /// (the balances-over-time view). The sampler reads the ledger, never the packet path.
@@ -179,59 +234,118 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
 
     private async Task PumpAsync()
     {
-        var batch = new List<ExplorerEvent>(BatchSize);
         var reader = _channel.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        var batch = new List<ExplorerEvent>();
+        var seconds = new Dictionary<(long Second, string PeerIn, string PeerOut), Counts>();
+        var sampling = new Sampling();
+        while (true)
         {
-            // Everything queued, up to a batch: one transaction per batch keeps the disk cost per event small.
-            while (batch.Count < BatchSize && reader.TryRead(out var raw)) Format(raw, batch);
-            if (batch.Count == 0) continue;
-            IReadOnlyList<ExplorerEvent> stored;
+            // Idle with nothing to write: wait for an event. With counts of an open second pending: come back after the gather interval.
+            if (seconds.Count == 0 && !await reader.WaitToReadAsync().ConfigureAwait(false)) break;
+            while (reader.TryRead(out var raw))
+            {
+                if (raw.Other is null) Count(raw, seconds, sampling, batch);
+                else if (raw.Other is RoutesRaw r) batch.AddRange(RouteChanges(r.Time, r.Old, r.New));
+                else batch.Add((ExplorerEvent)raw.Other);
+            }
+            // Counts of seconds that are over (and all of them when stopping) go to the file with the events.
+            bool stopping = reader.Completion.IsCompleted || _stop.IsCancellationRequested;
+            long open = _time.GetUtcNow().ToUnixTimeSeconds() - 1;
+            var done = seconds.Where(kv => stopping || kv.Key.Second < open)
+                .Select(kv => new PacketSecond(kv.Key.Second, kv.Key.PeerIn, kv.Key.PeerOut, kv.Value.Fulfilled, kv.Value.Rejected, kv.Value.Stored, kv.Value.Latency))
+                .ToList();
+            foreach (var d in done) seconds.Remove((d.Second, d.PeerIn, d.PeerOut));
+            if (batch.Count > 0 || done.Count > 0)
+            {
+                IReadOnlyList<ExplorerEvent> stored;
+                try
+                {
+                    stored = Store.Append(batch, done);
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException)
+                {
+                    stored = [.. batch]; // the file is busy or broken: the live view still gets them (sequence 0), the history does not
+                }
+                batch.Clear();
+                var subscribers = Volatile.Read(ref _subscribers);
+                foreach (var e in stored)
+                    foreach (var s in subscribers) s.Writer.TryWrite(e);
+            }
+            if (reader.Completion.IsCompleted) break;
+            if (!_stop.IsCancellationRequested)
+            {
+                // Gather: under load the pump wakes (and writes) once per interval, not once per packet.
+                try
+                {
+                    await Task.Delay(GatherInterval, _time, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // stopping: drain what is left without waiting
+                }
+            }
+        }
+        if (seconds.Count > 0)
+        {
             try
             {
-                stored = Store.Append(batch);
+                Store.Append([], [.. seconds.Select(kv => new PacketSecond(kv.Key.Second, kv.Key.PeerIn, kv.Key.PeerOut, kv.Value.Fulfilled, kv.Value.Rejected, kv.Value.Stored, kv.Value.Latency))]);
             }
             catch (Microsoft.Data.Sqlite.SqliteException)
             {
-                stored = batch; // the file is busy or broken: the live view still gets them (sequence 0), the history does not
-            }
-            batch.Clear();
-            var subscribers = Volatile.Read(ref _subscribers);
-            foreach (var e in stored)
-            {
-                if (e.Type is ExplorerEvent.Fulfill or ExplorerEvent.Reject) Stats.Add(e.Time, e.Type == ExplorerEvent.Fulfill, e.LatencyMs ?? 0);
-                foreach (var s in subscribers) s.Writer.TryWrite(e);
+                // The last second's counts are lost with the file; the books are not affected.
             }
         }
     }
 
-    private static void Format(Raw raw, List<ExplorerEvent> into)
+    /// <summary>One second's counts for one pair of peers.</summary>
+    private sealed class Counts
     {
-        switch (raw)
+        public long Fulfilled;
+        public long Rejected;
+        public long Stored;
+        public readonly int[] Latency = new int[LatencyHistogram.Buckets];
+    }
+
+    /// <summary>How many fulfill and reject events were stored in the current second.</summary>
+    private sealed class Sampling
+    {
+        public long Second;
+        public int Fulfills;
+        public int Rejects;
+    }
+
+    /// <summary>Counts one answered packet and, within the second's budget, turns it into an event.</summary>
+    private void Count(in Raw p, Dictionary<(long, string, string), Counts> seconds, Sampling sampling, List<ExplorerEvent> into)
+    {
+        var answered = p.Time + p.Elapsed;
+        long second = answered.ToUnixTimeSeconds();
+        if (second > sampling.Second) (sampling.Second, sampling.Fulfills, sampling.Rejects) = (second, 0, 0);
+        bool fulfilled = p.Reject is null;
+        bool keep = fulfilled ? sampling.Fulfills++ < PacketEventsPerSecond : sampling.Rejects++ < PacketEventsPerSecond;
+        int bucket = LatencyHistogram.Bucket(p.Elapsed);
+        Stats.Add(second, fulfilled, bucket, keep);
+        var key = (second, p.PeerIn!, p.PeerOut ?? "");
+        if (!seconds.TryGetValue(key, out var counts)) seconds[key] = counts = new Counts();
+        if (fulfilled) counts.Fulfilled++;
+        else counts.Rejected++;
+        if (keep) counts.Stored++;
+        counts.Latency[bucket]++;
+        if (!keep) return;
+        into.Add(new ExplorerEvent
         {
-            case PacketRaw p:
-                into.Add(new ExplorerEvent
-                {
-                    Time = p.Time,
-                    Type = p.Reply is IlpFulfill ? ExplorerEvent.Fulfill : ExplorerEvent.Reject,
-                    PacketId = Convert.ToHexStringLower(p.Condition),
-                    Amount = p.Prepare.Amount.ToString(CultureInfo.InvariantCulture),
-                    Destination = p.Prepare.Destination,
-                    PeerIn = p.PeerIn,
-                    PeerOut = p.PeerOut,
-                    LatencyMs = Math.Round(p.Elapsed.TotalMilliseconds, 3),
-                    Code = (p.Reply as IlpReject)?.Code,
-                    Message = (p.Reply as IlpReject)?.Message,
-                    TriggeredBy = (p.Reply as IlpReject)?.TriggeredBy,
-                });
-                break;
-            case RoutesRaw r:
-                into.AddRange(RouteChanges(r.Time, r.Old, r.New));
-                break;
-            case EventRaw e:
-                into.Add(e.Event);
-                break;
-        }
+            Time = p.Time,
+            Type = fulfilled ? ExplorerEvent.Fulfill : ExplorerEvent.Reject,
+            PacketId = Convert.ToHexStringLower(((ReadOnlySpan<byte>)p.Condition)[..p.ConditionLength]),
+            Amount = p.Amount.ToString(CultureInfo.InvariantCulture),
+            Destination = p.Destination,
+            PeerIn = p.PeerIn,
+            PeerOut = p.PeerOut,
+            LatencyMs = Math.Round(p.Elapsed.TotalMilliseconds, 3),
+            Code = p.Reject?.Code,
+            Message = p.Reject?.Message,
+            TriggeredBy = p.Reject?.TriggeredBy,
+        });
     }
 
     /// <summary>What changed between two tables: one event per prefix added, removed or given another next hop or priority.</summary>
@@ -326,5 +440,22 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
         }
 
         private ExplorerEvent Event(string type, string method, string channelId) => new() { Time = feed._time.GetUtcNow(), Type = type, Method = method, ChannelId = channelId };
+    }
+
+    /// <summary>Wallet changes to the Explorer (after the wallet store committed them).</summary>
+    private sealed class WalletTap(ExplorerFeed feed) : M2M.Wallets.IWalletObserver
+    {
+        public void WalletChanged(string action, M2M.Wallets.AgentWallet wallet, string? detail)
+        {
+            string? type = action switch
+            {
+                "created" => ExplorerEvent.WalletCreated,
+                "suspended" => ExplorerEvent.WalletSuspended,
+                "reactivated" => ExplorerEvent.WalletReactivated,
+                "archived" => ExplorerEvent.WalletArchived,
+                _ => null,
+            };
+            if (type is not null) feed.Publish(new ExplorerEvent { Time = feed._time.GetUtcNow(), Type = type, Agent = wallet.AgentId, Message = detail });
+        }
     }
 }

@@ -57,6 +57,10 @@ public sealed class ExplorerStore : IDisposable
                 CREATE TABLE IF NOT EXISTS balance_samples (
                     time INTEGER NOT NULL, peer TEXT NOT NULL, balance TEXT NOT NULL, PRIMARY KEY (peer, time));
                 CREATE INDEX IF NOT EXISTS balance_samples_time ON balance_samples (time);
+                CREATE TABLE IF NOT EXISTS packet_seconds (
+                    second INTEGER NOT NULL, peer_in TEXT NOT NULL, peer_out TEXT NOT NULL,
+                    fulfilled INTEGER NOT NULL, rejected INTEGER NOT NULL, stored INTEGER NOT NULL, latency BLOB NOT NULL);
+                CREATE INDEX IF NOT EXISTS packet_seconds_second ON packet_seconds (second);
                 """);
             if (!OperatingSystem.IsWindows() && Path is not null)
             {
@@ -88,12 +92,23 @@ public sealed class ExplorerStore : IDisposable
     public ExplorerEvent Append(ExplorerEvent e) => Append([e])[0];
 
     /// <summary>Stores the events in one transaction (sequence numbers in order), then applies retention and the cap.</summary>
-    public IReadOnlyList<ExplorerEvent> Append(IReadOnlyList<ExplorerEvent> batch)
+    public IReadOnlyList<ExplorerEvent> Append(IReadOnlyList<ExplorerEvent> batch) => Append(batch, []);
+
+    /// <summary>
+    /// Stores the events and the per-second packet counts in one transaction (sequence numbers in order), then applies retention and
+    /// the cap. A second may be written in several parts (a late packet): readers add them up.
+    /// </summary>
+    public IReadOnlyList<ExplorerEvent> Append(IReadOnlyList<ExplorerEvent> batch, IReadOnlyList<PacketSecond> seconds)
     {
         var stored = new ExplorerEvent[batch.Count];
         lock (_lock)
         {
             using var tx = _db.BeginTransaction();
+            foreach (var s in seconds)
+            {
+                Execute("INSERT INTO packet_seconds (second, peer_in, peer_out, fulfilled, rejected, stored, latency) VALUES ($s, $in, $out, $f, $r, $st, $l)", tx,
+                    ("$s", s.Second), ("$in", s.PeerIn), ("$out", s.PeerOut), ("$f", s.Fulfilled), ("$r", s.Rejected), ("$st", s.Stored), ("$l", LatencyHistogram.Encode(s.Latency)));
+            }
             using var insert = _db.CreateCommand();
             insert.Transaction = tx;
             insert.CommandText = "INSERT INTO events (time, type, peer_in, peer_out, peer, packet_id, body) VALUES ($time, $type, $in, $out, $peer, $packet, $body) RETURNING seq";
@@ -135,6 +150,40 @@ public sealed class ExplorerStore : IDisposable
         // Sequence numbers are assigned in order, so the newest maxEvents are the ones above max(seq) - maxEvents.
         Execute("DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - $max", tx, ("$max", _maxEvents));
         Execute("DELETE FROM balance_samples WHERE time < $oldest", tx, ("$oldest", oldest));
+        Execute("DELETE FROM packet_seconds WHERE second < $oldest", tx, ("$oldest", oldest / 1000));
+    }
+
+    /// <summary>
+    /// The per-second packet counts from <paramref name="fromSecond"/> (inclusive) to <paramref name="toSecond"/> (exclusive), Unix
+    /// seconds, inside the retention, one per second and pair of peers, oldest first; <paramref name="peer"/>: only pairs it is in.
+    /// </summary>
+    public IReadOnlyList<PacketSecond> Seconds(long fromSecond, long toSecond, string? peer)
+    {
+        const string Sql = """
+            SELECT second, peer_in, peer_out, fulfilled, rejected, stored, latency FROM packet_seconds
+            WHERE second >= $from AND second < $to AND ($peer IS NULL OR peer_in = $peer OR peer_out = $peer)
+            ORDER BY second, peer_in, peer_out
+            """;
+        var list = new List<PacketSecond>();
+        lock (_lock)
+        {
+            using var cmd = Command(Sql, null, ("$from", Math.Max(fromSecond, Oldest / 1000)), ("$to", toSecond), ("$peer", (object?)peer ?? DBNull.Value));
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                var row = new PacketSecond(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5),
+                    new int[LatencyHistogram.Buckets]);
+                // Parts of the same second and pair (written before and after a late packet) are added up.
+                if (list.Count > 0 && list[^1] is var last && (last.Second, last.PeerIn, last.PeerOut) == (row.Second, row.PeerIn, row.PeerOut))
+                {
+                    row = last with { Fulfilled = last.Fulfilled + row.Fulfilled, Rejected = last.Rejected + row.Rejected, Stored = last.Stored + row.Stored, Latency = last.Latency };
+                    list[^1] = row;
+                }
+                else list.Add(row);
+                LatencyHistogram.Decode((byte[])reader.GetValue(6), row.Latency);
+            }
+        }
+        return list;
     }
 
     public ExplorerPage Query(ExplorerQuery q)

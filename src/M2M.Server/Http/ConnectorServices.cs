@@ -25,6 +25,7 @@ public static class ConnectorServices
         services.AddSingleton(host.Switch);
         services.AddSingleton(host.AuthLimiter);
         if (host.Explorer is not null) services.AddSingleton(host.Explorer);
+        if (host.Wallets is not null) services.AddSingleton(host.Wallets);
         services.AddSingleton(host.HostedAccounts);
         services.AddSingleton(host.Routing);
         if (host.EvmClaims is not null) services.AddSingleton(host.EvmClaims);

@@ -34,10 +34,8 @@ internal static partial class WalletEndpoints
 
     public static void MapWalletEndpoints(this WebApplication app)
     {
-        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
-        var settings = app.Services.GetRequiredService<ConnectorSettings>();
-        var wallets = ConnectorWallets.Open(settings.Wallet, loggers.CreateLogger("M2M.Wallets"));
-        app.Lifetime.ApplicationStopped.Register(wallets.Dispose);
+        // Opened by the host at start (shared with the Explorer, which observes its changes) and closed by it on stop.
+        var wallets = app.Services.GetRequiredService<ConnectorWallets>();
         var admin = app.MapAdminGroup();
 
         admin.MapPost("/admin/wallets", (Delegate)((HttpContext c) => Guarded(wallets, store => CreateAsync(c, store))));

@@ -106,6 +106,8 @@ const loaders = {
     document.getElementById('fig-success').textContent = p.successRate == null ? '–' : `${(p.successRate * 100).toFixed(2)} %`;
     document.getElementById('fig-p99').textContent = p.p99LatencyMs == null ? '–' : p.p99LatencyMs;
     document.getElementById('fig-count').textContent = p.packetsLastMinute;
+    document.getElementById('fig-stored').textContent = p.storedLastMinute < p.packetsLastMinute
+      ? `last minute; ${p.storedLastMinute} kept as events (sampled)` : 'last minute';
     document.getElementById('fig-peers').textContent = `${d.peers.connected} / ${d.peers.configured}`;
     document.getElementById('fig-routes').textContent = `${d.routes} routes`;
     document.getElementById('fig-open').textContent = d.openSettlements.length;
@@ -133,6 +135,13 @@ const loaders = {
     fill('settlements', s.settlements, settlementCells);
     fill('settlement-events', timeline.events, (e) => [time(e.time), [e.type, `type ${e.type}`], e.peer, e.method, e.amount, e.latencyMs], (e) => e.seq);
     fill('channels', s.channels, (e) => [time(e.time), [e.type, `type ${e.type}`], e.peer, e.method, e.channelId, e.amount, e.reference], (e) => e.seq);
+  },
+  wallets: async () => {
+    const w = await getJson('/api/wallets');
+    for (const k of ['active', 'suspended', 'archived']) document.getElementById(`fig-wallets-${k}`).textContent = w.counts ? w.counts[k] : '–';
+    document.getElementById('wallets-state').textContent = w.available ? '' : w.unavailable;
+    fill('wallets', w.wallets ?? [], (x) => [x.agentId, [x.status, `wallet-${x.status}`], x.evmAddress, x.xrpAddress, time(x.createdAt), time(x.updatedAt)], (x) => x.agentId);
+    fill('wallet-events', w.events, (e) => [time(e.time), [e.type, `type ${e.type}`], e.agent, e.message], (e) => e.seq);
   },
 };
 
