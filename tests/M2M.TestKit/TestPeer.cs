@@ -66,7 +66,8 @@ public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
 
     public async ValueTask<ReadOnlyMemory<byte>> HandleIlpAsync(BtpSession session, ReadOnlyMemory<byte> ilpPacket, CancellationToken ct)
     {
-        IlpCodec.TryDecode(ilpPacket, out var packet, out _);
+        // Decoded from a copy: the Prepare is kept in Received, and the session reuses its receive buffer.
+        IlpCodec.TryDecode(ilpPacket.ToArray(), out var packet, out _);
         var prepare = (IlpPrepare)packet!;
         if (prepare.Destination.StartsWith("peer.route.", StringComparison.Ordinal))
         {
