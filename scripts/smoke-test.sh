@@ -36,8 +36,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$port" in ''|*[!0-9]*) echo "--port must be a number" >&2; exit 2 ;; esac
-# The BTP port defaults to the HTTP port's pair in our compose files: 8080 → 3000, 8081 → 3001.
-if [ -z "$btp_port" ]; then btp_port=$((3000 + port - 8080)); [ "$port" -ge 8080 ] && [ "$port" -le 8099 ] || btp_port=3000; fi
+# The BTP port defaults to the HTTP port's pair in our compose files: 8080 → 3000, 8081 → 3002
+# (3001 is the Explorer's default port, so green's BTP skips it).
+if [ -z "$btp_port" ]; then btp_port=$((3000 + 2 * (port - 8080))); [ "$port" -ge 8080 ] && [ "$port" -le 8099 ] || btp_port=3000; fi
 command -v curl >/dev/null || { echo "✗ curl is required" >&2; exit 1; }
 
 base="http://${host}:${port}"

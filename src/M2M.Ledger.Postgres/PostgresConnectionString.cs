@@ -15,7 +15,7 @@ public static class PostgresConnectionString
         ArgumentNullException.ThrowIfNull(value);
         try
         {
-            return value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
+            return IsUrl(value)
                 ? FromUrl(value)
                 : new NpgsqlConnectionStringBuilder(value);
         }
@@ -39,6 +39,30 @@ public static class PostgresConnectionString
         }
     }
 
+    /// <summary>
+    /// The connect timeout <paramref name="value"/> names itself (Npgsql's Timeout=, or libpq's connect_timeout in a
+    /// postgres:// URL), or null when it names none (or cannot be parsed: <see cref="Problem"/> reports that).
+    /// </summary>
+    public static int? ExplicitConnectTimeout(string value)
+    {
+        if (Problem(value) is not null) return null;
+        bool named;
+        if (IsUrl(value))
+        {
+            named = new Uri(value).Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries)
+                .Select(pair => Uri.UnescapeDataString(pair.Split('=', 2)[0]))
+                .Any(key => key.Equals("timeout", StringComparison.OrdinalIgnoreCase) || key.Equals("connect_timeout", StringComparison.OrdinalIgnoreCase));
+        }
+        else
+        {
+            named = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = value }.ContainsKey("timeout");
+        }
+        return named ? Parse(value).Timeout : null;
+    }
+
+    private static bool IsUrl(string value) =>
+        value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase);
+
     private static NpgsqlConnectionStringBuilder FromUrl(string value)
     {
         var uri = new Uri(value);
@@ -53,7 +77,10 @@ public static class PostgresConnectionString
         foreach (string pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
             string[] kv = pair.Split('=', 2);
-            b[Uri.UnescapeDataString(kv[0])] = kv.Length == 2 ? Uri.UnescapeDataString(kv[1]) : "";
+            string key = Uri.UnescapeDataString(kv[0]);
+            // libpq's name for it, as hosting providers print URLs; Npgsql calls it Timeout.
+            if (key.Equals("connect_timeout", StringComparison.OrdinalIgnoreCase)) key = "Timeout";
+            b[key] = kv.Length == 2 ? Uri.UnescapeDataString(kv[1]) : "";
         }
         return b;
     }

@@ -66,10 +66,12 @@ public sealed class PostgresLedger : ILedger
     /// <summary>This release's ledger migrations (for backups and the start-up gate).</summary>
     public static M2M.Core.Migrations.MigrationSet Migrations => PostgresSchema.Migrations;
 
-    /// <summary>The database's recorded schema state, read without writing.</summary>
-    public static async Task<M2M.Core.Migrations.SchemaState> ReadSchemaStateAsync(string connectionString, CancellationToken ct = default)
+    /// <summary>The database's recorded schema state, read without writing (URL or connection string, as <see cref="OpenAsync"/>).</summary>
+    public static async Task<M2M.Core.Migrations.SchemaState> ReadSchemaStateAsync(string connectionString, CancellationToken ct = default, int? connectTimeoutSeconds = null)
     {
-        await using var conn = new NpgsqlConnection(connectionString);
+        var builder = PostgresConnectionString.Parse(connectionString);
+        if (connectTimeoutSeconds is { } timeout) builder.Timeout = timeout;
+        await using var conn = new NpgsqlConnection(builder.ConnectionString);
         await conn.OpenAsync(ct).ConfigureAwait(false);
         return await PostgresSchema.ReadStateAsync(conn, null, ct).ConfigureAwait(false);
     }

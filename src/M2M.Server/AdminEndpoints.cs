@@ -125,7 +125,7 @@ internal static class AdminEndpoints
         startedAt = d.StartedAt, deadline = d.Deadline, finishedAt = d.FinishedAt,
     };
 
-    private static IResult BadRequest(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
+    private static IResult BadRequest(string message) => JsonBodies.Bad(message);
 
     private static object View(SettlementRecord r) => new
     {

@@ -68,5 +68,5 @@ internal static class Rfc38Endpoints
         });
     }
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    private static IResult Error(int status, string message) => JsonBodies.Error(status, message);
 }

@@ -124,6 +124,42 @@ public class LedgerCommandTests
         Assert.Contains("does not exist", missingErr);
         Directory.Delete(dir, recursive: true);
     }
+
+    private const string EvmPeerConfig = "nodeId: n\npeers:\n  - id: p\n    settlement:\n      threshold: 100\n      method: evm\n      evm: { rpcUrl: 'http://127.0.0.1:8545', chainId: 1337, contract: '0x5b1869D9A4C187F2EAa108f3062412ecf0526b24', peerAddress: '0x22d491Bde2303f2f43325b2108D26f1eAbA1e32b', depositWei: '1000000000000000000' }\n";
+
+    [Fact]
+    public async Task One_shot_commands_that_do_not_sign_run_without_EVM_PRIVATE_KEY_and_run_still_requires_it()
+    {
+        string dir = Directory.CreateTempSubdirectory("m2m-nokey-").FullName;
+        try
+        {
+            string config = Path.Combine(dir, "config.yaml");
+            await File.WriteAllTextAsync(config, EvmPeerConfig);
+            string path = Path.Combine(dir, "ledger.db");
+            await using (var ledger = M2M.Ledger.Sqlite.SqliteLedger.Open(path))
+                await ledger.CreateAccountsAsync([M2M.Core.Ledger.PeerAccounts.PeerAccount("p", "USD", 9, 0)]);
+            var env = new Dictionary<string, string> { ["LEDGER_PATH"] = path, ["EVM_PRIVATE_KEY"] = "" };
+
+            var (verifyCode, verifyOut, verifyErr) = await CliProcess.RunAsync(env, "ledger", "verify", "--config", config);
+            Assert.True(verifyCode == 0, verifyErr);
+            Assert.Contains("consistent", verifyOut);
+            var (balancesCode, _, balancesErr) = await CliProcess.RunAsync(env, "ledger", "balances", "--config", config);
+            Assert.True(balancesCode == 0, balancesErr);
+            var (checkCode, _, checkErr) = await CliProcess.RunAsync(env, "data", "check", "--config", config);
+            Assert.True(checkCode == 0, checkErr);
+
+            // run signs settlements: it still refuses to start without the key, in one line.
+            env["HEALTH_CHECK_PORT"] = CliProcess.FreePort().ToString();
+            env["BTP_SERVER_PORT"] = CliProcess.FreePort().ToString();
+            var (runCode, _, runErr) = await CliProcess.RunAsync(env, "run", "--config", config);
+            Assert.Equal(1, runCode);
+            Assert.Contains("config error: EVM_PRIVATE_KEY", runErr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
 
 [Trait("Tier", "process")]

@@ -57,25 +57,6 @@ public sealed class HostedPaymentKillTests
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 
-    private static async Task WaitHealthy(HttpClient http, int port, CliProcess p)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            Assert.False(p.HasExited, "connector exited: " + p.Stderr);
-            try
-            {
-                if ((await http.GetAsync($"http://127.0.0.1:{port}/health/ready")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException)
-            {
-                // not listening yet
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"node on {port} not ready: {p.Stderr}");
-    }
-
     private static ulong U(JsonElement e, string p) => ulong.Parse(e.GetProperty(p).GetString()!, System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task<long> Balance(HttpClient http, int port, string id)
@@ -102,8 +83,8 @@ public sealed class HostedPaymentKillTests
         var a = CliProcess.Start(new Dictionary<string, string>(env) { ["LEDGER_PATH"] = aLedger }, "run", "--config", aConfig);
         try
         {
-            await WaitHealthy(http, bHttp, b);
-            await WaitHealthy(http, aHttp, a);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{bHttp}/health/ready", b);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{aHttp}/health/ready", a);
             await Json(http, HttpMethod.Post, $"http://127.0.0.1:{aHttp}/admin/accounts", new { id = "alice" });
             await Json(http, HttpMethod.Post, $"http://127.0.0.1:{bHttp}/admin/accounts", new { id = "bob" });
             Assert.Equal((long)Funded, await Balance(http, aHttp, "alice"));
@@ -124,7 +105,7 @@ public sealed class HostedPaymentKillTests
             a.Dispose();
 
             a = CliProcess.Start(new Dictionary<string, string>(env) { ["LEDGER_PATH"] = aLedger }, "run", "--config", aConfig);
-            await WaitHealthy(http, aHttp, a);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{aHttp}/health/ready", a);
             var deadline = DateTime.UtcNow.AddSeconds(60);
             do
             {

@@ -39,7 +39,7 @@ public partial class IdleSocketFloodTests(ITestOutputHelper output)
         int btp = CliProcess.FreePort(), http = CliProcess.FreePort();
         string ledger = Path.Combine(dir, "data", "ledger.db");
         using var connector = CliProcess.Start(ProcessSupport.Ports(btp, http, ledger), "run", "--config", config);
-        await ProcessSupport.WaitForHealth(http, connector);
+        await CliProcess.WaitForHealth(http, connector);
         ulong paid = await Pay(btp, 20);
 
         var watch = Stopwatch.StartNew();

@@ -47,7 +47,7 @@ public class SecretsTests(ITestOutputHelper output)
         env["WALLET_PASSWORD"] = secrets["WALLET_PASSWORD"];
 
         using var connector = CliProcess.Start(env, "run", "--config", config);
-        await ProcessSupport.WaitForHealth(http, connector);
+        await CliProcess.WaitForHealth(http, connector);
         var seen = new List<string>();
         // Failures: wrong tokens (one of them a secret of another peer), wrong admin tokens, then normal traffic.
         await using (var wrong = await RawBtpClient.ConnectAsync(btp)) Assert.NotNull(await wrong.AuthenticateAsync("alice", secrets["bob (yaml authToken)"]));

@@ -213,7 +213,7 @@ public sealed class SettlementExactlyOnceTests(PostgresServer postgres, ITestOut
                 // Each node in its own directory, as on its own machine: nothing but PostgreSQL is shared.
                 var p = CliProcess.StartIn(dir, env, "run", "--config", config);
                 _nodes.Add((p, btp, http, dir));
-                starting.Add(ProcessSupport.WaitForHealth(http, p, TimeSpan.FromSeconds(90)));
+                starting.Add(CliProcess.WaitForHealth(http, p, TimeSpan.FromSeconds(90)));
             }
             await Task.WhenAll(starting);
             Engine.KillNode = node =>

@@ -140,6 +140,53 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(_env["EVM_PRIVATE_KEY"], s.EvmPrivateKey);
     }
 
+    [Fact]
+    public void A_one_shot_loader_does_not_require_EVM_PRIVATE_KEY_but_still_checks_one_that_is_set()
+    {
+        var loader = new ConfigLoader(name => _env.GetValueOrDefault(name)) { OneShot = true };
+        var s = loader.Load(Write(EvmPeer));
+        Assert.NotNull(s.Peers[0].Settlement!.Evm);
+        Assert.Null(s.EvmPrivateKey);
+        Assert.Contains(Errors(EvmPeer), e => e.StartsWith("EVM_PRIVATE_KEY", StringComparison.Ordinal)); // run still needs it
+
+        _env["EVM_PRIVATE_KEY"] = "not-a-key";
+        var bad = Assert.Throws<ConfigException>(() => loader.Load(Write(EvmPeer))).Errors;
+        Assert.Contains(bad, e => e.StartsWith("EVM_PRIVATE_KEY", StringComparison.Ordinal) && e.Contains("64 hex digits", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(false, null, "Host=127.0.0.1;Database=m2m", 2)]
+    [InlineData(true, null, "Host=127.0.0.1;Database=m2m", 15)]
+    [InlineData(false, "30", "Host=127.0.0.1;Database=m2m", 30)]
+    [InlineData(true, "30", "Host=127.0.0.1;Database=m2m", 30)]
+    [InlineData(false, "30", "Host=127.0.0.1;Database=m2m;Timeout=7", 7)]
+    [InlineData(true, null, "postgres://u:p@127.0.0.1:5432/m2m?connect_timeout=9", 9)]
+    [InlineData(false, null, "postgres://u:p@127.0.0.1:5432/m2m?Timeout=11", 11)]
+    public void The_postgres_connect_timeout_comes_from_the_url_then_the_yaml_then_the_commands_default(bool oneShot, string? yaml, string url, int expected)
+    {
+        _env["LEDGER_BACKEND"] = "postgres";
+        _env["LEDGER_POSTGRES_URL"] = url;
+        string file = yaml is null ? "nodeId: n\n" : $"nodeId: n\nledger:\n  postgresConnectTimeoutSeconds: {yaml}\n";
+        var s = new ConfigLoader(name => _env.GetValueOrDefault(name)) { OneShot = oneShot }.Load(Write(file));
+        Assert.Equal(expected, s.Ledger.PostgresConnectTimeoutSeconds);
+    }
+
+    [Fact]
+    public void Libpqs_connect_timeout_in_a_url_is_npgsqls_Timeout()
+    {
+        Assert.Equal(9, M2M.Ledger.Postgres.PostgresConnectionString.Parse("postgres://u:p@127.0.0.1:5432/m2m?connect_timeout=9").Timeout);
+        Assert.Null(M2M.Ledger.Postgres.PostgresConnectionString.ExplicitConnectTimeout("postgres://u:p@127.0.0.1:5432/m2m?sslmode=disable"));
+        Assert.Null(M2M.Ledger.Postgres.PostgresConnectionString.ExplicitConnectTimeout("Host=127.0.0.1;Command Timeout=5"));
+    }
+
+    [Fact]
+    public void A_bad_postgres_connect_timeout_is_one_error_with_its_key()
+    {
+        var error = Assert.Single(Errors("nodeId: n\nledger:\n  postgresConnectTimeoutSeconds: 0\n"));
+        Assert.StartsWith("ledger.postgresConnectTimeoutSeconds: '0'", error);
+        Assert.Contains("1 to 300", error);
+    }
+
     [Theory]
     [InlineData("rpcUrl: 'http://127.0.0.1:8545'", "rpcUrl: 'ftp://x'", "peers[0].settlement.evm.rpcUrl")]
     [InlineData("chainId: 1337", "chainId: 0", "peers[0].settlement.evm.chainId")]

@@ -84,6 +84,27 @@ public class HealthAddressTests
     }
 
     [Fact]
+    public async Task A_parent_added_at_runtime_is_asked_for_our_address()
+    {
+        var log = new LogCapture();
+        await using var parent = await Start(new ConnectorSettings
+        {
+            NodeId = "top",
+            IlpAddress = "g.top",
+            Peers = [new PeerSettings { Id = "kid", AuthToken = "kid-secret", Relation = PeerRelation.Child }],
+        }, log);
+        var childLog = new LogCapture();
+        await using var child = await Start(new ConnectorSettings { NodeId = "kid", IlpAddress = "g.kid", IlpAddressIsDefault = true }, childLog);
+        Assert.Equal(M2M.Server.Routing.AddressSource.Default, child.Routing.AddressSource);
+
+        // As the admin API and `peers add --relation parent` do: no YAML parent, one added while running.
+        await child.PutPeerAsync(new PeerSection { Id = "up", Url = $"btp+ws://127.0.0.1:{parent.BtpPort}", AuthToken = "kid-secret", Relation = "parent" }, CancellationToken.None);
+        await RoutingThroughConnectorTests.WaitUntil(() => child.Routing.AddressSource == M2M.Server.Routing.AddressSource.Parent, seconds: 30);
+        Assert.Equal("g.top.kid", (await Health(child)).GetProperty("ilpAddress").GetString());
+        Assert.Equal("up", child.Routing.Parent);
+    }
+
+    [Fact]
     public async Task A_parent_that_never_connects_is_named_in_the_warning()
     {
         var log = new LogCapture();

@@ -5,6 +5,7 @@ using System.Text.Json;
 using M2M.Core.Ilp;
 using M2M.Core.Switch;
 using M2M.Server.Configuration;
+using Microsoft.AspNetCore.Builder;
 
 namespace M2M.Server.Tests;
 
@@ -76,6 +77,40 @@ public sealed class HostedAccountApiTests
         Assert.Equal(HttpStatusCode.BadRequest, payCode);
         Assert.Contains("payment pointer", pay.GetProperty("error").GetString());
         Assert.Equal(HttpStatusCode.BadRequest, (await Send(host, HttpMethod.Post, "/accounts/agent1/payments", """{"receiver": "$x.example/b", "sourceAmount": -1}""", token: token)).Code);
+    }
+
+    [Fact]
+    public async Task Every_endpoint_that_takes_a_body_answers_a_bad_one_with_the_same_error()
+    {
+        await using var host = await TestConnector.StartAsync(Settings());
+        var (_, a, _) = await Send(host, HttpMethod.Post, "/admin/accounts", """{"id": "agent1"}""");
+        string token = a.GetProperty("token").GetString()!;
+        var endpoints = new (string Path, string Token)[]
+        {
+            ("/admin/accounts", Admin), ("/accounts/agent1/payments", token), ("/admin/peers", Admin), ("/admin/routes", Admin), ("/settlement/execute", Admin),
+        };
+        foreach (var (path, bearer) in endpoints)
+        {
+            foreach (var (body, says) in new[] { (" ", "the body is empty; expected a JSON object"), ("{nope", "the body is not JSON: "), ("[1]", "the body must be a JSON object") })
+            {
+                var (code, error, _) = await Send(host, HttpMethod.Post, path, body, token: bearer);
+                Assert.True(code == HttpStatusCode.BadRequest, $"{path} '{body}': {code} {error}");
+                Assert.StartsWith(says, error.GetProperty("error").GetString(), StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task An_spsp_answer_larger_than_the_limit_is_refused_saying_so()
+    {
+        await using var host = await TestConnector.StartAsync(Settings());
+        var (web, baseUrl) = await M2M.TestKit.LoopbackWeb.StartAsync(app => app.MapGet("/big", () => Microsoft.AspNetCore.Http.Results.Text(
+            "{\"destination_account\": \"g.x\", \"shared_secret\": \"" + new string('A', M2M.Server.Accounts.PaymentService.MaxSpspResponseBytes) + "\"}", "application/spsp4+json")));
+        await using (web)
+        {
+            var e = await Assert.ThrowsAsync<M2M.Server.Accounts.SpspException>(() => host.Payments.ResolveAsync(new Uri(baseUrl, "big").ToString(), CancellationToken.None));
+            Assert.Contains($"is larger than {M2M.Server.Accounts.PaymentService.MaxSpspResponseBytes} bytes", e.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

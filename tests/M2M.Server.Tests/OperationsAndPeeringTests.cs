@@ -51,6 +51,45 @@ public class OperationsAndPeeringTests
         Assert.Contains("process_cpu_seconds_total", metrics);
     }
 
+    /// <summary>
+    /// CONTRACT.md names the 1.x label sets and /health fields; ours add labels (code, asset_code/asset_scale, asset)
+    /// and fields (ilpAddress, addressSource, addressWarning). Additions only: every contract label and field is
+    /// still there, so a selector or a jq path written against the contract still matches.
+    /// </summary>
+    [Fact]
+    public async Task Every_contract_label_and_health_field_is_still_exported_beside_ours()
+    {
+        await using var host = await TestConnector.StartAsync(TestConnector.TwoPeers());
+        await using var alice = await TestPeer.ConnectAsync(host.BtpPort, "alice", "alice-secret");
+        await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        await alice.SendAsync(TestPeer.Payment("g.bob.x"));
+
+        string metrics = await Http.GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
+        var contract = new (string Name, string[] Labels, string[] Ours)[]
+        {
+            ("ilp_packets_processed_total", ["type", "status"], ["code"]),
+            ("account_balance_units", ["peer_id", "token_id"], ["asset_code", "asset_scale"]),
+            ("settlements_executed_total", ["method", "status"], []),
+            ("connector_errors_total", ["type", "severity"], []),
+        };
+        foreach (var (name, labels, ours) in contract)
+        {
+            var series = metrics.Split('\n').Where(l => l.StartsWith(name + "{", StringComparison.Ordinal)).ToList();
+            if (name is "ilp_packets_processed_total" or "account_balance_units") Assert.NotEmpty(series);
+            foreach (var line in series)
+                foreach (var label in labels.Concat(ours)) Assert.Contains($"{label}=\"", line[..line.IndexOf('}', StringComparison.Ordinal)]);
+        }
+
+        var (_, health) = await GetJson(host, "/health");
+        foreach (var field in new[] { "status", "uptime", "peersConnected", "totalPeers", "peers", "timestamp", "nodeId", "version", "dependencies", "sla", "ilpAddress", "addressSource", "addressWarning" })
+            Assert.True(health.TryGetProperty(field, out _), $"/health has no {field}");
+        foreach (var peer in health.GetProperty("peers").EnumerateArray())
+            foreach (var field in new[] { "id", "connected", "relation" }) Assert.True(peer.TryGetProperty(field, out _), $"/health peers[] has no {field}");
+        Assert.True(health.GetProperty("dependencies").GetProperty("ledger").TryGetProperty("latencyMs", out _));
+        foreach (var field in new[] { "packetSuccessRate", "settlementSuccessRate", "p99LatencyMs" })
+            Assert.True(health.GetProperty("sla").TryGetProperty(field, out _), $"/health sla has no {field}");
+    }
+
     [Fact]
     public async Task Live_and_ready_answer_and_ready_turns_503_when_stopping()
     {

@@ -115,7 +115,7 @@ public sealed class WalletApiTests
             (HttpMethod.Post, "/admin/wallets", """{"agentId": "x{{new string('a', 200)}}"}""", HttpStatusCode.BadRequest, "1 to 128"),
             (HttpMethod.Post, "/admin/wallets", """{"agentId": 7}""", HttpStatusCode.BadRequest, "string \"agentId\""),
             (HttpMethod.Post, "/admin/wallets", """{"agent": "a"}""", HttpStatusCode.BadRequest, "string \"agentId\""),
-            (HttpMethod.Post, "/admin/wallets", "{not json", HttpStatusCode.BadRequest, "not valid JSON"),
+            (HttpMethod.Post, "/admin/wallets", "{not json", HttpStatusCode.BadRequest, "the body is not JSON"),
             (HttpMethod.Post, "/admin/wallets", "[1]", HttpStatusCode.BadRequest, "JSON object"),
             (HttpMethod.Post, "/admin/wallets", null, HttpStatusCode.BadRequest, "body is empty"),
             (HttpMethod.Post, "/admin/wallets/agent-a/explode", null, HttpStatusCode.NotFound, "unknown wallet action 'explode'"),

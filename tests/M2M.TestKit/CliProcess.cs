@@ -115,13 +115,18 @@ public sealed class CliProcess : IDisposable
 
     public static string RepoRoot() => RepoPaths.Root;
 
-    /// <summary>Waits until the connector answers 2xx; a refused or slow answer (restart recovery on a loaded machine) is retried.</summary>
-    public static async Task WaitForHealth(string url, CliProcess connector)
+    /// <summary>
+    /// Waits until the connector answers 2xx (60 s unless told); a refused or slow answer (restart recovery on a
+    /// loaded machine) is retried. The one copy: every test that starts the executable waits with it.
+    /// </summary>
+    public static async Task WaitForHealth(string url, CliProcess connector, TimeSpan? timeout = null)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (DateTime.UtcNow < deadline)
         {
+            // An exited connector will not answer: say why now rather than at the deadline.
+            if (connector.HasExited) throw new InvalidOperationException($"connector exited before answering {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
             try
             {
                 using var response = await http.GetAsync(url);
@@ -135,4 +140,8 @@ public sealed class CliProcess : IDisposable
         }
         throw new TimeoutException($"connector did not answer {url}; stdout: {connector.Stdout} stderr: {connector.Stderr}");
     }
+
+    /// <summary>As <see cref="WaitForHealth(string, CliProcess, TimeSpan?)"/> on http://127.0.0.1:<paramref name="port"/>/health.</summary>
+    public static Task WaitForHealth(int port, CliProcess connector, TimeSpan? timeout = null) =>
+        WaitForHealth($"http://127.0.0.1:{port}/health", connector, timeout);
 }

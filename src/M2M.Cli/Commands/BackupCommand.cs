@@ -60,10 +60,10 @@ internal static class BackupCommand
         return problems.Count == 0 ? 0 : 1;
     }
 
-    /// <summary>The configured settings, or null after printing the config errors.</summary>
+    /// <summary>The configured settings for a one-shot command that does not sign (no EVM_PRIVATE_KEY needed), or null after printing the config errors.</summary>
     internal static ConnectorSettings? LoadSettings(string? configPath)
     {
-        var loader = ConfigLoader.FromProcess();
+        var loader = ConfigLoader.ForOneShot();
         try
         {
             return loader.Load(loader.ResolvePath(configPath));

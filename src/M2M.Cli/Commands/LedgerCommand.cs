@@ -93,7 +93,7 @@ internal static class LedgerCommand
     /// <summary>Opens a consistent read-only view of the configured ledger and runs <paramref name="use"/> on it.</summary>
     private static async Task<int> WithLedgerAsync(string? configPath, Func<IReadOnlyList<Account>, IAsyncEnumerable<(Transfer, PendingState?)>, Task<int>> use)
     {
-        var loader = ConfigLoader.FromProcess();
+        var loader = ConfigLoader.ForOneShot();
         ConnectorSettings settings;
         try
         {

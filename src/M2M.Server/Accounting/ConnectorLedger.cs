@@ -36,7 +36,7 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
     public static async Task<ILedger> OpenConfiguredAsync(LedgerSettings settings, TimeProvider time, CancellationToken ct = default) => settings.Backend switch
     {
         LedgerBackend.Sqlite => SqliteLedger.Open(settings.Path, time),
-        LedgerBackend.Postgres => await PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).ConfigureAwait(false),
+        LedgerBackend.Postgres => await PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time, ConnectTimeoutSeconds = settings.PostgresConnectTimeoutSeconds }).ConfigureAwait(false),
         _ => throw new LedgerUnavailableException($"unknown ledger backend '{settings.Backend}'"),
     };
 

@@ -14,14 +14,12 @@ namespace M2M.Server.Accounting;
 /// append is synced (Flush(true)); it only happens on the failure path. A torn last line (crash
 /// mid-append) is ignored with a warning; a corrupt line elsewhere is logged as an error and skipped.
 /// </summary>
-public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
+public sealed partial class DoubtfulPostFile : DoubtfulPostJournalBase
 {
     public const string FileName = "doubtful-posts.journal";
 
     private readonly string _path;
     private readonly ILogger _log;
-    private readonly Lock _gate = new();
-    private readonly Dictionary<UInt128, DoubtfulPost> _open = [];
     /// <summary>The file ends in a torn line: the next append starts on a fresh line so it is not glued to it.</summary>
     private bool _tornTail;
 
@@ -36,72 +34,53 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
     {
         var journal = new DoubtfulPostFile(Path.GetFullPath(path), log);
         journal.ReadFile();
-        if (journal._open.Count > 0) journal.LogOpenAtStart(journal._open.Count, journal._path);
+        if (journal.OpenPosts.Count > 0) journal.LogOpenAtStart(journal.OpenPosts.Count, journal._path);
         return journal;
     }
 
-
-    public int OpenCount
+    private protected override bool Store(DoubtfulPost post)
     {
-        get { lock (_gate) return _open.Count; }
-    }
-
-    public IReadOnlyList<DoubtfulPost> Open
-    {
-        get { lock (_gate) return [.. _open.Values]; }
-    }
-
-    public bool TryAppend(DoubtfulPost post)
-    {
-        lock (_gate)
+        try
         {
-            _open[post.IncomingId] = post;
-            try
-            {
-                AppendLine(DoubtfulLine(post));
-                return true;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                LogAppendFailed(post.IncomingId.ToString(CultureInfo.InvariantCulture), _path, e.Message);
-                return false;
-            }
+            AppendLine(DoubtfulLine(post));
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogAppendFailed(post.IncomingId.ToString(CultureInfo.InvariantCulture), _path, e.Message);
+            return false;
         }
     }
 
-    public void Resolved(UInt128 incomingId, DoubtfulOutcome outcome)
+    private protected override void StoreResolved(UInt128 incomingId, DoubtfulOutcome outcome)
     {
-        lock (_gate)
+        try
         {
-            _open.Remove(incomingId);
-            try
-            {
-                AppendLine(ResolvedLine(incomingId, outcome, DateTimeOffset.UtcNow));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Still open on disk: the next start resolves it again, idempotently.
-                LogAppendFailed(incomingId.ToString(CultureInfo.InvariantCulture), _path, e.Message);
-            }
+            AppendLine(ResolvedLine(incomingId, outcome, DateTimeOffset.UtcNow));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Still open on disk: the next start resolves it again, idempotently.
+            LogAppendFailed(incomingId.ToString(CultureInfo.InvariantCulture), _path, e.Message);
         }
     }
 
-    public void Compact()
+    public override void Compact()
     {
-        lock (_gate)
+        lock (Gate)
         {
             try
             {
                 string temp = _path + ".tmp";
                 using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
                 {
-                    foreach (var post in _open.Values) stream.Write(Encoding.UTF8.GetBytes(DoubtfulLine(post)));
+                    foreach (var post in OpenPosts.Values) stream.Write(Encoding.UTF8.GetBytes(DoubtfulLine(post)));
                     stream.Flush(flushToDisk: true);
                 }
                 File.Move(temp, _path, overwrite: true);
                 _tornTail = false;
                 SyncDirectory(Path.GetDirectoryName(_path)!);
-                LogCompacted(_path, _open.Count);
+                LogCompacted(_path, OpenPosts.Count);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -156,10 +135,10 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
             {
                 case "doubtful":
                     var post = ParseDoubtful(e);
-                    _open[post.IncomingId] = post;
+                    OpenPosts[post.IncomingId] = post;
                     return true;
                 case "resolved":
-                    _open.Remove(Id(e, "incoming"));
+                    OpenPosts.Remove(Id(e, "incoming"));
                     return true;
                 default:
                     return false;
@@ -235,12 +214,7 @@ public sealed partial class DoubtfulPostFile : IDoubtfulPostJournal
     {
         w.WriteString("type", "resolved");
         Write(w, "incoming", incomingId);
-        w.WriteString("outcome", outcome switch
-        {
-            DoubtfulOutcome.Voided => "voided",
-            DoubtfulOutcome.Reversed => "reversed",
-            _ => "not-posted",
-        });
+        w.WriteString("outcome", OutcomeName(outcome));
         w.WriteString("at", at.ToString("O", CultureInfo.InvariantCulture));
     });
 

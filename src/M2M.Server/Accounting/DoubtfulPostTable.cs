@@ -18,14 +18,12 @@ namespace M2M.Server.Accounting;
 /// doubtful-posts.journal beside the data (the pre-2.1 file, same format) and is imported at the next start,
 /// as a file left by an earlier release is: copied in once (by incoming id) and renamed *.imported.
 /// </summary>
-public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposable
+public sealed partial class DoubtfulPostTable : DoubtfulPostJournalBase, IDisposable
 {
     private readonly Func<DbConnection> _connect;
     private readonly string _where;
     private readonly string _spillPath;
     private readonly ILogger _log;
-    private readonly Lock _gate = new();
-    private readonly Dictionary<UInt128, DoubtfulPost> _open = [];
     private readonly HashSet<UInt128> _spilled = [];
     private readonly NpgsqlDataSource? _pg;
     private DoubtfulPostFile? _spill;
@@ -52,7 +50,7 @@ public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposabl
         if (settings.Ledger.Backend == LedgerBackend.Postgres)
         {
             var builder = PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!);
-            builder.Timeout = 2;
+            builder.Timeout = settings.Ledger.PostgresConnectTimeoutSeconds;
             builder.CommandTimeout = 5;
             if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-doubtful-posts";
             var pg = NpgsqlDataSource.Create(builder);
@@ -92,67 +90,49 @@ public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposabl
         }
     }
 
-    public int OpenCount
+    private protected override bool Store(DoubtfulPost post)
     {
-        get { lock (_gate) return _open.Count; }
-    }
-
-    public IReadOnlyList<DoubtfulPost> Open
-    {
-        get { lock (_gate) return [.. _open.Values]; }
-    }
-
-    public bool TryAppend(DoubtfulPost post)
-    {
-        lock (_gate)
+        try
         {
-            _open[post.IncomingId] = post;
-            try
-            {
-                Insert(post);
-                return true;
-            }
-            catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
-            {
-                LogSpilled(post.IncomingId.ToString(CultureInfo.InvariantCulture), _where, e.Message, _spillPath);
-                _spilled.Add(post.IncomingId);
-                return Spill().TryAppend(post);
-            }
+            Insert(post);
+            return true;
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+        {
+            LogSpilled(post.IncomingId.ToString(CultureInfo.InvariantCulture), _where, e.Message, _spillPath);
+            _spilled.Add(post.IncomingId);
+            return Spill().TryAppend(post);
         }
     }
 
-    public void Resolved(UInt128 incomingId, DoubtfulOutcome outcome)
+    private protected override void StoreResolved(UInt128 incomingId, DoubtfulOutcome outcome)
     {
-        lock (_gate)
+        if (_spilled.Remove(incomingId)) Spill().Resolved(incomingId, outcome);
+        try
         {
-            _open.Remove(incomingId);
-            if (_spilled.Remove(incomingId)) Spill().Resolved(incomingId, outcome);
-            try
-            {
-                using var c = _connect();
-                using var cmd = Command(c, "UPDATE doubtful_posts SET resolved_at = @t, outcome = @o WHERE incoming_id = @id AND resolved_at IS NULL",
-                    ("@t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), ("@o", OutcomeName(outcome)), ("@id", incomingId.ToString(CultureInfo.InvariantCulture)));
-                cmd.ExecuteNonQuery();
-            }
-            catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
-            {
-                // Still open in the store: the next start resolves it again, idempotently.
-                LogResolveFailed(incomingId.ToString(CultureInfo.InvariantCulture), _where, e.Message);
-            }
+            using var c = _connect();
+            using var cmd = Command(c, "UPDATE doubtful_posts SET resolved_at = @t, outcome = @o WHERE incoming_id = @id AND resolved_at IS NULL",
+                ("@t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), ("@o", OutcomeName(outcome)), ("@id", incomingId.ToString(CultureInfo.InvariantCulture)));
+            cmd.ExecuteNonQuery();
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+        {
+            // Still open in the store: the next start resolves it again, idempotently.
+            LogResolveFailed(incomingId.ToString(CultureInfo.InvariantCulture), _where, e.Message);
         }
     }
 
     /// <summary>Removes resolved rows (the replay is done with them); a spill file is compacted too.</summary>
-    public void Compact()
+    public override void Compact()
     {
-        lock (_gate)
+        lock (Gate)
         {
             try
             {
                 using var c = _connect();
                 using var cmd = Command(c, "DELETE FROM doubtful_posts WHERE resolved_at IS NOT NULL");
                 int removed = cmd.ExecuteNonQuery();
-                LogCompacted(_where, removed, _open.Count);
+                LogCompacted(_where, removed, OpenPosts.Count);
             }
             catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
             {
@@ -165,7 +145,7 @@ public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposabl
     /// <summary>Reads the open rows; first copies in a journal file (from an earlier release, or spilled while the store refused writes).</summary>
     private void Load()
     {
-        lock (_gate)
+        lock (Gate)
         {
             ImportFile();
             using var c = _connect();
@@ -173,10 +153,10 @@ public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposabl
             using var r = cmd.ExecuteReader();
             while (r.Read())
             {
-                if (DoubtfulPostFile.TryParse(r.GetString(0), out var post)) _open[post.IncomingId] = post;
+                if (DoubtfulPostFile.TryParse(r.GetString(0), out var post)) OpenPosts[post.IncomingId] = post;
                 else LogCorruptRow(_where, r.GetString(0).Length > 80 ? r.GetString(0)[..80] + "…" : r.GetString(0));
             }
-            if (_open.Count > 0) LogOpenAtStart(_open.Count, _where);
+            if (OpenPosts.Count > 0) LogOpenAtStart(OpenPosts.Count, _where);
         }
     }
 
@@ -196,7 +176,7 @@ public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposabl
             _spill = file;
             foreach (var post in open)
             {
-                _open[post.IncomingId] = post;
+                OpenPosts[post.IncomingId] = post;
                 _spilled.Add(post.IncomingId);
             }
             return;
@@ -238,13 +218,6 @@ public sealed partial class DoubtfulPostTable : IDoubtfulPostJournal, IDisposabl
         }
         return cmd;
     }
-
-    private static string OutcomeName(DoubtfulOutcome outcome) => outcome switch
-    {
-        DoubtfulOutcome.Voided => "voided",
-        DoubtfulOutcome.Reversed => "reversed",
-        _ => "not-posted",
-    };
 
     public void Dispose() => _pg?.Dispose();
 

@@ -25,12 +25,12 @@ internal static class AccountEndpoints
         app.MapPost("/admin/accounts", async (HttpContext context) =>
         {
             if (Http.AdminTokenFilter.Refuse(context, host.Settings.AdminApiToken) is { } refused) return refused;
-            var body = await ReadJsonAsync(context).ConfigureAwait(false);
-            if (body is null || body.Value.ValueKind != JsonValueKind.Object) return Error(400, "body must be a JSON object {\"id\": \"agent1\", \"assetCode\"?, \"assetScale\"?}");
-            if (!body.Value.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.String) return Error(400, "id is required (a string)");
-            string? code = body.Value.TryGetProperty("assetCode", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+            var (body, bad) = await Http.JsonBodies.ReadObjectAsync(context, " {\"id\": \"agent1\", \"assetCode\"?, \"assetScale\"?}").ConfigureAwait(false);
+            if (bad is not null) return Http.JsonBodies.Bad(bad);
+            if (!body.TryGetProperty("id", out var idElement) || idElement.ValueKind != JsonValueKind.String) return Error(400, "id is required (a string)");
+            string? code = body.TryGetProperty("assetCode", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
             byte? scale = null;
-            if (body.Value.TryGetProperty("assetScale", out var s) && s.ValueKind != JsonValueKind.Null)
+            if (body.TryGetProperty("assetScale", out var s) && s.ValueKind != JsonValueKind.Null)
             {
                 if (!s.TryGetByte(out byte sv)) return Error(400, "assetScale must be a whole number from 0 to 18");
                 scale = sv;
@@ -197,19 +197,6 @@ internal static class AccountEndpoints
         return $"${host}/{id}";
     }
 
-    internal static async Task<JsonElement?> ReadJsonAsync(HttpContext context)
-    {
-        try
-        {
-            using var doc = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-            return doc.RootElement.Clone();
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
     internal static async Task<IResult> Guard(Func<Task<IResult>> action)
     {
         try
@@ -222,5 +209,5 @@ internal static class AccountEndpoints
         }
     }
 
-    internal static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    internal static IResult Error(int status, string message) => Http.JsonBodies.Error(status, message);
 }

@@ -22,9 +22,8 @@ internal static class PaymentEndpoints
         app.MapPost("/accounts/{id}/payments", async (HttpContext context, string id) =>
         {
             if (AccountEndpoints.RefuseAccount(context, host, id) is { } refused) return refused;
-            var body = await AccountEndpoints.ReadJsonAsync(context).ConfigureAwait(false);
-            if (body is not { ValueKind: JsonValueKind.Object } b)
-                return AccountEndpoints.Error(400, "body must be a JSON object {\"receiver\", \"sourceAmount\", \"clientId\"?}");
+            var (b, bad) = await Http.JsonBodies.ReadObjectAsync(context, " {\"receiver\", \"sourceAmount\", \"clientId\"?}").ConfigureAwait(false);
+            if (bad is not null) return Http.JsonBodies.Bad(bad);
             if (!b.TryGetProperty("receiver", out var r) || r.ValueKind != JsonValueKind.String || r.GetString() is not { Length: > 0 and <= 2048 } receiver)
                 return AccountEndpoints.Error(400, "receiver is required: a payment pointer ($host/path) or an http(s) SPSP URL");
             if (b.TryGetProperty("deliveryAmount", out _))

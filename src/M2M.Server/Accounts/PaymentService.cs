@@ -119,16 +119,11 @@ public sealed partial class PaymentService : IAsyncDisposable
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(AccountEndpoints.SpspMediaType));
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode) throw new SpspException($"SPSP query {url} answered {(int)response.StatusCode}");
-        var buffer = new byte[MaxSpspResponseBytes];
-        int length = 0;
-        await using (var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false))
-        {
-            int n;
-            while (length < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(length), ct).ConfigureAwait(false)) > 0) length += n;
-        }
+        var body = await Http.ResponseBodies.ReadLimitedAsync(response, MaxSpspResponseBytes, ct).ConfigureAwait(false)
+            ?? throw new SpspException($"SPSP answer from {url} is larger than {MaxSpspResponseBytes} bytes; an SPSP answer is a small JSON object");
         try
         {
-            using var doc = JsonDocument.Parse(buffer.AsMemory(0, length));
+            using var doc = JsonDocument.Parse(body);
             string destination = doc.RootElement.GetProperty("destination_account").GetString() ?? "";
             byte[] secret = Convert.FromBase64String(doc.RootElement.GetProperty("shared_secret").GetString() ?? "");
             if (!IlpAddress.IsValid(destination) || secret.Length != 32) throw new SpspException($"SPSP answer from {url} has an invalid destination_account or shared_secret");

@@ -81,6 +81,7 @@ public sealed class LedgerSection
     public string? Backend { get; set; }
     public string? Path { get; set; }
     public string? PostgresUrl { get; set; }
+    public string? PostgresConnectTimeoutSeconds { get; set; }
 }
 
 public sealed class AdminSection

@@ -21,6 +21,19 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
     public static ConfigLoader FromProcess() => new(Variable);
 
     /// <summary>
+    /// For one-shot commands that read the configuration but never sign (ledger, accounts, backup, restore, data):
+    /// EVM_PRIVATE_KEY is not required, and PostgreSQL gets the longer one-shot connect timeout.
+    /// </summary>
+    public static ConfigLoader ForOneShot() => new(Variable) { OneShot = true };
+
+    /// <summary>
+    /// True for a command that runs once and does not sign settlements: EVM_PRIVATE_KEY may be absent although a
+    /// peer has settlement.evm (a key that is set is still checked), and the PostgreSQL connect timeout defaults
+    /// to <see cref="LedgerSettings.OneShotConnectTimeoutSeconds"/>. `run` and `config validate` keep it false.
+    /// </summary>
+    public bool OneShot { get; init; }
+
+    /// <summary>
     /// The one place that reads the process environment (the build bans Environment.GetEnvironmentVariable
     /// everywhere else in src): the loader itself, and the few CLI option defaults that name a variable.
     /// </summary>
@@ -126,7 +139,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
         settings = settings with { Wallet = BuildWallet(f.Wallet, settings.Environment) };
         var peers = BuildPeers(f.Peers ?? [], settings);
         var routes = BuildRoutes(f.Routes ?? [], peers, nodeId);
-        if (Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))
+        if (!OneShot && Env("EVM_PRIVATE_KEY") is null && peers.Any(p => p.Settlement?.Evm is not null))
             Error("EVM_PRIVATE_KEY", "", "our EVM account's private key (32 bytes of hex) in the environment when a peer has settlement.evm");
         settings = settings with { Peers = peers, Routes = routes, Exchange = BuildExchange(f, peers) };
         RefusePlaceholderSecrets(settings);
@@ -178,7 +191,11 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Error("ledger.postgresUrl", "", "a PostgreSQL connection string when ledger.backend is postgres (or LEDGER_POSTGRES_URL)");
         else if (backend == LedgerBackend.Postgres && M2M.Ledger.Postgres.PostgresConnectionString.Problem(pg!) is { } problem)
             Error("ledger.postgresUrl (LEDGER_POSTGRES_URL)", pg!, $"a PostgreSQL URL (postgres://user:password@host:5432/db) or connection string (Host=…;Database=…): {problem}");
-        return new LedgerSettings { Backend = backend, Path = Env("LEDGER_PATH") ?? l?.Path ?? d.Path, PostgresUrl = pg };
+        int fallback = OneShot ? LedgerSettings.OneShotConnectTimeoutSeconds : LedgerSettings.RunConnectTimeoutSeconds;
+        int timeout = (int)UInt("ledger.postgresConnectTimeoutSeconds", l?.PostgresConnectTimeoutSeconds, (ulong)fallback, 1, 300);
+        // A Timeout the operator wrote into the URL itself is the most specific statement: it wins.
+        if (!string.IsNullOrEmpty(pg) && M2M.Ledger.Postgres.PostgresConnectionString.ExplicitConnectTimeout(pg) is { } inUrl) timeout = inUrl;
+        return new LedgerSettings { Backend = backend, Path = Env("LEDGER_PATH") ?? l?.Path ?? d.Path, PostgresUrl = pg, PostgresConnectTimeoutSeconds = timeout };
     }
 
     private List<PeerSettings> BuildPeers(List<PeerSection> sections, ConnectorSettings s)

@@ -87,6 +87,16 @@ public sealed record LedgerSettings
     public LedgerBackend Backend { get; init; } = LedgerBackend.Sqlite;
     public string Path { get; init; } = "./data/ledger.db";
     public string? PostgresUrl { get; init; }
+
+    /// <summary>
+    /// Seconds to wait for a PostgreSQL connection: the URL's own Timeout (connect_timeout in a postgres:// URL), else
+    /// ledger.postgresConnectTimeoutSeconds, else <see cref="RunConnectTimeoutSeconds"/> for `run` (a down database
+    /// fails packets fast) and <see cref="OneShotConnectTimeoutSeconds"/> for one-shot commands (a loaded machine).
+    /// </summary>
+    public int PostgresConnectTimeoutSeconds { get; init; } = RunConnectTimeoutSeconds;
+
+    public const int RunConnectTimeoutSeconds = 2;
+    public const int OneShotConnectTimeoutSeconds = 15;
 }
 
 /// <summary>The agent wallet store. Without a password the connector runs and the wallet API answers 503.</summary>

@@ -88,7 +88,7 @@ public static class BackupService
         const string file = "ledger.pgdump";
         progress("backup: ledger: pg_dump -Fc of the PostgreSQL ledger");
         string url = settings.Ledger.PostgresUrl!;
-        var state = await PostgresLedger.ReadSchemaStateAsync(url, ct).ConfigureAwait(false);
+        var state = await PostgresLedger.ReadSchemaStateAsync(url, ct, settings.Ledger.PostgresConnectTimeoutSeconds).ConfigureAwait(false);
         string path = Path.Combine(outDir, file);
         using (var step = work.Begin("backup: ledger: pg_dump", 0, WorkUnit.Bytes))
         using (new Timer(_ => step.Report(File.Exists(path) ? new FileInfo(path).Length : 0), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)))

@@ -27,7 +27,7 @@ public static class RestoreService
         // A dry run writes nothing, so it may run beside the connector (rollback.sh lists the loss before stopping it).
         using var ledgerLock = dryRun ? null : LockLedger(settings, dryRun);
         var existing = targets.Where(t => t.Entry.Kind == "sqlite" && File.Exists(t.Target) && new FileInfo(t.Target).Length > 0).Select(t => t.Target).ToList();
-        if (settings.Ledger.Backend == LedgerBackend.Postgres && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct).ConfigureAwait(false)).Version > 0)
+        if (settings.Ledger.Backend == LedgerBackend.Postgres && (await M2M.Ledger.Postgres.PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, ct, settings.Ledger.PostgresConnectTimeoutSeconds).ConfigureAwait(false)).Version > 0)
             existing.Add("the configured PostgreSQL ledger database");
         if (existing.Count > 0)
             foreach (string line in await RestoreLoss.DescribeAsync(settings, dir, manifest, ct).ConfigureAwait(false)) progress(line);

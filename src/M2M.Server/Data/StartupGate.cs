@@ -85,7 +85,7 @@ public static class StartupGate
         SchemaState state;
         try
         {
-            state = await PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!).ConfigureAwait(false);
+            state = await PostgresLedger.ReadSchemaStateAsync(settings.Ledger.PostgresUrl!, connectTimeoutSeconds: settings.Ledger.PostgresConnectTimeoutSeconds).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
         {

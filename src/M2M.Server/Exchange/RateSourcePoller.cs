@@ -76,7 +76,7 @@ public sealed partial class RateSourcePoller : IAsyncDisposable
                 }
                 else
                 {
-                    var body = await ReadLimitedAsync(response, timeout.Token).ConfigureAwait(false);
+                    var body = await Http.ResponseBodies.ReadLimitedAsync(response, MaxBodyBytes, timeout.Token).ConfigureAwait(false);
                     failure = body is null ? $"the answer is larger than {MaxBodyBytes} bytes" : Parse(body, out table);
                 }
             }
@@ -116,25 +116,6 @@ public sealed partial class RateSourcePoller : IAsyncDisposable
             _state = State.Failing;
         }
         return false;
-    }
-
-    /// <summary>The body, or null when it is longer than <see cref="MaxBodyBytes"/>.</summary>
-    private static async Task<byte[]?> ReadLimitedAsync(HttpResponseMessage response, CancellationToken ct)
-    {
-        if (response.Content.Headers.ContentLength > MaxBodyBytes) return null;
-        var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            using var buffer = new MemoryStream();
-            var chunk = new byte[16 * 1024];
-            int read;
-            while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
-            {
-                if (buffer.Length + read > MaxBodyBytes) return null;
-                buffer.Write(chunk, 0, read);
-            }
-            return buffer.ToArray();
-        }
     }
 
     /// <summary>Reads the rates document; null when good (with the table), else what is wrong with it, in one line.</summary>

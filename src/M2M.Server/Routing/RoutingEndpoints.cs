@@ -130,7 +130,7 @@ internal static class RoutingEndpoints
         _ => v.GetRawText(),
     } : null;
 
-    private static IResult Bad(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
+    private static IResult Bad(string message) => JsonBodies.Bad(message);
 
     private static string Redact(Uri uri) => string.IsNullOrEmpty(uri.UserInfo) ? uri.ToString() : uri.ToString().Replace(uri.UserInfo, "***", StringComparison.Ordinal);
 }

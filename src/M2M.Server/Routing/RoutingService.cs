@@ -93,8 +93,11 @@ public sealed partial class RoutingService : IRouteProtocolHandler, IAsyncDispos
         }
     }
 
-    /// <summary>The first parent (by id): the one asked for our address by ILDCP.</summary>
-    public string? Parent => _settings.Peers.Where(p => p.Relation == PeerRelation.Parent).Select(p => p.Id).Order(StringComparer.Ordinal).FirstOrDefault();
+    /// <summary>
+    /// The first parent (by id) among the peers now configured, YAML or added at runtime (admin API, `peers add
+    /// --relation parent`): the one asked for our address by ILDCP.
+    /// </summary>
+    public string? Parent => _peers.Configured.Where(p => p.Relation == PeerRelation.Parent).Select(p => p.Id).FirstOrDefault();
 
     public void Start()
     {

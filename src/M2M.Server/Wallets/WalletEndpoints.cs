@@ -78,7 +78,7 @@ internal static partial class WalletEndpoints
 
     private static async Task<IResult> CreateAsync(HttpContext context, WalletStore store)
     {
-        var (body, bad) = await ReadBodyAsync(context, required: true).ConfigureAwait(false);
+        var (body, bad) = await ReadBodyAsync(context, required: true, " like {\"agentId\": \"agent-1\"}").ConfigureAwait(false);
         if (bad is not null) return bad;
         if (!body.TryGetProperty("agentId", out var idElement) || idElement.ValueKind != JsonValueKind.String)
             return Error(StatusCodes.Status400BadRequest, "body must have a string \"agentId\", e.g. {\"agentId\": \"agent-1\"}");
@@ -120,7 +120,7 @@ internal static partial class WalletEndpoints
         if (CheckAgentId(agentId) is { } invalid) return invalid;
         if (action is not ("suspend" or "reactivate" or "archive"))
             return Error(StatusCodes.Status404NotFound, $"unknown wallet action '{Truncate(action)}' (known: suspend, reactivate, archive)");
-        var (body, bad) = await ReadBodyAsync(context, required: false).ConfigureAwait(false);
+        var (body, bad) = await ReadBodyAsync(context, required: false, " like {\"reason\": \"…\"}").ConfigureAwait(false);
         if (bad is not null) return bad;
         string? reason = null;
         if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("reason", out var r))
@@ -177,22 +177,10 @@ internal static partial class WalletEndpoints
 
     private static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 
-    private static async Task<(JsonElement Body, IResult? Bad)> ReadBodyAsync(HttpContext context, bool required)
+    private static async Task<(JsonElement Body, IResult? Bad)> ReadBodyAsync(HttpContext context, bool required, string expected)
     {
-        var raw = await new StreamReader(context.Request.Body, Encoding.UTF8).ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-        if (string.IsNullOrWhiteSpace(raw))
-            return required ? (default, Error(StatusCodes.Status400BadRequest, "request body is empty; expected JSON like {\"agentId\": \"agent-1\"}")) : (default, null);
-        try
-        {
-            using var doc = JsonDocument.Parse(raw);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                return (default, Error(StatusCodes.Status400BadRequest, "request body must be a JSON object"));
-            return (doc.RootElement.Clone(), null);
-        }
-        catch (JsonException e)
-        {
-            return (default, Error(StatusCodes.Status400BadRequest, $"request body is not valid JSON: {e.Message}"));
-        }
+        var (body, error) = await JsonBodies.ReadObjectAsync(context, expected, optional: !required).ConfigureAwait(false);
+        return error is null ? (body, null) : (default, JsonBodies.Bad(error));
     }
 
     private static bool Number(IQueryCollection q, string key, int fallback, int min, int max, out int value, out IResult? bad)
@@ -218,5 +206,5 @@ internal static partial class WalletEndpoints
 
     private static string Status(WalletStatus s) => s.ToString().ToLowerInvariant();
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    private static IResult Error(int status, string message) => JsonBodies.Error(status, message);
 }
