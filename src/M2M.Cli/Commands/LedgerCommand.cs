@@ -48,7 +48,7 @@ internal static class LedgerCommand
                 Console.WriteLine($"dry run: {rows.Count} balances checked, nothing written");
                 return 0;
             }
-            await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System);
+            await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System, connectTimeoutSeconds: ConnectorLedger.OneShotConnectTimeoutSeconds);
             var (imported, existing) = await WorkProgressView.RunAsync((work, line) => LedgerImport.ApplyAsync(ledger, settings, rows, line, default, work));
             Console.WriteLine($"ledger import: {rows.Count} balances, {imported} imported, {existing} already present");
             return 0;
@@ -111,7 +111,7 @@ internal static class LedgerCommand
                 await using var snapshot = SqliteSnapshot.Open(settings.Ledger.Path);
                 return await use(snapshot.Accounts(), snapshot.Journal());
             }
-            await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System);
+            await using var ledger = await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, TimeProvider.System, connectTimeoutSeconds: ConnectorLedger.OneShotConnectTimeoutSeconds);
             return await use(await ledger.ListAccountsAsync(), ledger.ReadJournalAsync());
         }
         catch (LedgerUnavailableException e)

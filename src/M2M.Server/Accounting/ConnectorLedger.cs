@@ -32,11 +32,20 @@ public sealed partial class ConnectorLedger : IAsyncDisposable
 
     public ILedger Ledger { get; }
 
-    /// <summary>Opens the backend named in the settings.</summary>
-    public static async Task<ILedger> OpenConfiguredAsync(LedgerSettings settings, TimeProvider time, CancellationToken ct = default) => settings.Backend switch
+    /// <summary>
+    /// PostgreSQL connect timeout of one-shot commands (ledger verify, balances, import). The connector keeps
+    /// its short one (a down database answers T00 fast); a command run once can wait for a new backend on a
+    /// loaded machine, where 2 s was too short (the crash harness's `ledger verify` failed with a timeout).
+    /// </summary>
+    public const int OneShotConnectTimeoutSeconds = 15;
+
+    /// <summary>Opens the backend named in the settings; <paramref name="connectTimeoutSeconds"/> overrides PostgreSQL's connect timeout.</summary>
+    public static async Task<ILedger> OpenConfiguredAsync(LedgerSettings settings, TimeProvider time, CancellationToken ct = default, int? connectTimeoutSeconds = null) => settings.Backend switch
     {
         LedgerBackend.Sqlite => SqliteLedger.Open(settings.Path, time),
-        LedgerBackend.Postgres => await PostgresLedger.OpenAsync(settings.PostgresUrl!, new PostgresLedgerOptions { Time = time }).ConfigureAwait(false),
+        LedgerBackend.Postgres => await PostgresLedger.OpenAsync(settings.PostgresUrl!, connectTimeoutSeconds is { } seconds
+            ? new PostgresLedgerOptions { Time = time, ConnectTimeoutSeconds = seconds }
+            : new PostgresLedgerOptions { Time = time }, ct).ConfigureAwait(false),
         _ => throw new LedgerUnavailableException($"unknown ledger backend '{settings.Backend}'"),
     };
 
