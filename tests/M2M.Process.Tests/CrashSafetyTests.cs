@@ -149,7 +149,8 @@ public class CrashSafetyTests(ITestOutputHelper output, PostgresServer postgres)
             await restarted.WaitForExitAsync(TimeSpan.FromSeconds(20));
         }
 
-        var (_, balances, _) = await CliProcess.RunAsync(ledgerEnv, "ledger", "balances", "--config", config);
+        var (balancesCode, balances, balancesError) = await CliProcess.RunAsync(ledgerEnv, "ledger", "balances", "--config", config);
+        Assert.True(balancesCode == 0, $"run {run}: ledger balances exited {balancesCode}: {balancesError}");
         ulong alicePosted = Balance(balances, "alice"), bobPosted = Balance(balances, "bob");
         ulong fulfilled = Sum(sent, "fulfilled"), unanswered = Sum(sent, "no-reply");
         int count;

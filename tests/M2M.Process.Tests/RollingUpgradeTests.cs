@@ -14,9 +14,11 @@ namespace M2M.Process.Tests;
 /// sessions, the payers reconnect through HAProxy to another node), starts the new release, waits
 /// until it is ready and HAProxy has it UP, and goes on. Audited: one outcome per Prepare, only
 /// T01/T03 (or a reply lost with a closed connection) during a node switch, bounded and measured
-/// per switch; every unit the receiver was paid was debited from the payers in the shared ledger;
-/// each payer saw every fulfill but those lost; no pending transfer left; `ledger verify`
-/// consistent on the cluster's and the upstream's ledgers.
+/// per switch; every unit the receiver was paid was debited from the payers in the shared ledger,
+/// or, for a Fulfill whose payer's session HAProxy had shut (the two-leg rule), booked to the
+/// cluster's connector-loss account, one logged packet each, never more than the replies lost;
+/// the upstream was paid for every packet by the nodes; each payer saw every fulfill but those
+/// lost; no pending transfer left; `ledger verify` consistent on the cluster's and the upstream's ledgers.
 /// </summary>
 [Collection("data")]
 public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHelper output) : IClassFixture<PostgresServer>
@@ -35,6 +37,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
         string dir = Directory.CreateTempSubdirectory("m2m-rolling-").FullName;
         var children = new List<CliProcess>();
         var pidFiles = new List<string>();
+        var metrics = new Dictionary<string, string>(); // the ledger-outcome metrics of each process, read before it stops
         try
         {
             int upBtp = CliProcess.FreePort(), upHttp = CliProcess.FreePort();
@@ -129,6 +132,8 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
             }
 
             // The books, after every node and the upstream stopped gracefully.
+            foreach (var node in nodes) metrics[node.Name + " (new)"] = await LedgerOutcomeMetrics(node.Http);
+            metrics["upstream"] = await LedgerOutcomeMetrics(upHttp);
             foreach (var pidFile in pidFiles) await TermAsync(int.Parse(await File.ReadAllTextAsync(pidFile)));
             await DataTestNode.StopAsync(upstream);
             var env = new Dictionary<string, string> { ["LEDGER_POSTGRES_URL"] = url, ["NODE_ID"] = "auditor" };
@@ -142,12 +147,31 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
             for (int i = 1; i <= 3; i++) upstreamFromNodes += await DataTestNode.DebitsPosted(UpstreamLedger(dir), $"peer:node-{i}");
             var upVerify = await CliProcess.RunAsync(new Dictionary<string, string> { ["LEDGER_PATH"] = UpstreamLedger(dir) }, "ledger", "verify");
             Assert.True(upVerify.Code == 0, upVerify.Stdout + upVerify.Stderr);
-            Assert.Equal((long)receiver.Received.Count * (long)Amount, paid);
-            Assert.Equal(paid, toUpstream);
-            Assert.Equal((UInt128)paid, upstreamFromNodes);
+
+            // The two-leg rule (RELIABILITY.md): HAProxy shuts a draining node's payer sessions when it marks
+            // it down, so a Fulfill for a Prepare still in flight there finds its sender gone. The node pays
+            // the upstream (owed), does not debit the payer (who never sees the reply: one of its "lost"),
+            // and books the difference to its connector-loss account, logging event 4010 once per packet.
+            long clusterLoss = -Balance(balances, "connector-loss") ?? 0;
+            int unrecoverable = NodeLogs(dir, children).Sum(log => Regex.Count(log, @"\[4010\] Unrecoverable Fulfill: 10 "));
             long seen = loads.Sum(l => (long)l.FulfilledAmount), lostTotal = loads.Sum(l => l.Lost);
-            Assert.True(paid >= seen && paid - seen <= lostTotal * (long)Amount, $"debited {paid}, payers saw {seen} fulfilled, {lostTotal} replies lost");
+            output.WriteLine($"books: payers debited {paid}, upstream credited {toUpstream}, connector loss {clusterLoss} ({unrecoverable} unrecoverable Fulfills), payers saw {seen} fulfilled and {lostTotal} replies lost");
+            Assert.Equal(unrecoverable * (long)Amount, clusterLoss);
+            Assert.True(unrecoverable <= lostTotal, $"{unrecoverable} unrecoverable Fulfills but the payers lost only {lostTotal} replies");
+            Assert.Equal((long)receiver.Received.Count * (long)Amount, paid + clusterLoss);
+            Assert.Equal(paid + clusterLoss, toUpstream);
+            // The nodes close their upstream session only after their drain (no packet in flight), so the
+            // upstream delivers every Fulfill to the node that sent the Prepare: no loss there.
+            Assert.Equal((UInt128)toUpstream, upstreamFromNodes);
+            Assert.Equal(0UL, (ulong)await DataTestNode.DebitsPosted(UpstreamLedger(dir), "connector-loss"));
+            // What the payers saw: every Fulfill debited; beyond those, at most the lost replies the nodes still posted.
+            Assert.True(paid >= seen && paid - seen <= (lostTotal - unrecoverable) * (long)Amount,
+                $"debited {paid}, payers saw {seen} fulfilled, {lostTotal} replies lost of which {unrecoverable} were booked as the connector's loss");
             foreach (var load in loads) await load.DisposeAsync();
+        }
+        catch (Exception) when (Diagnose(dir, children, metrics))
+        {
+            throw; // not reached: Diagnose prints and returns false
         }
         finally
         {
@@ -178,7 +202,59 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
         Assert.Fail($"node pid {pid} did not stop within 45 s of SIGTERM");
     }
 
+    /// <summary>
+    /// On failure (an exception filter, so it runs before the finally stops the nodes): each process's
+    /// ledger-outcome metrics and log, kept in <paramref name="dir"/> too. Always false.
+    /// </summary>
+    private bool Diagnose(string dir, List<CliProcess> children, Dictionary<string, string> metrics)
+    {
+        output.WriteLine($"--- failure diagnostics (logs kept in {dir}) ---");
+        foreach (var (name, text) in metrics) output.WriteLine($"metrics of {name}:\n{text}");
+        for (int i = 0; i < children.Count; i++)
+        {
+            string name = i == 0 ? "upstream" : $"node-{i} (first release)";
+            string log = children[i].Stdout + children[i].Stderr;
+            File.WriteAllText(Path.Combine(dir, i == 0 ? "upstream.log" : $"node-{i}.first.log"), log);
+            output.WriteLine($"--- log of {name}: {log.Length} chars, lines that are not Information:");
+            foreach (var line in log.Split('\n').Where(l => !l.Contains("info:", StringComparison.OrdinalIgnoreCase) && !l.Contains("\"Information\"", StringComparison.Ordinal)).Take(300))
+                output.WriteLine(line);
+        }
+        foreach (var file in Directory.GetFiles(dir, "node-?.log"))
+        {
+            output.WriteLine($"--- {Path.GetFileName(file)} (the new releases, started by the script):");
+            foreach (var line in File.ReadLines(file).Where(l => !l.Contains("info:", StringComparison.OrdinalIgnoreCase)).Take(300)) output.WriteLine(line);
+        }
+        return false;
+    }
+
+    /// <summary>The metric lines about unrecoverable Fulfills, failed posts, doubtful posts and drains from a live process.</summary>
+    private static async Task<string> LedgerOutcomeMetrics(int httpPort)
+    {
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            string text = await http.GetStringAsync($"http://127.0.0.1:{httpPort}/metrics");
+            return string.Join("\n", text.Split('\n').Where(l => !l.StartsWith('#') &&
+                (l.Contains("unrecoverable", StringComparison.Ordinal) || l.Contains("post_failed", StringComparison.Ordinal) || l.Contains("doubtful", StringComparison.Ordinal) || l.Contains("error_total", StringComparison.Ordinal))));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return $"(no metrics: {e.Message})";
+        }
+    }
+
     private static string UpstreamLedger(string dir) => Path.Combine(dir, "upstream", "ledger.db");
+
+    /// <summary>Every cluster node's log: the first releases (this test's children) and the new ones (the script's log files).</summary>
+    private static IEnumerable<string> NodeLogs(string dir, List<CliProcess> children) =>
+        children.Skip(1).Select(c => c.Stdout + c.Stderr).Concat(Directory.GetFiles(dir, "node-?.log").Select(File.ReadAllText));
+
+    /// <summary>The posted balance of the account whose name starts with <paramref name="prefix"/> in `ledger balances` output, or null if it has none.</summary>
+    private static long? Balance(string balances, string prefix)
+    {
+        var m = Regex.Match(balances, $@"^{Regex.Escape(prefix)}:\S+\s+(-?\d+)\s", RegexOptions.Multiline);
+        return m.Success ? long.Parse(m.Groups[1].Value) : null;
+    }
 
     /// <summary>The posted balance of peer <paramref name="peer"/> in `ledger balances` output.</summary>
     private static long Posted(string balances, string peer)

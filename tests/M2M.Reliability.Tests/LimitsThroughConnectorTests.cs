@@ -21,15 +21,22 @@ public class LimitsThroughConnectorTests(ITestOutputHelper output)
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
         await using var carol = await TestPeer.ConnectAsync(host.BtpPort, "carol", "carol-secret");
 
+        var batch = System.Diagnostics.Stopwatch.StartNew();
         var aliceReplies = Task.WhenAll(Enumerable.Range(0, 200).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 5))));
         var carolReplies = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => carol.SendAsync(TestPeer.Payment("g.bob.x", 5))));
         var a = await aliceReplies;
+        var elapsed = batch.Elapsed;
 
         int aliceOk = a.Count(r => r is IlpFulfill), aliceT05 = a.Count(r => r is IlpReject { Code: "T05" });
         output.WriteLine($"alice: {aliceOk} fulfilled, {aliceT05} T05 of 200; carol: {carolReplies.Count(r => r is IlpFulfill)} of 100 fulfilled");
         Assert.All(carolReplies, r => Assert.IsType<IlpFulfill>(r));
-        Assert.Equal(200, aliceOk + aliceT05);
-        Assert.InRange(aliceOk, 20, 40); // the burst plus what refills (20/s) while the batch is handled
+        string others = string.Join(", ", a.Where(r => r is not IlpFulfill and not IlpReject { Code: "T05" })
+            .Select(r => r is IlpReject j ? $"{j.Code} {j.Message}" : r.GetType().Name).GroupBy(x => x).Select(g => $"{g.Count()} × {g.Key}"));
+        Assert.True(aliceOk + aliceT05 == 200, $"alice: {aliceOk} fulfilled, {aliceT05} T05, and {others}");
+        // The bucket admits its burst plus what refills (20/s) while the batch is handled: about 1 s when idle,
+        // longer on a loaded machine (41 in one run at load 65), so the bound is the measured time's refill.
+        int most = 20 + (int)Math.Ceiling(20 * elapsed.TotalSeconds);
+        Assert.True(aliceOk >= 20 && aliceOk <= most, $"alice: {aliceOk} fulfilled; the bucket admits 20 to {most} in {elapsed.TotalSeconds:F2} s");
         Assert.Contains("limit of 20 packets/s", ((IlpReject)a.First(r => r is IlpReject)).Message);
 
         string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{host.HealthPort}/metrics");
@@ -87,7 +94,9 @@ public class LimitsThroughConnectorTests(ITestOutputHelper output)
 
         // 10 × the cap: 100 prepares of 100 units that bob never answers (expiry 3 s).
         var attack = Enumerable.Range(0, 100).Select(_ => mallory.SendAsync(TestPeer.Payment("g.bob.hold", 100, 3))).ToList();
-        await Task.Delay(500);
+        // Until ten are held, within their 3 s expiry: a fixed 500 ms pause saw only 2 at load 60.
+        var held = System.Diagnostics.Stopwatch.StartNew();
+        while (host.PeerLimits.InFlight("mallory") != (10, 1000UL) && held.Elapsed < TimeSpan.FromSeconds(2.5)) await Task.Delay(20);
         Assert.Equal((10, 1000UL), host.PeerLimits.InFlight("mallory"));
         var honest = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 7))));
         var attackReplies = await Task.WhenAll(attack);
