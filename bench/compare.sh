@@ -8,7 +8,11 @@
 # Optional rows: --baseline DLL (another build of m2m-connector.dll, e.g. main, measured the same
 # way in the same run), --build NAME=DLL (the same for any other build, e.g. a ReadyToRun publish;
 # repeatable) and --env NAME=VALUE (ours again, cold and warm, with that runtime setting,
-# e.g. DOTNET_TieredPGO=0 or DOTNET_TieredCompilation=0; repeatable).
+# e.g. DOTNET_TieredPGO=0 or DOTNET_TieredCompilation=0; repeatable); --env-all NAME=VALUE sets a variable for
+# every one of our connector rows (e.g. EXPLORER_ENABLED=false, so each row measures what it names).
+# A no-ledger row (same build, M2M_BENCH_NULL_LEDGER=1: a bench-only ledger that books nothing, refused in
+# production) follows ours, and the summary says what the durable ledger adds per packet warm
+# (--no-ledger-row 0 skips it).
 # CPU per packet is the target process's utime+stime over the measured phase divided by the
 # packets answered, and is reported as a ratio to the JS connector's in the same run (cold to cold,
 # warm to warm): on a shared machine that ratio is steadier than any absolute figure. The load
@@ -16,7 +20,8 @@
 # time cap; loopback only.
 #
 # usage: bench/compare.sh [--packets N] [--warmup N] [--cold N] [--concurrency C] [--cap SECONDS]
-#                         [--baseline DLL] [--build NAME=DLL]... [--env NAME=VALUE]... [--no-build]
+#                         [--baseline DLL] [--build NAME=DLL]... [--env NAME=VALUE]... [--env-all NAME=VALUE]...
+#                         [--no-ledger-row 0|1] [--no-build]
 #   defaults: 20000 packets, 20000 warm-up, 20000 cold, concurrency 64, 120 s cap per load run
 set -euo pipefail
 
@@ -28,6 +33,8 @@ CAP=120
 BUILD=1
 BASELINE=""
 ENVS=()
+ENV_ALL=()
+NO_LEDGER_ROW=1
 BUILDS=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,8 +46,10 @@ while [ $# -gt 0 ]; do
     --baseline) BASELINE="$2"; shift 2 ;;
     --build) case "$2" in *=*) BUILDS+=("$2") ;; *) echo "compare.sh: --build needs NAME=DLL, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
     --env) case "$2" in *=*) ENVS+=("$2") ;; *) echo "compare.sh: --env needs NAME=VALUE, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
+    --env-all) case "$2" in *=*) ENV_ALL+=("$2") ;; *) echo "compare.sh: --env-all needs NAME=VALUE, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
+    --no-ledger-row) case "$2" in 0|1) NO_LEDGER_ROW="$2" ;; *) echo "compare.sh: --no-ledger-row needs 0 or 1, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    *) echo "compare.sh: unknown option $1 (use --packets N, --warmup N, --cold N, --concurrency C, --cap SECONDS, --baseline DLL, --build NAME=DLL, --env NAME=VALUE, --no-build)" >&2; exit 1 ;;
+    *) echo "compare.sh: unknown option $1 (use --packets N, --warmup N, --cold N, --concurrency C, --cap SECONDS, --baseline DLL, --build NAME=DLL, --env NAME=VALUE, --env-all NAME=VALUE, --no-ledger-row 0|1, --no-build)" >&2; exit 1 ;;
   esac
 done
 
@@ -117,7 +126,7 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
   local btp http pid
   btp=$(free_port); http=$(free_port)
   step "start $label (BTP :$btp, SQLite ledger $WORK/$label.db${*:+, $*})"
-  env "$@" BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
+  env ${ENV_ALL[@]+"${ENV_ALL[@]}"} "$@" BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
     LEDGER_PATH="$WORK/$label.db" LOG_LEVEL=warn \
     dotnet "$dll" run --config "$WORK/config.yaml" > "$WORK/$label.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
@@ -138,17 +147,20 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
 }
 
 run_m2m m2m "$CONNECTOR" 1
+if [ "$NO_LEDGER_ROW" = 1 ]; then run_m2m m2m-no-ledger "$CONNECTOR" 0 M2M_BENCH_NULL_LEDGER=1; fi
 if [ -n "$BASELINE" ]; then run_m2m baseline "$BASELINE" 0; fi
 for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do run_m2m "m2m-${kv%%=*}" "${kv#*=}" 0; done
 for kv in ${ENVS[@]+"${ENVS[@]}"}; do run_m2m "m2m-${kv%%=*}=${kv#*=}" "$CONNECTOR" 0 "$kv"; done
 
-python3 - "$WORK" <<'PY'
+python3 - "$WORK" ${ENV_ALL[@]+"${ENV_ALL[@]}"} <<'PY'
 import json, sys, os
 work = sys.argv[1]
+env_all = sys.argv[2:]
 rows = [l.strip() for l in open(os.path.join(work, "rows")) if l.strip()]
 r = {k: json.load(open(os.path.join(work, k + ".json"))) for k in rows}
 names = {"js": "JS ilp-connector 23.0.2 (memory only, persists nothing)", "m2m": "m2m-connector, durable SQLite ledger",
          "baseline": "m2m-connector baseline build, durable SQLite",
+         "m2m-no-ledger": "m2m-connector, no ledger (bench only: M2M_BENCH_NULL_LEDGER=1 books nothing)",
          "null-relay": "null relay (our BTP/WebSocket stack relaying bytes: the floor)"}
 def name(k):
     base = k.removesuffix("-cold").removesuffix("-half")
@@ -167,6 +179,10 @@ js, ours = r["js"], r["m2m"]
 print()
 print(f"warm: m2m / JS packets/s {ours['packets_per_second'] / js['packets_per_second']:.2f}x (target >= 2x); CPU per packet {us(ours) / us(js):.2f}x JS (target <= 0.3x)")
 print(f"cold: first packets cost {us(r['m2m-cold']) / us(ours):.2f}x the warm CPU per packet (target <= 1.5x); p99 at half peak: {r['m2m-half']['p99_ms']:.2f} ms (target < 10 ms)")
+if "m2m-no-ledger" in r:
+    print(f"ledger: the durable SQLite ledger adds {us(ours) - us(r['m2m-no-ledger']):.1f} µs per packet warm over the no-ledger row of the same build (target <= 10 µs)")
+if env_all:
+    print(f"every m2m-connector row ran with: {' '.join(env_all)}")
 print(f"cores: {ours['cores']}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")
 print(f"raw JSON lines and logs: {work}")
 PY

@@ -5,18 +5,21 @@
 # of samples per DSO (kernel, libcoreclr = runtime/GC/thread pool, JIT'd code = our code and the
 # BCL's, libe_sqlite3, libssl/libcrypto, …) and the top symbols. Needs `perf` and the Release
 # builds (bench/compare.sh builds them). W^X is off in the profiled process so perf can name JIT'd code. Bounded: packet counts and a time cap; loopback only.
-# usage: bench/profile.sh [--dll path/to/m2m-connector.dll] [--packets N] [--warmup N]
+# usage: bench/profile.sh [--dll path/to/m2m-connector.dll] [--packets N] [--warmup N] [--env NAME=VALUE]...
+#   --env: set for the connector, e.g. EXPLORER_ENABLED=false or M2M_BENCH_NULL_LEDGER=1 (repeatable)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DLL="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
 PACKETS=40000
 WARMUP=20000
+ENVS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dll) DLL="$2"; shift 2 ;;
     --packets) PACKETS="$2"; shift 2 ;;
     --warmup) WARMUP="$2"; shift 2 ;;
-    *) echo "profile.sh: unknown option $1 (use --dll PATH, --packets N, --warmup N)" >&2; exit 1 ;;
+    --env) case "$2" in *=*) ENVS+=("$2") ;; *) echo "profile.sh: --env needs NAME=VALUE, got '$2'" >&2; exit 1 ;; esac; shift 2 ;;
+    *) echo "profile.sh: unknown option $1 (use --dll PATH, --packets N, --warmup N, --env NAME=VALUE)" >&2; exit 1 ;;
   esac
 done
 command -v perf >/dev/null || { echo "profile.sh: perf is not installed" >&2; exit 1; }
@@ -28,7 +31,7 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 . "$ROOT/bench/lib.sh"
 BTP=$(free_port); HTTP=$(free_port)
 write_connector_config "$WORK/config.yaml"
-DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 BTP_SERVER_PORT=$BTP HEALTH_CHECK_PORT=$HTTP BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
+env ${ENVS[@]+"${ENVS[@]}"} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 BTP_SERVER_PORT=$BTP HEALTH_CHECK_PORT=$HTTP BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
   LEDGER_PATH="$WORK/ledger.db" LOG_LEVEL=warn dotnet "$DLL" run --config "$WORK/config.yaml" > "$WORK/connector.log" 2>&1 &
 PID=$!; PIDS+=("$PID")
 wait_port 127.0.0.1 "$BTP" 60

@@ -58,10 +58,22 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         time ??= TimeProvider.System;
         var log = loggers.CreateLogger("M2M.Connector");
         if (openLedger is null) await Data.StartupGate.CheckAsync(settings, m => Data.DataLog.Migration(log, m), cancellationToken).ConfigureAwait(false);
+        if (openLedger is null && M2M.Core.Diagnostics.TestSeams.Current.BenchNullLedger) openLedger = BenchNullLedger(settings, log);
         var ledger = openLedger?.Invoke(settings) ?? await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, time, cancellationToken).ConfigureAwait(false);
         // Runtime peers and routes: network.json, or the shared table in the PostgreSQL ledger's database.
         var network = await M2M.Server.Routing.NetworkStore.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
         return new ConnectorHost(settings, loggers, log, time, ledger, network);
+    }
+
+    /// <summary>bench/compare.sh's no-ledger row (M2M_BENCH_NULL_LEDGER=1): never in production, and said loudly.</summary>
+    private static Func<ConnectorSettings, ILedger> BenchNullLedger(ConnectorSettings settings, ILogger log)
+    {
+        if (settings.Environment == DeploymentEnvironment.Production)
+            throw new LedgerUnavailableException($"{M2M.Core.Diagnostics.TestSeams.BenchNullLedgerVariable} is a benchmark switch (a ledger that books nothing); refused with ENVIRONMENT=production");
+#pragma warning disable CA1848 // once, at start
+        log.LogWarning("{Variable}=1: BENCHMARK ONLY, the ledger books nothing (no balances, no credit limits, nothing durable)", M2M.Core.Diagnostics.TestSeams.BenchNullLedgerVariable);
+#pragma warning restore CA1848
+        return _ => new NullLedger();
     }
 
     private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger, M2M.Server.Routing.NetworkStore network)

@@ -10,13 +10,16 @@ namespace M2M.Core.Diagnostics;
 /// <param name="CrashSkip">M2M_CRASHPOINT_SKIP: the crash point passes this many times first.</param>
 /// <param name="ExtraMigrationsDirectory">M2M_TEST_EXTRA_MIGRATIONS: DIR/&lt;store&gt;/NNNN_name.sql added to every store's migrations.</param>
 /// <param name="SimulatedSchemaVersion">M2M_SIMULATE_SCHEMA_VERSION: behave as a release that knows migrations up to N.</param>
+/// <param name="BenchNullLedger">M2M_BENCH_NULL_LEDGER=1: `run` books nothing (<see cref="Ledger.NullLedger"/>), for bench/compare.sh's no-ledger row.</param>
 public sealed record TestSeams(
     string? CrashPoint = null,
     string? PausePoint = null,
     long CrashSkip = 0,
     string? ExtraMigrationsDirectory = null,
-    int? SimulatedSchemaVersion = null)
+    int? SimulatedSchemaVersion = null,
+    bool BenchNullLedger = false)
 {
+    public const string BenchNullLedgerVariable = "M2M_BENCH_NULL_LEDGER";
     public const string CrashPointVariable = "M2M_CRASHPOINT";
     public const string PausePointVariable = "M2M_PAUSEPOINT";
     public const string CrashSkipVariable = "M2M_CRASHPOINT_SKIP";

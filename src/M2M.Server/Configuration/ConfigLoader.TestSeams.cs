@@ -17,5 +17,6 @@ public sealed partial class ConfigLoader
         PausePoint: Env(TestSeams.PausePointVariable),
         CrashSkip: long.TryParse(Env(TestSeams.CrashSkipVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out long skip) ? skip : 0,
         ExtraMigrationsDirectory: Env(MigrationSet.ExtraMigrationsVariable),
-        SimulatedSchemaVersion: int.TryParse(Env(MigrationSet.SimulateVersionVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null);
+        SimulatedSchemaVersion: int.TryParse(Env(MigrationSet.SimulateVersionVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null,
+        BenchNullLedger: Env(TestSeams.BenchNullLedgerVariable) == "1");
 }
