@@ -423,6 +423,9 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(new M2M.Core.Diagnostics.TestSeams("before-forward", "after-void-commit", 7, "/tmp/extra", 2), Loader().ReadTestSeams());
         _env["M2M_SIMULATE_SCHEMA_VERSION"] = "0"; // not a version: ignored, as before
         Assert.Null(Loader().ReadTestSeams().SimulatedSchemaVersion);
+        Assert.False(Loader().ReadTestSeams().BenchNullLedger);
+        _env["M2M_BENCH_NULL_LEDGER"] = "1"; // bench/compare.sh's no-ledger row
+        Assert.True(Loader().ReadTestSeams().BenchNullLedger);
     }
 
     [Fact]
