@@ -69,11 +69,11 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
     }
 
     /// <summary>Runs the workers; <paramref name="stopTaking"/> ends the loop, <paramref name="abort"/> cancels in-flight sends.</summary>
-    private async Task SendAll(BtpSession sender, Recorder recorder, double rate, CancellationToken stopTaking, CancellationToken abort = default)
+    private Task SendAll(BtpSession sender, Recorder recorder, double rate, CancellationToken stopTaking, CancellationToken abort = default)
     {
         if (abort == default) abort = stopTaking;
-        await using var pacer = new Pacer(rate);
-        await Task.WhenAll(Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => WorkerAsync(sender, recorder, pacer, stopTaking, abort)))).ConfigureAwait(false);
+        var pacer = new Pacer(rate);
+        return Task.WhenAll(Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => WorkerAsync(sender, recorder, pacer, stopTaking, abort))));
     }
 
     private async Task WorkerAsync(BtpSession sender, Recorder recorder, Pacer pacer, CancellationToken stopTaking, CancellationToken abort)
@@ -81,7 +81,7 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
         var prepare = PrepareTemplate.Create(options);
         while (!stopTaking.IsCancellationRequested && recorder.TryTake(out long slot))
         {
-            if (!await pacer.WaitTurnAsync(stopTaking).ConfigureAwait(false)) return; // counted as unsent
+            if (!await pacer.WaitTurnAsync(slot, stopTaking).ConfigureAwait(false)) return; // counted as unsent
             prepare.Fill(_keys, (ulong)Interlocked.Increment(ref _sequence), DateTimeOffset.UtcNow.AddSeconds(options.ExpirySeconds));
             long started = Stopwatch.GetTimestamp();
             try

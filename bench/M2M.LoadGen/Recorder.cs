@@ -90,67 +90,26 @@ public sealed class Recorder(long packets)
         sorted.Length == 0 ? 0 : Math.Round(sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)], 3);
 }
 
-/// <summary>
-/// Open-loop pacing: by t seconds after the start, rate × t packets may have started. One ticker releases
-/// the permits due every millisecond into a semaphore the workers wait on, instead of a timer per packet
-/// (which cost the load generator ≈ 3× its CPU per packet at a fixed rate).
-/// </summary>
-public sealed class Pacer : IAsyncDisposable
+/// <summary>Open-loop pacing: slot n may start at n / rate seconds after the first.</summary>
+public sealed class Pacer(double rate)
 {
-    private readonly double _rate;
-    private readonly SemaphoreSlim _permits = new(0);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _ticker = Task.CompletedTask;
-
-    public Pacer(double rate)
-    {
-        _rate = rate;
-        if (rate > 0) _ticker = Task.Run(TickAsync);
-    }
-
-    private async Task TickAsync()
-    {
-        long start = Stopwatch.GetTimestamp(), released = 0;
-        while (!_stop.IsCancellationRequested)
-        {
-            long due = (long)(Stopwatch.GetElapsedTime(start).TotalSeconds * _rate) + 1;
-            if (due > released)
-            {
-                _permits.Release((int)Math.Min(due - released, int.MaxValue));
-                released = due;
-            }
-            try
-            {
-                await Task.Delay(1, _stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    private readonly long _start = Stopwatch.GetTimestamp();
 
     /// <summary>False when <paramref name="stop"/> fired while waiting.</summary>
-    public async ValueTask<bool> WaitTurnAsync(CancellationToken stop)
+    public async ValueTask<bool> WaitTurnAsync(long slot, CancellationToken stop)
     {
-        if (_rate <= 0) return true;
+        if (rate <= 0) return true;
+        var due = TimeSpan.FromSeconds(slot / rate) - Stopwatch.GetElapsedTime(_start);
+        if (due <= TimeSpan.Zero) return true;
         try
         {
-            await _permits.WaitAsync(stop).ConfigureAwait(false);
+            await Task.Delay(due, stop).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException)
         {
             return false;
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await _ticker.ConfigureAwait(false);
-        _stop.Dispose();
-        _permits.Dispose();
     }
 }
 
