@@ -15,7 +15,7 @@ public sealed record WarmupReport(int Sent, int Fulfilled, TimeSpan Elapsed, boo
 /// <summary>
 /// Drives packets through a throwaway connector before the real one listens, so the JIT has compiled
 /// (and tiered up) the packet path when the first peer's packets arrive: the first 20,000 packets after
-/// start cost 2.4× the warm CPU per packet without it (docs/performance.md). The throwaway connector is
+/// start cost 2.2–3.1× the warm CPU per packet without it (docs/performance.md). The throwaway connector is
 /// a real <see cref="ConnectorHost"/> (Kestrel, BTP sessions, the switch's steps, a SQLite ledger) with
 /// two loopback peers of its own, its files in a fresh temporary directory that is deleted afterwards:
 /// it never touches the real books, ports or peers. Bounded: a packet count and a time cap for sending,

@@ -2,7 +2,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
-/// <summary>Issue 18 (cold start): STARTUP_WARMUP_PACKETS is read by the config loader, bounded, and 0 turns the warm-up off.</summary>
+/// <summary>Issue 18 (cold start): STARTUP_WARMUP_PACKETS is read by the config loader, bounded, and off unless set.</summary>
 [Trait("Tier", "unit")]
 public sealed class StartupWarmupConfigTests : IDisposable
 {
@@ -18,10 +18,9 @@ public sealed class StartupWarmupConfigTests : IDisposable
     }
 
     [Fact]
-    public void The_default_warms_up_and_zero_turns_it_off()
+    public void The_default_is_off_and_a_count_turns_it_on()
     {
-        Assert.Equal(ConnectorSettings.DefaultStartupWarmupPackets, Load([]).StartupWarmupPackets);
-        Assert.True(ConnectorSettings.DefaultStartupWarmupPackets > 0);
+        Assert.Equal(0, Load([]).StartupWarmupPackets);
         Assert.Equal(0, Load(new() { ["STARTUP_WARMUP_PACKETS"] = "0" }).StartupWarmupPackets);
         Assert.Equal(2500, Load(new() { ["STARTUP_WARMUP_PACKETS"] = "2500" }).StartupWarmupPackets);
     }
