@@ -23,7 +23,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -f "$DLL" ] || { echo "soak.sh: $DLL is missing: build it (bench/compare.sh builds it)" >&2; exit 1; }
-LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
+# LOADGEN_DLL: another build of the load generator (e.g. a copy, so a rebuild cannot change it mid-run).
+LOADGEN=(dotnet "${LOADGEN_DLL:-$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll}")
 WORK="$(mktemp -d /tmp/m2m-soak.XXXXXX)"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT

@@ -7,7 +7,8 @@ namespace M2M.Process.Tests;
 /// <summary>
 /// A tiny smoke of bench/M2M.LoadGen through the real connector process (the measured runs are
 /// bench/compare.sh, never CI): 200 packets, every one fulfilled, the JSON line parses, and the
-/// ledger holds exactly the 4 transfers per packet (plus the warmup's) the two phases write.
+/// ledger holds exactly the 4 transfers per packet (plus the warmup's) the two phases write, none of the
+/// start-up warm-up's 300 (they go through a throwaway connector with its own files).
 /// </summary>
 [Trait("Tier", "process")]
 public class LoadGenSmokeTests
@@ -31,6 +32,7 @@ public class LoadGenSmokeTests
         {
             ["BTP_SERVER_PORT"] = btp.ToString(), ["HEALTH_CHECK_PORT"] = http.ToString(),
             ["BIND_ADDRESS"] = "127.0.0.1", ["LEDGER_PATH"] = ledgerPath,
+            ["STARTUP_WARMUP_PACKETS"] = "300", // the shipped start: the warm-up's packets must not reach these books
         };
         using var connector = CliProcess.Start(env, "run", "--config", config);
         await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", connector);
@@ -48,6 +50,7 @@ public class LoadGenSmokeTests
         Assert.True(report.GetProperty("peak_rss_kb").GetInt64() > 10_000, "the connector's VmHWM was read");
         Assert.Contains("fulfilled 200, rejected 0", stdout);
 
+        Assert.Contains("Startup warm-up: 300 of 300 packets fulfilled on a throwaway loopback connector", connector.Stdout + connector.Stderr);
         var (verifyCode, verifyOut, _) = await CliProcess.RunAsync(new Dictionary<string, string> { ["LEDGER_PATH"] = ledgerPath }, "ledger", "verify", "--config", config);
         Assert.Equal(0, verifyCode);
         Assert.Contains($"{4 * 220} transfers, 0 open pending, 0 violations", verifyOut);

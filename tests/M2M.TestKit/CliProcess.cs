@@ -51,6 +51,8 @@ public sealed class CliProcess : IDisposable
             info.Environment.Remove(name);
         // Each process gets its own ledger file unless the test names one.
         info.Environment["LEDGER_PATH"] = Path.Combine(Path.GetTempPath(), "m2m-cli-tests", Guid.NewGuid().ToString("N"), "ledger.db");
+        // No start-up warm-up (seconds per start under load) unless the test asks for one.
+        info.Environment["STARTUP_WARMUP_PACKETS"] = "0";
         if (env is not null) foreach (var (k, v) in env) info.Environment[k] = v;
         return new CliProcess(Process.Start(info)!);
     }

@@ -133,6 +133,7 @@ public sealed partial class ConfigLoader(Func<string, string?> getEnv)
             Tracing = BuildTracing(),
             Explorer = BuildExplorer(),
             Routing = BuildRouting(f.Routing),
+            StartupWarmupPackets = (int)UInt("STARTUP_WARMUP_PACKETS", Env("STARTUP_WARMUP_PACKETS"), ConnectorSettings.DefaultStartupWarmupPackets, 0, 1_000_000),
             Source = source,
         };
         settings = ApplyLimits(settings, f.Limits);
