@@ -62,7 +62,7 @@ public static class ConnectorSettlement
         string old = StorePath(settings);
         if (settings.Ledger.Backend != LedgerBackend.Postgres)
         {
-            if (ledger is not ISqliteLedgerFile file) return SettlementStore.Open(old);
+            if (InLedger(ledger) is not { } file) return SettlementStore.Open(old);
             var inLedger = SettlementStore.OpenInLedger(file);
             try
             {
@@ -120,7 +120,7 @@ public static class ConnectorSettlement
     public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
         var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings))
-            : ledger is ISqliteLedgerFile file ? EvmChannelStore.OpenInLedger(file) : EvmChannelStore.Open(StorePath(settings));
+            : InLedger(ledger) is { } file ? EvmChannelStore.OpenInLedger(file) : EvmChannelStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmChannelsFile), store.ImportFile, store.Backend, log);
         return store;
     }
@@ -129,7 +129,7 @@ public static class ConnectorSettlement
     public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
         var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings))
-            : ledger is ISqliteLedgerFile file ? EvmClaimStore.OpenInLedger(file) : EvmClaimStore.Open(StorePath(settings));
+            : InLedger(ledger) is { } file ? EvmClaimStore.OpenInLedger(file) : EvmClaimStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmClaimsFile), store.ImportFile, store.Backend, log);
         return store;
     }
@@ -150,6 +150,12 @@ public static class ConnectorSettlement
             log.LogInformation("{File} imported into the {Backend} settlement store: {Channels} channels, {Claims} claims; renamed to {Renamed}",
                 file, backend, done.Channels, done.Claims, file + ".imported");
     }
+
+    /// <summary>
+    /// The SQLite ledger when it carries the settlement tables (ledger migration 0005); null for other ledgers and for a
+    /// release simulated below schema 5 (the settlement tables then stay in settlements.db, as in that release).
+    /// </summary>
+    private static ISqliteLedgerFile? InLedger(ILedger? ledger) => ledger is ISqliteLedgerFile file && SettlementStore.LedgerHasTables(file.Path) ? file : null;
 
     /// <summary>Renames an imported SQLite file (and any -wal/-shm beside it) to *.imported, so it is read once.</summary>
     private static void RenameImported(string file)

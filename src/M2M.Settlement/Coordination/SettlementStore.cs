@@ -83,6 +83,16 @@ public sealed class SettlementStore : ISettlementStore
         return db;
     }
 
+    /// <summary>Whether the ledger file has the settlement tables (ledger schema 5+; a release simulated below it has not).</summary>
+    public static bool LedgerHasTables(string ledgerPath)
+    {
+        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ledgerPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settlements'";
+        return (long)cmd.ExecuteScalar()! > 0;
+    }
+
     /// <summary>True when new records are committed with their ledger reservation (the tables are in the ledger file).</summary>
     public bool InLedger => _ledger is not null;
 
