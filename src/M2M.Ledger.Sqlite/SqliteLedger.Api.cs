@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using M2M.Core.Ledger;
+using M2M.Migrations;
+using Microsoft.Data.Sqlite;
 
 namespace M2M.Ledger.Sqlite;
 
@@ -48,6 +50,26 @@ public sealed partial class SqliteLedger
             waiter = WaitFor(mayReturnBeforeCommit: ReservesOrReleasesOnly(transfers));
         }
         return Returning<IReadOnlyList<CreateTransferResult>>(results, waiter, ct);
+    }
+
+    /// <summary>
+    /// <see cref="ISqliteLedgerFile"/>: the transfers, and when all are applied the rows, in one commit of the writer
+    /// (no second writer on the file). Always waits for that commit, even for a reservation.
+    /// </summary>
+    public async Task<IReadOnlyList<CreateTransferResult>> CreateTransfersWithAsync(IReadOnlyList<Transfer> transfers, Action<SqliteConnection, SqliteTransaction> rows, CancellationToken ct)
+    {
+        CreateTransferResult[] results;
+        Waiter waiter;
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            (results, var changes) = LedgerEngine.Apply(transfers, this, _time.GetUtcNow(), _workspace);
+            if (Array.TrueForAll(results, r => r.IsApplied())) _next.Rows.Add(rows);
+            Record(changes, roundTrip: true); // a call even when the transfers existed already: the rows still need a commit
+            waiter = WaitFor(mayReturnBeforeCommit: false)!;
+        }
+        await waiter.Task.WaitAsync(ct).ConfigureAwait(false);
+        return results;
     }
 
     public ValueTask<bool> SetDebitLimitAsync(UInt128 id, UInt128? debitLimit, CancellationToken ct = default)

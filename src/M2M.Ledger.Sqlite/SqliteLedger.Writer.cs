@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using M2M.Core.Ledger;
+using Microsoft.Data.Sqlite;
 
 namespace M2M.Ledger.Sqlite;
 
@@ -17,10 +18,13 @@ public sealed partial class SqliteLedger
         public int Calls { get; set; }
         /// <summary>The last call's sequence number: committing the batch makes everything up to it durable.</summary>
         public long Seq { get; set; }
+        /// <summary>Other tables' rows to write in this batch's commit (<see cref="CreateTransfersWithAsync"/>; rare).</summary>
+        public List<Action<SqliteConnection, SqliteTransaction>> Rows { get; } = [];
 
         public override void Clear()
         {
             base.Clear();
+            Rows.Clear();
             Calls = 0;
         }
     }
@@ -150,7 +154,7 @@ public sealed partial class SqliteLedger
     /// </summary>
     private void Write(WriteBatch batch)
     {
-        if (batch.IsEmpty)
+        if (batch.IsEmpty && batch.Rows.Count == 0)
         {
             Exec(_writer, "SELECT 1"); // round trips only (ping, flush): prove the file still answers
             return;
@@ -167,6 +171,7 @@ public sealed partial class SqliteLedger
         {
             WriteTables(batch);
         }
+        foreach (var rows in batch.Rows) rows(_writer, tx); // a throw fails the whole commit: rows and transfers land together or not at all
         tx.Commit();
     }
 

@@ -22,7 +22,7 @@ namespace M2M.Ledger.Sqlite;
 /// depends on (one ordered log). If a commit fails, every waiting caller fails and the memory is
 /// reloaded from the file, which is then the truth again (what a restart would do).
 /// </summary>
-public sealed partial class SqliteLedger : ILedger
+public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
 {
     /// <summary>
     /// Calls applied but not yet committed before even a reserve waits for the writer: the

@@ -1,4 +1,5 @@
 using M2M.Core.Ledger;
+using M2M.Migrations;
 using M2M.Settlement.BtpTransfer;
 using M2M.Settlement.Coordination;
 using M2M.Server.Peers;
@@ -42,28 +43,49 @@ public static class ConnectorSettlement
         evmPayer = null;
         if (settings.EvmPrivateKey is not null && sessionOf is not null)
             methods.Add(evmPayer = new EvmSettlementMethod(id => EvmPeers(settings).FirstOrDefault(p => p.Id == id), settings.EvmPrivateKey,
-                OpenEvmChannelStore(settings, log), new Peers.BtpPeerMessenger(sessionOf), channels));
+                OpenEvmChannelStore(settings, log, ledger), new Peers.BtpPeerMessenger(sessionOf), channels));
         else if (policies.Any(p => p.Method == "evm"))
             log.LogWarning("EVM_PRIVATE_KEY is not set: peers with settlement method evm will not be settled");
-        var store = OpenStore(settings, log);
+        var store = OpenStore(settings, log, ledger);
         var options = new SettlementOptions { LeaseTime = settings.SettlementLease, Holder = $"{settings.NodeId}/{Environment.ProcessId}/{Guid.NewGuid():N}" };
         return new SettlementCoordinator(store, ledger, methods, policies, time, log, options, observer);
     }
 
     /// <summary>
-    /// The settlement records live in the ledger's store: beside the SQLite ledger (one node), or in the
-    /// PostgreSQL ledger's database, shared by every node. A PostgreSQL node that still has a
-    /// settlements.db from an earlier release imports its records once (by id) and renames the file.
+    /// The settlement records live in the ledger's store: in the SQLite ledger's file (one node; a new record
+    /// commits with its ledger reservation), or in the PostgreSQL ledger's database, shared by every node. A
+    /// settlements.db left by an earlier release is imported once (by key) and renamed *.imported. Beside a ledger
+    /// that cannot carry the tables (a test's injected ledger), the records stay in settlements.db.
     /// </summary>
-    public static ISettlementStore OpenStore(ConnectorSettings settings, ILogger log)
+    public static ISettlementStore OpenStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        if (settings.Ledger.Backend != LedgerBackend.Postgres) return SettlementStore.Open(StorePath(settings));
-        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(PostgresConnectionString(settings));
         string old = StorePath(settings);
+        if (settings.Ledger.Backend != LedgerBackend.Postgres)
+        {
+            if (InLedger(ledger) is not { } file) return SettlementStore.Open(old);
+            var inLedger = SettlementStore.OpenInLedger(file);
+            try
+            {
+                if (File.Exists(old))
+                {
+                    var copied = inLedger.ImportFile(old);
+                    RenameImported(old);
+                    log.LogInformation("{File} imported into the SQLite ledger {Ledger}: {Settlements} settlements, {Incoming} incoming settlements, {Channels} EVM channels, {Claims} EVM claims; renamed to {Renamed}",
+                        old, file.Path, copied["settlements"], copied["incoming_settlements"], copied["evm_channels"], copied["evm_settlement_claims"] + copied["evm_claims"], old + ".imported");
+                }
+            }
+            catch
+            {
+                inLedger.Dispose();
+                throw;
+            }
+            return inLedger;
+        }
+        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(PostgresConnectionString(settings));
         if (File.Exists(old))
         {
-            using (var file = SettlementStore.Open(old))
-                foreach (var record in file.List()) store.CreateOrGetOpen(record);
+            using (var legacy = SettlementStore.Open(old))
+                foreach (var record in legacy.List()) store.CreateOrGetOpen(record);
             File.Move(old, old + ".imported", overwrite: true);
             log.LogInformation("Settlement records of {File} imported into the PostgreSQL ledger database; the file was renamed to {Renamed}", old, old + ".imported");
         }
@@ -76,7 +98,7 @@ public static class ConnectorSettlement
             settings.Peers.Select(p => new BtpTransferPeer(p.Id, p.Settlement?.AcceptBtpTransfer == true, p.AssetCode, p.AssetScale)),
             loggers.CreateLogger("M2M.Settlement.BtpTransfer")));
 
-    /// <summary>settlements.db beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
+    /// <summary>settlements.db beside the SQLite ledger file (./data for a PostgreSQL ledger): the pre-2.1 store, imported on first start.</summary>
     public static string StorePath(ConnectorSettings settings) => SiblingPath(settings, "settlements.db");
 
     /// <summary>A file beside the SQLite ledger file (./data for a PostgreSQL ledger).</summary>
@@ -86,26 +108,28 @@ public static class ConnectorSettlement
     /// <summary>The EVM claim receiver, when this connector has a key and a peer with settlement.evm.</summary>
     public static EvmClaimReceiver? CreateReceiver(ConnectorSettings settings, ILedger ledger, TimeProvider time, ILoggerFactory loggers, M2M.Settlement.Evm.IPaymentChannelObserver? observer = null) =>
         settings.EvmPrivateKey is null || !settings.Peers.Any(p => p.Settlement?.Evm is not null) ? null
-            : new EvmClaimReceiver(EvmPeers(settings), settings.EvmPrivateKey, ledger, OpenEvmClaimStore(settings, loggers.CreateLogger("M2M.Settlement.Evm")), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
+            : new EvmClaimReceiver(EvmPeers(settings), settings.EvmPrivateKey, ledger, OpenEvmClaimStore(settings, loggers.CreateLogger("M2M.Settlement.Evm"), ledger), time, loggers.CreateLogger("M2M.Settlement.Evm"), observer);
 
     /// <summary>The pre-2.1 per-process files, imported into the settlement store on first start.</summary>
     public const string LegacyEvmChannelsFile = "evm-channels.db", LegacyEvmClaimsFile = "evm-claims.db";
 
     /// <summary>
-    /// The payer's EVM channel state in the settlement store (settlements.db, or the PostgreSQL ledger's database
-    /// shared by every node). An evm-channels.db left by an earlier release is imported once and renamed *.imported.
+    /// The payer's EVM channel state in the settlement store (the SQLite ledger's file, or the PostgreSQL ledger's
+    /// database shared by every node; settlements.db beside a ledger that cannot carry the tables). An evm-channels.db left by an earlier release is imported once and renamed *.imported.
     /// </summary>
-    public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log)
+    public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings)) : EvmChannelStore.Open(StorePath(settings));
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings))
+            : InLedger(ledger) is { } file ? EvmChannelStore.OpenInLedger(file) : EvmChannelStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmChannelsFile), store.ImportFile, store.Backend, log);
         return store;
     }
 
     /// <summary>The received EVM claims in the settlement store; an evm-claims.db left by an earlier release is imported once.</summary>
-    public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log)
+    public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings)) : EvmClaimStore.Open(StorePath(settings));
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings))
+            : InLedger(ledger) is { } file ? EvmClaimStore.OpenInLedger(file) : EvmClaimStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmClaimsFile), store.ImportFile, store.Backend, log);
         return store;
     }
@@ -118,15 +142,27 @@ public static class ConnectorSettlement
     {
         if (!File.Exists(file)) return;
         var done = import(file);
-        File.Move(file, file + ".imported", overwrite: true);
-        foreach (var side in new[] { "-wal", "-shm" })
-            if (File.Exists(file + side)) File.Move(file + side, file + ".imported" + side, overwrite: true);
+        RenameImported(file);
         if (done.Skipped > 0)
             log.LogWarning("{File} imported into the {Backend} settlement store: {Channels} channels, {Claims} claims; {Skipped} rows kept the store's newer or other channel (close those channels on chain); renamed to {Renamed}",
                 file, backend, done.Channels, done.Claims, done.Skipped, file + ".imported");
         else
             log.LogInformation("{File} imported into the {Backend} settlement store: {Channels} channels, {Claims} claims; renamed to {Renamed}",
                 file, backend, done.Channels, done.Claims, file + ".imported");
+    }
+
+    /// <summary>
+    /// The SQLite ledger when it carries the settlement tables (ledger migration 0005); null for other ledgers and for a
+    /// release simulated below schema 5 (the settlement tables then stay in settlements.db, as in that release).
+    /// </summary>
+    private static ISqliteLedgerFile? InLedger(ILedger? ledger) => ledger is ISqliteLedgerFile file && SettlementStore.LedgerHasTables(file.Path) ? file : null;
+
+    /// <summary>Renames an imported SQLite file (and any -wal/-shm beside it) to *.imported, so it is read once.</summary>
+    private static void RenameImported(string file)
+    {
+        File.Move(file, file + ".imported", overwrite: true);
+        foreach (var side in new[] { "-wal", "-shm" })
+            if (File.Exists(file + side)) File.Move(file + side, file + ".imported" + side, overwrite: true);
     }
 
     /// <summary>The peers with peers[].settlement.evm, as settlement sees them.</summary>

@@ -22,6 +22,8 @@ public static class DataStores
     {
         var list = new List<DataStore>();
         if (settings.Ledger.Backend == LedgerBackend.Sqlite) list.Add(new DataStore(Ledger, Path.GetFullPath(settings.Ledger.Path), SqliteLedger.Migrations));
+        // settlements.db: since 2.1 the settlement tables are in the SQLite ledger's file (backed up with it); a file
+        // left by an earlier release is still checked, backed up and restored until the next start imports it.
         list.Add(new DataStore("settlements", ConnectorSettlement.StorePath(settings), SettlementStore.Migrations));
         list.Add(new DataStore("evm-channels", ConnectorSettlement.SiblingPath(settings, "evm-channels.db"), EvmChannelStore.Migrations));
         list.Add(new DataStore("evm-claims", ConnectorSettlement.SiblingPath(settings, "evm-claims.db"), EvmClaimStore.Migrations));

@@ -28,10 +28,13 @@ public interface ISettlementStore : IDisposable
     /// <summary>
     /// Under the peer's lock: returns the open settlement if any; else, when <paramref name="minInterval"/> is
     /// positive and the last settlement of the peer started less than that before <paramref name="now"/>, TooSoon;
-    /// else runs <paramref name="build"/> (which reads the balance) and inserts what it returns.
+    /// else runs <paramref name="build"/> (which reads the balance) and inserts what it returns. A store in the SQLite
+    /// ledger's file commits the record together with <paramref name="reservation"/> (the pending debit of its amount)
+    /// in one commit of the ledger's writer, an outbox (RELIABILITY.md rule 5); other stores insert the record alone and
+    /// the coordinator reserves before paying (same transfer id, so both ways end in one reservation).
     /// </summary>
     Task<(CreateOutcome Outcome, SettlementRecord? Record)> CreateAsync(string peerId, DateTimeOffset now, TimeSpan minInterval,
-        Func<CancellationToken, Task<SettlementRecord?>> build, CancellationToken ct);
+        Func<CancellationToken, Task<SettlementRecord?>> build, Func<SettlementRecord, Core.Ledger.Transfer>? reservation, CancellationToken ct);
 
     /// <summary>Takes or renews the lease of an open record for <paramref name="holder"/>; false when another live holder has it or it is closed.</summary>
     Task<bool> TryLeaseAsync(Guid id, string holder, TimeSpan ttl, CancellationToken ct);

@@ -47,7 +47,8 @@ public sealed class SettlementRequestException(string message) : Exception(messa
 /// on request, and drives each through pending → submitted → confirmed | failed. Exactly once,
 /// also with several nodes on one PostgreSQL ledger:
 /// 1. the record is created under the store's per-peer lock, which covers the open check, the
-///    minimum interval and the balance read (<see cref="ISettlementStore.CreateAsync"/>);
+///    minimum interval and the balance read (<see cref="ISettlementStore.CreateAsync"/>); on SQLite the
+///    record and the reservation of step 2 are one commit of the ledger's writer (an outbox);
 /// 2. the node holding the record's lease reserves the amount with a pending ledger debit whose
 ///    id derives from the settlement id, before paying (RELIABILITY.md rule 5): while the record is
 ///    open no other settlement of the peer can start, and a crash after paying leaves the debit
@@ -122,8 +123,12 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
             if (settle == 0) throw new SettlementRequestException($"nothing to settle: we owe '{peerId}' {balance} (settleTo {policy.SettleTo})");
             if (settle > balance) throw new SettlementRequestException($"amount {settle} is more than the {balance} we owe '{peerId}'");
             return NewRecord(policy, chosen, settle);
-        }, ct).ConfigureAwait(false);
-        if (outcome == CreateOutcome.Created) _observer?.Requested(record!);
+        }, r => Reservation(r, policy), ct).ConfigureAwait(false);
+        if (outcome == CreateOutcome.Created)
+        {
+            CrashPoint.Hit("settlement-created");
+            _observer?.Requested(record!);
+        }
         return record!;
     }
 
@@ -142,8 +147,12 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
                 {
                     ulong owed = await OwedAsync(policy, token).ConfigureAwait(false);
                     return OverThreshold(policy, owed) ? NewRecord(policy, policy.Method, owed - policy.SettleTo) : null;
-                }, ct).ConfigureAwait(false);
-                if (outcome == CreateOutcome.Created && created is not null) _observer?.Requested(created);
+                }, r => Reservation(r, policy), ct).ConfigureAwait(false);
+                if (outcome == CreateOutcome.Created && created is not null)
+                {
+                    CrashPoint.Hit("settlement-created"); // the intent (and on SQLite its reservation) committed, nothing paid yet
+                    _observer?.Requested(created);
+                }
             }
             var now = _time.GetUtcNow();
             foreach (var listed in _store.List(SettlementState.Pending).Concat(_store.List(SettlementState.Submitted)))
@@ -262,8 +271,18 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
     /// </summary>
     private async Task ReserveAsync(SettlementRecord record, PeerSettlementPolicy policy, CancellationToken ct)
     {
+        var result = (await _ledger.CreateTransfersAsync([Reservation(record, policy)], ct).ConfigureAwait(false))[0];
+        if (!result.IsApplied()) throw new SettlementFailedException($"the ledger refused to reserve the settlement before paying: {result}");
+    }
+
+    /// <summary>
+    /// The pending debit that reserves a settlement's amount. A store in the SQLite ledger's file commits it with the
+    /// record (one commit: the outbox); <see cref="ReserveAsync"/> then finds it (Exists) before paying.
+    /// </summary>
+    private Transfer Reservation(SettlementRecord record, PeerSettlementPolicy policy)
+    {
         uint ledger = PeerAccounts.LedgerFor(policy.AssetCode, policy.AssetScale);
-        var reserve = new Transfer
+        return new Transfer
         {
             Id = TransferIds.SettlementReserve(record.Id),
             DebitAccountId = PeerAccounts.PeerAccountId(policy.PeerId, ledger),
@@ -274,8 +293,6 @@ public sealed partial class SettlementCoordinator : IAsyncDisposable
             Flags = TransferFlags.Pending,
             TimeoutAt = record.CreatedAt + _options.ReservationTimeout,
         };
-        var result = (await _ledger.CreateTransfersAsync([reserve], ct).ConfigureAwait(false))[0];
-        if (!result.IsApplied()) throw new SettlementFailedException($"the ledger refused to reserve the settlement before paying: {result}");
     }
 
     /// <summary>Posts the reservation once paid. Should it have expired or been voided meanwhile, the debit is booked directly under the same id.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using M2M.Core.Ledger;
 using M2M.Core.Migrations;
 using M2M.Migrations;
 using Microsoft.Data.Sqlite;
@@ -6,23 +7,36 @@ using Microsoft.Data.Sqlite;
 namespace M2M.Settlement.Coordination;
 
 /// <summary>
-/// Durable settlement records in their own SQLite file (WAL, synchronous=FULL). Every state
-/// change is committed before the coordinator acts on it, so a restart resumes from here.
-/// At most one open settlement per peer is enforced by a partial unique index. One process owns
-/// the SQLite ledger, so the per-peer lock of <see cref="CreateAsync"/> is a process-wide gate and
-/// the lease is always ours.
+/// Durable settlement records on SQLite (WAL, synchronous=FULL). Every state change is committed
+/// before the coordinator acts on it, so a restart resumes from here. At most one open settlement
+/// per peer is enforced by a partial unique index. One process owns the SQLite ledger, so the
+/// per-peer lock of <see cref="CreateAsync"/> is a process-wide gate and the lease is always ours.
+/// Since 2.1 the tables are in the ledger's own file (<see cref="OpenInLedger"/>, ledger migration 0005):
+/// a new record is written in the ledger writer's commit that also reserves its amount, so the intent
+/// and its reservation land together or not at all. The later state changes are single rows, a few per
+/// settlement, written on this store's own connection (busy timeout), as the doubtful-post journal does.
+/// <see cref="Open"/> is the pre-2.1 settlements.db (imported on first start) and stores beside other ledgers.
 /// </summary>
 public sealed class SettlementStore : ISettlementStore
 {
     /// <summary>The numbered migrations in Migrations/*.sql (embedded).</summary>
     public static readonly MigrationSet Migrations = MigrationSet.FromResources("settlements", typeof(SettlementStore).Assembly, "m2m.migrations.settlements.");
 
+    /// <summary>The tables <see cref="ImportFile"/> copies (the whole settlements.db layout: records, RFC 38 incoming, EVM state).</summary>
+    private static readonly string[] Tables = ["settlements", "incoming_settlements", "settlement_leftovers", "evm_channels", "evm_settlement_claims", "evm_claims"];
+
     private readonly SqliteConnection _db;
+    private readonly ISqliteLedgerFile? _ledger;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _create = new(1, 1);
 
-    private SettlementStore(SqliteConnection db) => _db = db;
+    private SettlementStore(SqliteConnection db, ISqliteLedgerFile? ledger)
+    {
+        _db = db;
+        _ledger = ledger;
+    }
 
+    /// <summary>A settlements.db file of its own (pre-2.1 layout; beside a ledger that cannot carry the tables).</summary>
     public static SettlementStore Open(string path)
     {
         string full = Path.GetFullPath(path);
@@ -39,13 +53,53 @@ public sealed class SettlementStore : ISettlementStore
             db.Dispose();
             throw;
         }
-        return new SettlementStore(db);
+        return new SettlementStore(db, null);
     }
+
+    /// <summary>The tables in the SQLite ledger's file (its migration 0005 created them); new records commit with their reservation.</summary>
+    public static SettlementStore OpenInLedger(ISqliteLedgerFile ledger)
+    {
+        var db = OpenLedgerConnection(ledger.Path);
+        return new SettlementStore(db, ledger);
+    }
+
+    /// <summary>A connection of settlement code on the ledger file: waits for the ledger's writer rather than failing (rare, short writes).</summary>
+    public static SqliteConnection OpenLedgerConnection(string ledgerPath)
+    {
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ledgerPath, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 5 }.ToString());
+        db.Open();
+        try
+        {
+            Exec(db, "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;");
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settlements'";
+            if ((long)cmd.ExecuteScalar()! == 0) throw new InvalidOperationException($"ledger {ledgerPath} has no settlement tables (ledger schema older than 5)");
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
+        return db;
+    }
+
+    /// <summary>Whether the ledger file has the settlement tables (ledger schema 5+; a release simulated below it has not).</summary>
+    public static bool LedgerHasTables(string ledgerPath)
+    {
+        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ledgerPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settlements'";
+        return (long)cmd.ExecuteScalar()! > 0;
+    }
+
+    /// <summary>True when new records are committed with their ledger reservation (the tables are in the ledger file).</summary>
+    public bool InLedger => _ledger is not null;
 
     public string Backend => "sqlite";
 
     public async Task<(CreateOutcome Outcome, SettlementRecord? Record)> CreateAsync(string peerId, DateTimeOffset now, TimeSpan minInterval,
-        Func<CancellationToken, Task<SettlementRecord?>> build, CancellationToken ct)
+        Func<CancellationToken, Task<SettlementRecord?>> build, Func<SettlementRecord, Transfer>? reservation, CancellationToken ct)
     {
         await _create.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -54,6 +108,13 @@ public sealed class SettlementStore : ISettlementStore
             if (minInterval > TimeSpan.Zero && List(peerId: peerId).LastOrDefault() is { } last && now - last.CreatedAt < minInterval) return (CreateOutcome.TooSoon, null);
             var record = await build(ct).ConfigureAwait(false);
             if (record is null) return (CreateOutcome.Nothing, null);
+            if (_ledger is not null && reservation is not null)
+            {
+                // No open record for the peer (checked above, under the gate every creation takes): the insert cannot refuse.
+                var reserved = await _ledger.CreateTransfersWithAsync([reservation(record)], (c, tx) => Write(c, tx, record, insert: true), ct).ConfigureAwait(false);
+                if (reserved[0].IsApplied()) return (CreateOutcome.Created, record);
+                // The ledger refused the reservation: the record alone, and the coordinator's reserve step reports why (as before 2.1).
+            }
             var stored = CreateOrGetOpen(record);
             return (stored.Id == record.Id ? CreateOutcome.Created : CreateOutcome.AlreadyOpen, stored);
         }
@@ -129,14 +190,14 @@ public sealed class SettlementStore : ISettlementStore
         {
             var open = OpenFor(record.PeerId);
             if (open is not null) return open;
-            Write(record, insert: true);
+            Write(_db, null, record, insert: true);
             return record;
         }
     }
 
     public void Update(SettlementRecord record)
     {
-        lock (_lock) Write(record, insert: false);
+        lock (_lock) Write(_db, null, record, insert: false);
     }
 
     public SettlementRecord? Get(Guid id)
@@ -169,9 +230,10 @@ public sealed class SettlementStore : ISettlementStore
         }
     }
 
-    private void Write(SettlementRecord r, bool insert)
+    private static void Write(SqliteConnection db, SqliteTransaction? tx, SettlementRecord r, bool insert)
     {
-        using var cmd = _db.CreateCommand();
+        using var cmd = db.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = insert
             ? "INSERT INTO settlements VALUES ($id, $peer, $method, $amount, $token, $state, $attempts, $error, $ref, $created, $updated, $next)"
             : "UPDATE settlements SET state = $state, attempts = $attempts, last_error = $error, reference = $ref, updated_at = $updated, next_attempt_at = $next WHERE id = $id";
@@ -203,6 +265,45 @@ public sealed class SettlementStore : ISettlementStore
             list.Add(SettlementRows.Read(r));
         }
         return list;
+    }
+
+    /// <summary>
+    /// Copies a pre-2.1 settlements.db (brought to its latest layout first) into this store's tables in one transaction;
+    /// rows already here are kept (by key), so a second import changes nothing. Returns the rows copied per table.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> ImportFile(string legacyPath)
+    {
+        using (Open(legacyPath))
+        {
+            // migrated to the latest settlements.db layout, so every table below exists there with this column order
+        }
+        var copied = new Dictionary<string, int>(StringComparer.Ordinal);
+        lock (_lock)
+        {
+            using (var attach = _db.CreateCommand())
+            {
+                attach.CommandText = "ATTACH DATABASE $p AS legacy";
+                attach.Parameters.AddWithValue("$p", Path.GetFullPath(legacyPath));
+                attach.ExecuteNonQuery();
+            }
+            try
+            {
+                using var tx = _db.BeginTransaction(deferred: false);
+                foreach (var table in Tables)
+                {
+                    using var cmd = _db.CreateCommand();
+                    cmd.Transaction = tx;
+                    cmd.CommandText = $"INSERT OR IGNORE INTO main.{table} SELECT * FROM legacy.{table}";
+                    copied[table] = cmd.ExecuteNonQuery();
+                }
+                tx.Commit();
+            }
+            finally
+            {
+                Exec(_db, "DETACH DATABASE legacy");
+            }
+        }
+        return copied;
     }
 
     private static void Exec(SqliteConnection db, string sql)

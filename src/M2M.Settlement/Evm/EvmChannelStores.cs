@@ -18,8 +18,8 @@ public sealed record EvmImport(int Channels, int Claims, int Skipped);
 
 /// <summary>
 /// The EVM channel tables live in the settlement store, beside the settlement records (issue 15): the
-/// SQLite settlements.db of a one-process ledger, or the PostgreSQL ledger's database shared by every
-/// node. One SQLite connection (WAL, synchronous=FULL) behind a lock, or a pooled PostgreSQL source.
+/// SQLite ledger's file of a one-process ledger (settlements.db before 2.1, and beside other ledgers), or the
+/// PostgreSQL ledger's database shared by every node. One SQLite connection (WAL, synchronous=FULL) behind a lock, or a pooled PostgreSQL source.
 /// </summary>
 public abstract class EvmStore : IDisposable
 {
@@ -46,6 +46,9 @@ public abstract class EvmStore : IDisposable
             throw;
         }
     }
+
+    /// <summary>The tables in the SQLite ledger's file (ledger migration 0005): a connection beside the ledger's writer, with a busy timeout.</summary>
+    private protected EvmStore(ISqliteLedgerFile ledger) => _sqlite = SettlementStore.OpenLedgerConnection(ledger.Path);
 
     private protected EvmStore(NpgsqlDataSource pg)
     {
@@ -242,6 +245,14 @@ public sealed class EvmChannelStore : EvmStore
     {
     }
 
+    private EvmChannelStore(ISqliteLedgerFile ledger)
+        : base(ledger)
+    {
+    }
+
+    /// <summary>The table(s) in the SQLite ledger's file.</summary>
+    public static EvmChannelStore OpenInLedger(ISqliteLedgerFile ledger) => new(ledger);
+
     /// <summary>The tables in the SQLite settlement store at <paramref name="path"/> (settlements.db).</summary>
     public static EvmChannelStore Open(string path) => new(path);
 
@@ -364,6 +375,14 @@ public sealed class EvmClaimStore : EvmStore
         : base(pg)
     {
     }
+
+    private EvmClaimStore(ISqliteLedgerFile ledger)
+        : base(ledger)
+    {
+    }
+
+    /// <summary>The table(s) in the SQLite ledger's file.</summary>
+    public static EvmClaimStore OpenInLedger(ISqliteLedgerFile ledger) => new(ledger);
 
     /// <summary>The table in the SQLite settlement store at <paramref name="path"/> (settlements.db).</summary>
     public static EvmClaimStore Open(string path) => new(path);

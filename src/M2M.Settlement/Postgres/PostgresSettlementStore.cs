@@ -41,8 +41,9 @@ public sealed class PostgresSettlementStore : ISettlementStore
     }
 
     public async Task<(CreateOutcome Outcome, SettlementRecord? Record)> CreateAsync(string peerId, DateTimeOffset now, TimeSpan minInterval,
-        Func<CancellationToken, Task<SettlementRecord?>> build, CancellationToken ct)
+        Func<CancellationToken, Task<SettlementRecord?>> build, Func<SettlementRecord, M2M.Core.Ledger.Transfer>? reservation, CancellationToken ct)
     {
+        // The reservation is the coordinator's next step here: the PostgreSQL ledger commits on its own connections.
         await using var conn = await _db.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended('m2m-settle:' || $1, 0))", conn, tx))
