@@ -55,7 +55,7 @@ public sealed class SqliteSettlementCrashTests(ITestOutputHelper output) : IDisp
 
         using (var dying = CliProcess.StartIn(_dir, new Dictionary<string, string>(env) { [how == "crash" ? "M2M_CRASHPOINT" : "M2M_PAUSEPOINT"] = point }, "run", "--config", config))
         {
-            await ProcessSupport.WaitForHealth(http, dying, TimeSpan.FromSeconds(60));
+            await CliProcess.WaitForHealth(http, dying, TimeSpan.FromSeconds(60));
             await using (var alice = await TestPeer.ConnectAsync(btp, "alice", "alice-secret"))
             await using (var bob = await TestPeer.ConnectAsync(btp, "bob", "bob-secret"))
             {
@@ -96,7 +96,7 @@ public sealed class SqliteSettlementCrashTests(ITestOutputHelper output) : IDisp
 
         using (var restarted = CliProcess.StartIn(_dir, env, "run", "--config", config))
         {
-            await ProcessSupport.WaitForHealth(http, restarted, TimeSpan.FromSeconds(60));
+            await CliProcess.WaitForHealth(http, restarted, TimeSpan.FromSeconds(60));
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (SettlementRows(ledgerPath, open: false) != (1L, (long)Owed) && DateTime.UtcNow < deadline) await Task.Delay(200);
             Assert.True(SettlementRows(ledgerPath, open: false) == (1L, (long)Owed), $"not confirmed in 60 s\n{restarted.Stdout}\n{restarted.Stderr}");
