@@ -56,16 +56,18 @@ public class HealthAddressTests
         Assert.Contains("g.lonely", line);
     }
 
+    /// <summary>Our connector at g.top with one child peer, kid.</summary>
+    private static Task<ConnectorHost> StartParent() => Start(new ConnectorSettings
+    {
+        NodeId = "top",
+        IlpAddress = "g.top",
+        Peers = [new PeerSettings { Id = "kid", AuthToken = "kid-secret", Relation = PeerRelation.Child }],
+    }, new LogCapture());
+
     [Fact]
     public async Task A_child_of_our_own_connector_shows_the_address_its_parent_gave_it()
     {
-        var log = new LogCapture();
-        await using var parent = await Start(new ConnectorSettings
-        {
-            NodeId = "top",
-            IlpAddress = "g.top",
-            Peers = [new PeerSettings { Id = "kid", AuthToken = "kid-secret", Relation = PeerRelation.Child }],
-        }, log);
+        await using var parent = await StartParent();
         // Before the parent answers (it is not even dialled yet: the child has not started), the child says it is waiting.
         var childLog = new LogCapture();
         await using var child = await Start(new ConnectorSettings
@@ -86,13 +88,7 @@ public class HealthAddressTests
     [Fact]
     public async Task A_parent_added_at_runtime_is_asked_for_our_address()
     {
-        var log = new LogCapture();
-        await using var parent = await Start(new ConnectorSettings
-        {
-            NodeId = "top",
-            IlpAddress = "g.top",
-            Peers = [new PeerSettings { Id = "kid", AuthToken = "kid-secret", Relation = PeerRelation.Child }],
-        }, log);
+        await using var parent = await StartParent();
         var childLog = new LogCapture();
         await using var child = await Start(new ConnectorSettings { NodeId = "kid", IlpAddress = "g.kid", IlpAddressIsDefault = true }, childLog);
         Assert.Equal(M2M.Server.Routing.AddressSource.Default, child.Routing.AddressSource);
