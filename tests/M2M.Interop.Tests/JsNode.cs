@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using M2M.TestKit;
 
 namespace M2M.Interop.Tests;
 
@@ -31,12 +32,7 @@ internal sealed class JsNode : IAsyncDisposable
         return node;
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => LoopbackPort.Free();
 
     /// <summary>Its address, local routing table (prefix → next hop) and per-account balances.</summary>
     public async Task<(string Address, Dictionary<string, string> Routes, Dictionary<string, long> Balances)> InfoAsync()

@@ -22,12 +22,7 @@ public sealed class HostedPaymentKillTests
     private const ulong Funded = 1_000_000;
     private const ulong Amount = 60_000;
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    private static int FreePort() => LoopbackPort.Free();
 
     private static string Config(string dir, string name, string yaml)
     {

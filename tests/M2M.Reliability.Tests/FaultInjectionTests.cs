@@ -106,6 +106,10 @@ public class FaultInjectionTests(ITestOutputHelper output)
         Assert.Equal("T01", ((IlpReject)await alice.SendAsync(TestPeer.Payment("g.bob.x", 1))).Code);
 
         await using var bobAgain = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
+        // The server attaches a session just after sending its auth response: until then a packet for bob is
+        // (rightly) T01, which CI hit once. Service resumes once the connector has the session.
+        var attached = Stopwatch.StartNew();
+        while (!host.Peers.IsConnected("bob") && attached.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(10);
         Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 1)));
         await AssertBooksClean(host);
     }

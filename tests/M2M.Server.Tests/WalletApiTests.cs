@@ -207,8 +207,7 @@ public sealed class WalletBalanceTests(EvmNodeFixture node)
     [Fact]
     public async Task An_unreachable_node_is_a_502_with_a_message()
     {
-        int port;
-        using (var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        int port = LoopbackPort.Free();
         await using var host = await TestConnector.StartAsync(WalletApiClient.Settings(WalletApiClient.NewStore(), new Uri($"http://127.0.0.1:{port}")));
         var api = new WalletApiClient(host);
         await api.PostAsync("/admin/wallets", """{"agentId": "agent-a"}""");
