@@ -36,27 +36,10 @@ while [ $# -gt 0 ]; do
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-WORK="$(mktemp -d /tmp/m2m-explorer-cpu.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-step() { echo "== $*" >&2; }
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-
-LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
-CONNECTOR="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
-if [ "$BUILD" = 1 ]; then
-  step "build (Release): connector and load generator"
-  dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
-  dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
-fi
-for f in "$CONNECTOR" "${LOADGEN[1]}"; do
-  [ -f "$f" ] || { echo "explorer-cpu.sh: $f is missing: run without --no-build" >&2; exit 1; }
-done
+bench_workdir explorer-cpu
+release_builds
 write_connector_config "$WORK/config.yaml"
 TOKEN="bench-explorer-token-$RANDOM$RANDOM"
 

@@ -1,4 +1,4 @@
-# Shared by bench/compare.sh and bench/profile.sh (sourced, not run).
+# Shared by the bench scripts (sourced, not run; ROOT set first).
 
 # The one-hop topology both scripts measure: sender peer alice → connector → receiver peer bob.
 write_connector_config() { # path
@@ -21,4 +21,32 @@ wait_port() { # host port seconds
     sleep 0.1
   done
   echo "${0##*/}: nothing listens on $1:$2 after $3 s" >&2; return 1
+}
+
+step() { echo "== $*" >&2; }
+
+# A scratch directory in WORK and the PIDS of what the script starts, ended on exit (only those).
+bench_workdir() { # name
+  WORK="$(mktemp -d "/tmp/m2m-$1.XXXXXX")"
+  PIDS=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+
+# The Release connector and load generator in CONNECTOR and LOADGEN, built unless BUILD=0; every
+# DLL given (the two, plus any extra builds named) must exist.
+release_builds() { # extra-dll...
+  LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
+  CONNECTOR="$ROOT/src/M2M.Cli/bin/Release/net10.0/m2m-connector.dll"
+  if [ "$BUILD" = 1 ]; then
+    step "build (Release): connector and load generator"
+    dotnet build -c Release "$ROOT/src/M2M.Cli" -v q -nologo >&2
+    dotnet build -c Release "$ROOT/bench/M2M.LoadGen" -v q -nologo >&2
+  fi
+  for f in "$CONNECTOR" "${LOADGEN[1]}" "$@"; do
+    [ -f "$f" ] || { echo "${0##*/}: $f is missing: run without --no-build (or fix the DLL path given)" >&2; exit 1; }
+  done
 }
