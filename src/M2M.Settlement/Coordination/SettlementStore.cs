@@ -57,11 +57,7 @@ public sealed class SettlementStore : ISettlementStore
     }
 
     /// <summary>The tables in the SQLite ledger's file (its migration 0005 created them); new records commit with their reservation.</summary>
-    public static SettlementStore OpenInLedger(ISqliteLedgerFile ledger)
-    {
-        var db = OpenLedgerConnection(ledger.Path);
-        return new SettlementStore(db, ledger);
-    }
+    public static SettlementStore OpenInLedger(ISqliteLedgerFile ledger) => new(OpenLedgerConnection(ledger.Path), ledger);
 
     /// <summary>A connection of settlement code on the ledger file: waits for the ledger's writer rather than failing (rare, short writes).</summary>
     public static SqliteConnection OpenLedgerConnection(string ledgerPath)
@@ -71,9 +67,7 @@ public sealed class SettlementStore : ISettlementStore
         try
         {
             Exec(db, "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;");
-            using var cmd = db.CreateCommand();
-            cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settlements'";
-            if ((long)cmd.ExecuteScalar()! == 0) throw new InvalidOperationException($"ledger {ledgerPath} has no settlement tables (ledger schema older than 5)");
+            if (!HasSettlementTables(db)) throw new InvalidOperationException($"ledger {ledgerPath} has no settlement tables (ledger schema older than 5)");
         }
         catch
         {
@@ -88,6 +82,11 @@ public sealed class SettlementStore : ISettlementStore
     {
         using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = ledgerPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         db.Open();
+        return HasSettlementTables(db);
+    }
+
+    private static bool HasSettlementTables(SqliteConnection db)
+    {
         using var cmd = db.CreateCommand();
         cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'settlements'";
         return (long)cmd.ExecuteScalar()! > 0;
