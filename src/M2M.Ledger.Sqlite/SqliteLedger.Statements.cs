@@ -16,6 +16,28 @@ public sealed partial class SqliteLedger
     /// parameter per execution). The text written is exactly SqliteSchema.Id / Amount.
     /// Used only by the writer loop; disposed after it ends, before the connection.
     /// </summary>
+    /// <summary>
+    /// <see cref="SqliteSchema.Id"/> as UTF-8 into 32 bytes, without UInt128's general formatter
+    /// (its "x32" path was a top symbol of the writer thread).
+    /// </summary>
+    internal static void FormatId(UInt128 value, Span<byte> text)
+    {
+        ReadOnlySpan<byte> hex = "0123456789abcdef"u8;
+        ulong hi = (ulong)(value >> 64), lo = (ulong)value;
+        for (int i = 15; i >= 0; i--, hi >>= 4) text[i] = hex[(int)(hi & 0xF)];
+        for (int i = 31; i >= 16; i--, lo >>= 4) text[i] = hex[(int)(lo & 0xF)];
+    }
+
+    /// <summary><see cref="SqliteSchema.Amount"/> as UTF-8; returns its length (amounts that fit 64 bits take ulong's faster path).</summary>
+    internal static int FormatAmount(UInt128 value, Span<byte> text)
+    {
+        bool ok = value <= ulong.MaxValue
+            ? ((ulong)value).TryFormat(text, out int n, default, CultureInfo.InvariantCulture)
+            : value.TryFormat(text, out n, default, CultureInfo.InvariantCulture);
+        Invariant.Check(ok, "amount formatting");
+        return n;
+    }
+
     private sealed class WriterStatements : IDisposable
     {
         private readonly sqlite3 _db;
@@ -24,6 +46,9 @@ public sealed partial class SqliteLedger
         private readonly sqlite3_stmt _updateState;
         private readonly sqlite3_stmt? _appendLog;
         private readonly sqlite3_stmt? _deleteLog;
+        private readonly sqlite3_stmt _begin;
+        private readonly sqlite3_stmt _commit;
+        private readonly sqlite3_stmt _rollback;
 
         public WriterStatements(SqliteConnection writer, bool log)
         {
@@ -35,11 +60,27 @@ public sealed partial class SqliteLedger
                   debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted
                 """);
             _updateState = Prepare("UPDATE transfers SET pending_state = ?1 WHERE id = ?2");
+            _begin = Prepare("BEGIN IMMEDIATE");
+            _commit = Prepare("COMMIT");
+            _rollback = Prepare("ROLLBACK");
             if (log)
             {
                 _appendLog = Prepare("INSERT INTO ledger_log (records) VALUES (?1)");
                 _deleteLog = Prepare("DELETE FROM ledger_log WHERE seq <= ?1");
             }
+        }
+
+        /// <summary>BEGIN IMMEDIATE (the write lock now, waiting up to the connection's busy_timeout).</summary>
+        public void Begin() => Step(_begin);
+
+        public void Commit() => Step(_commit);
+
+        /// <summary>After a failure inside <see cref="Begin"/>/<see cref="Commit"/>: rolls back what is still open (a failed COMMIT may have ended it).</summary>
+        public void RollbackIfOpen()
+        {
+            if (raw.sqlite3_get_autocommit(_db) != 0) return;
+            raw.sqlite3_step(_rollback);
+            raw.sqlite3_reset(_rollback);
         }
 
         /// <summary>Appends one log row; returns its key.</summary>
@@ -107,6 +148,9 @@ public sealed partial class SqliteLedger
             _updateState.Dispose();
             _appendLog?.Dispose();
             _deleteLog?.Dispose();
+            _begin.Dispose();
+            _commit.Dispose();
+            _rollback.Dispose();
         }
 
         private sqlite3_stmt Prepare(string sql)
@@ -118,15 +162,14 @@ public sealed partial class SqliteLedger
         private void BindId(sqlite3_stmt s, int index, UInt128 value)
         {
             Span<byte> text = stackalloc byte[32];
-            Invariant.Check(value.TryFormat(text, out int n, IdFormat, CultureInfo.InvariantCulture) && n == 32, "id formatting");
+            FormatId(value, text);
             Check(raw.sqlite3_bind_text(s, index, text));
         }
 
         private void BindAmount(sqlite3_stmt s, int index, UInt128 value)
         {
             Span<byte> text = stackalloc byte[40]; // UInt128.MaxValue has 39 digits
-            Invariant.Check(value.TryFormat(text, out int n, default, CultureInfo.InvariantCulture), "amount formatting");
-            Check(raw.sqlite3_bind_text(s, index, text[..n]));
+            Check(raw.sqlite3_bind_text(s, index, text[..FormatAmount(value, text)]));
         }
 
         private void BindLong(sqlite3_stmt s, int index, long value) => Check(raw.sqlite3_bind_int64(s, index, value));
