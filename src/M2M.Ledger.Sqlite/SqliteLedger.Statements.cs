@@ -42,6 +42,9 @@ public sealed partial class SqliteLedger
     {
         private readonly sqlite3 _db;
         private readonly sqlite3_stmt _insertTransfer;
+        /// <summary>The same insert for <see cref="_rowsPerInsert"/> rows at once (one statement step per chunk of a projection).</summary>
+        private readonly sqlite3_stmt? _insertTransfers;
+        private readonly int _rowsPerInsert;
         private readonly sqlite3_stmt _upsertAccount;
         private readonly sqlite3_stmt _updateState;
         private readonly sqlite3_stmt? _appendLog;
@@ -50,10 +53,12 @@ public sealed partial class SqliteLedger
         private readonly sqlite3_stmt _commit;
         private readonly sqlite3_stmt _rollback;
 
-        public WriterStatements(SqliteConnection writer, bool log)
+        public WriterStatements(SqliteConnection writer, bool log, int rowsPerInsert)
         {
             _db = writer.Handle!;
-            _insertTransfer = Prepare($"INSERT INTO transfers ({TransferColumns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+            _insertTransfer = Prepare($"INSERT INTO transfers ({TransferColumns}) VALUES {TransferValues(1)}");
+            _rowsPerInsert = rowsPerInsert;
+            if (rowsPerInsert > 1) _insertTransfers = Prepare($"INSERT INTO transfers ({TransferColumns}) VALUES {TransferValues(rowsPerInsert)}");
             _upsertAccount = Prepare($"""
                 INSERT INTO accounts ({AccountColumns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                 ON CONFLICT (id) DO UPDATE SET flags = excluded.flags, debit_limit = excluded.debit_limit, debits_pending = excluded.debits_pending,
@@ -97,24 +102,49 @@ public sealed partial class SqliteLedger
             Step(_deleteLog!);
         }
 
-        public void InsertTransfer(Transfer t, PendingState? state)
+        /// <summary>Inserts the transfers in order (rowid order = insert order, as one row per statement gave), each with its state from <paramref name="states"/>.</summary>
+        public void InsertTransfers(List<Transfer> transfers, Dictionary<UInt128, PendingState> states)
         {
-            BindId(_insertTransfer, 1, t.Id);
-            BindId(_insertTransfer, 2, t.DebitAccountId);
-            BindId(_insertTransfer, 3, t.CreditAccountId);
-            BindAmount(_insertTransfer, 4, t.Amount);
-            if (t.PendingId == UInt128.Zero) BindNull(_insertTransfer, 5);
-            else BindId(_insertTransfer, 5, t.PendingId);
-            BindLong(_insertTransfer, 6, t.Ledger);
-            BindLong(_insertTransfer, 7, t.Code);
-            BindLong(_insertTransfer, 8, (long)t.Flags);
-            if (t.TimeoutAt is { } at) BindLong(_insertTransfer, 9, Millis(at));
-            else BindNull(_insertTransfer, 9);
-            if (state is { } s) BindLong(_insertTransfer, 10, (long)s);
-            else BindNull(_insertTransfer, 10);
-            BindLong(_insertTransfer, 11, Millis(t.CreatedAt));
-            Step(_insertTransfer);
+            int i = 0;
+            if (_insertTransfers is { } chunk)
+            {
+                for (; i + _rowsPerInsert <= transfers.Count; i += _rowsPerInsert)
+                {
+                    for (int j = 0; j < _rowsPerInsert; j++) BindTransfer(chunk, j * TransferColumnCount, transfers[i + j], states);
+                    Step(chunk);
+                }
+            }
+            for (; i < transfers.Count; i++)
+            {
+                BindTransfer(_insertTransfer, 0, transfers[i], states);
+                Step(_insertTransfer);
+            }
         }
+
+        private void BindTransfer(sqlite3_stmt stmt, int offset, Transfer t, Dictionary<UInt128, PendingState> states)
+        {
+            BindId(stmt, offset + 1, t.Id);
+            BindId(stmt, offset + 2, t.DebitAccountId);
+            BindId(stmt, offset + 3, t.CreditAccountId);
+            BindAmount(stmt, offset + 4, t.Amount);
+            if (t.PendingId == UInt128.Zero) BindNull(stmt, offset + 5);
+            else BindId(stmt, offset + 5, t.PendingId);
+            BindLong(stmt, offset + 6, t.Ledger);
+            BindLong(stmt, offset + 7, t.Code);
+            BindLong(stmt, offset + 8, (long)t.Flags);
+            if (t.TimeoutAt is { } at) BindLong(stmt, offset + 9, Millis(at));
+            else BindNull(stmt, offset + 9);
+            if (states.TryGetValue(t.Id, out var s)) BindLong(stmt, offset + 10, (long)s);
+            else BindNull(stmt, offset + 10);
+            BindLong(stmt, offset + 11, Millis(t.CreatedAt));
+        }
+
+        private const int TransferColumnCount = 11;
+
+        /// <summary>"(?1, …, ?11), (?12, …, ?22), …" for <paramref name="rows"/> rows of the transfer columns.</summary>
+        private static string TransferValues(int rows) =>
+            string.Join(", ", Enumerable.Range(0, rows).Select(r =>
+                "(" + string.Join(", ", Enumerable.Range(r * TransferColumnCount + 1, TransferColumnCount).Select(n => "?" + n.ToString(CultureInfo.InvariantCulture))) + ")"));
 
         public void UpsertAccount(Account a)
         {
@@ -144,6 +174,7 @@ public sealed partial class SqliteLedger
         public void Dispose()
         {
             _insertTransfer.Dispose();
+            _insertTransfers?.Dispose();
             _upsertAccount.Dispose();
             _updateState.Dispose();
             _appendLog?.Dispose();

@@ -233,10 +233,7 @@ public sealed partial class SqliteLedger
     private void WriteTables(LedgerChanges changes)
     {
         foreach (var a in changes.Accounts.Values) _statements.UpsertAccount(a);
-        foreach (var t in changes.Transfers)
-        {
-            _statements.InsertTransfer(t, changes.States.TryGetValue(t.Id, out var s) ? s : null);
-        }
+        _statements.InsertTransfers(changes.Transfers, changes.States);
         foreach (var (pendingId, state) in changes.States)
         {
             if (changes.Inserted.Contains(pendingId)) continue; // inserted above with its last state

@@ -49,6 +49,9 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
     /// </summary>
     internal const int DefaultCoalesceMs = 0;
 
+    /// <summary>Transfers a projection inserts with one statement (the remainder one by one).</summary>
+    internal const int DefaultRowsPerInsert = 16;
+
     /// <summary>A batch this large is committed at once, whatever the windows above.</summary>
     internal const int CoalesceCalls = 64;
 
@@ -85,7 +88,7 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
         _hasLogTable = HasLogTable(writer);
         // A release simulated below schema 3 writes the tables directly, as that release did (it still replays a log it finds).
         _logMode = _hasLogTable && SqliteSchema.Migrations.Latest >= LogSchemaVersion;
-        _statements = new WriterStatements(writer, _hasLogTable);
+        _statements = new WriterStatements(writer, _hasLogTable, M2M.Core.Diagnostics.TestSeams.Current.BenchLedgerRowsPerInsert ?? DefaultRowsPerInsert);
         LoadState();
         _durableSeq = _appliedSeq;
         _lookup = new StoredTransferLookup(reader);

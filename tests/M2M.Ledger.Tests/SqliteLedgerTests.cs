@@ -361,6 +361,55 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
         await AssertConsistent();
     }
 
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_projection_of_many_rows_writes_each_transfer_once_in_apply_order_with_its_last_state()
+    {
+        await Ledger.DisposeAsync();
+        Ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, projectEvery: int.MaxValue, projectWhenIdle: Timeout.Infinite);
+        UInt128 a = await Account(), b = await Account();
+        var order = new List<UInt128>();
+        var open = new List<UInt128>();
+        for (int i = 0; i < 23; i++) // 23 reserves, 20 posted, and 5 plain: chunks of several rows and a remainder
+        {
+            var pending = Own(a, b, TransferFlags.Pending);
+            Assert.Equal(CreateTransferResult.Ok, await One(pending));
+            order.Add(pending.Id);
+            if (i < 20)
+            {
+                var post = OwnPost(pending.Id);
+                Assert.Equal(CreateTransferResult.Ok, await One(post));
+                order.Add(post.Id);
+            }
+            else
+            {
+                open.Add(pending.Id);
+            }
+            if (i % 5 == 0)
+            {
+                var plain = Own(a, b);
+                Assert.Equal(CreateTransferResult.Ok, await One(plain));
+                order.Add(plain.Id);
+            }
+        }
+        await Ledger.DisposeAsync(); // a clean stop projects the whole log into the tables
+        Ledger = SqliteLedger.Open(DbPath);
+
+        using var c = Connect(readOnly: true);
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, pending_state FROM transfers ORDER BY seq";
+        var rows = new List<(UInt128 Id, long? State)>();
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read()) rows.Add((UInt128.Parse(r.GetString(0), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture), r.IsDBNull(1) ? null : r.GetInt64(1)));
+        }
+        Assert.Equal(order, rows.Select(x => x.Id));
+        Assert.Equal(open, rows.Where(x => x.State == (long)PendingState.Open).Select(x => x.Id));
+        Assert.Equal(20, rows.Count(x => x.State == (long)PendingState.Posted));
+        Assert.Equal(0, Count(DbPath, "SELECT count(*) FROM ledger_log"));
+        await AssertConsistent();
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("1")]

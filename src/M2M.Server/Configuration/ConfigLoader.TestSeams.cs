@@ -21,7 +21,8 @@ public sealed partial class ConfigLoader
         BenchNullLedger: Env(TestSeams.BenchNullLedgerVariable) == "1",
         BenchLedgerHoldMs: Millis(TestSeams.BenchLedgerHoldMsVariable),
         BenchLedgerCoalesceMs: Millis(TestSeams.BenchLedgerCoalesceMsVariable),
-        BenchLedgerPragmas: Env(TestSeams.BenchLedgerPragmasVariable));
+        BenchLedgerPragmas: Env(TestSeams.BenchLedgerPragmasVariable),
+        BenchLedgerRowsPerInsert: int.TryParse(Env(TestSeams.BenchLedgerRowsPerInsertVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int rows) && rows is >= 1 and <= 256 ? rows : null);
 
     private int? Millis(string variable) =>
         int.TryParse(Env(variable), NumberStyles.None, CultureInfo.InvariantCulture, out int ms) && ms <= 1000 ? ms : null;
