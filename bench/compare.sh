@@ -116,7 +116,10 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
   local peers=(--connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret --destination g.bob.receiver)
   step "load: $label, cold then warm"
   run_load "$label-cold" "$pid" "$COLD" 0 "${peers[@]}"
+  local batches_before
+  batches_before=$(ledger_batch_counts "$http")
   run_load "$label" "$pid" "$PACKETS" "$WARMUP" "${peers[@]}"
+  echo "$label $(( PACKETS + WARMUP )) $batches_before $(ledger_batch_counts "$http")" >> "$WORK/batches"
   if [ "$half" = 1 ]; then
     local rate
     rate=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/$label.json'))['packets_per_second'] / 2)))")
@@ -165,6 +168,12 @@ print(f"warm: m2m / JS packets/s {ours['packets_per_second'] / js['packets_per_s
 print(f"cold: first packets cost {us(r['m2m-cold']) / us(ours):.2f}x the warm CPU per packet (target <= 1.5x); p99 at half peak: {r['m2m-half']['p99_ms']:.2f} ms (target < 10 ms)")
 if "m2m-no-ledger" in r:
     print(f"ledger: the durable SQLite ledger adds {us(ours) - us(r['m2m-no-ledger']):.1f} µs per packet warm over the no-ledger row of the same build (target <= 10 µs)")
+if os.path.exists(os.path.join(work, "batches")):
+    for line in open(os.path.join(work, "batches")):
+        label, packets, c0, s0, c1, s1 = line.split()
+        commits, calls = int(c1) - int(c0), int(s1) - int(s0)
+        if commits > 0:
+            print(f"group commit, {label} warm phase (warm-up included): {commits:,} commits, {calls / commits:.1f} calls per commit, {commits / int(packets):.3f} commits per packet")
 if env_all:
     print(f"every m2m-connector row ran with: {' '.join(env_all)}")
 print(f"cores: {ours['cores']}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")

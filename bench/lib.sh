@@ -25,6 +25,13 @@ wait_port() { # host port seconds
 
 step() { echo "== $*" >&2; }
 
+# The SQLite/PostgreSQL ledger's group commits so far, from the connector's /metrics: "commits calls"
+# (ledger_batch_size _count and _sum; "0 0" when there is no ledger or no answer).
+ledger_batch_counts() { # http-port
+  { curl -s --max-time 5 "http://127.0.0.1:$1/metrics" || true; } |
+    awk '/^ledger_batch_size_count /{c=$2} /^ledger_batch_size_sum /{s=$2} END{printf "%d %d\n", c, s}'
+}
+
 # A scratch directory in WORK and the PIDS of what the script starts, ended on exit (only those).
 bench_workdir() { # name
   WORK="$(mktemp -d "/tmp/m2m-$1.XXXXXX")"

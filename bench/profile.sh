@@ -37,11 +37,33 @@ PID=$!; PIDS+=("$PID")
 wait_port 127.0.0.1 "$BTP" 60
 PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret --destination g.bob.receiver --concurrency 64 --duration-cap 300 --pid "$PID")
 "${LOADGEN[@]}" "${PEERS[@]}" --packets "$WARMUP" --warmup 0 --label warmup > "$WORK/warmup.out"
+batch_sizes() { curl -s "http://127.0.0.1:$HTTP/metrics" | grep '^ledger_batch_size_' || true; }
+batch_sizes > "$WORK/batch-before.txt"
 perf record -F 999 -g -p "$PID" -o "$WORK/perf.data" 2> "$WORK/perf.log" &
 PERF=$!
 sleep 1
 "${LOADGEN[@]}" "${PEERS[@]}" --packets "$PACKETS" --warmup 0 --label profiled | grep -v '^{' >&2
 kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
+batch_sizes > "$WORK/batch-after.txt"
+# The group commit's batch sizes during the profiled run (ledger_batch_size, calls per commit: after minus before).
+python3 - "$WORK/batch-before.txt" "$WORK/batch-after.txt" <<'PY' || true
+import re, sys
+def read(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'ledger_batch_size_(bucket\{le="([^"]+)"\}|sum|count) ([0-9.e+]+)', line)
+        if m: out[m.group(2) or m.group(1)] = float(m.group(3))
+    return out
+before, after = read(sys.argv[1]), read(sys.argv[2])
+d = {k: after[k] - before.get(k, 0) for k in after}
+commits = d.get("count", 0)
+if commits:
+    print(f"ledger commits during the profiled run: {commits:.0f}, calls per commit: mean {d['sum'] / commits:.1f}")
+    prev = 0
+    for k in [k for k in d if k not in ("sum", "count")]:
+        print(f"  calls <= {k}: {d[k] - prev:.0f} commits ({(d[k] - prev) / commits:.1%})")
+        prev = d[k]
+PY
 perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 15
 echo
 perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40

@@ -151,7 +151,7 @@ public sealed partial class SqliteLedger
         {
             if (_closing) return;
             _closing = true;
-            if (_writerIdle) Monitor.Pulse(_gate);
+            if (_writerIdle || _writerHolding) Monitor.Pulse(_gate);
         }
         await _writerExited.Task.ConfigureAwait(false); // the writer drains what was applied before it stops
         _statements.Dispose();

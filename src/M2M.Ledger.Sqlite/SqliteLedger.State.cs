@@ -102,7 +102,7 @@ public sealed partial class SqliteLedger : ILedgerStateView
         batch.Calls++;
         batch.Seq = seq;
         EvictCommitted();
-        if (_writerIdle) Monitor.Pulse(_gate);
+        WakeWriter();
         return true;
     }
 

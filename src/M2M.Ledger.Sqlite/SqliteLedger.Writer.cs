@@ -43,6 +43,8 @@ public sealed partial class SqliteLedger
     /// <summary>Every call up to here is in the tables (projected): its transfers may leave memory.</summary>
     private long _projectedSeq;
     private bool _writerIdle;
+    /// <summary>The writer holds a batch in <see cref="TakeBatch"/> (see <see cref="HoldFor"/>).</summary>
+    private bool _writerHolding;
     private bool _closing;
     /// <summary>Set after a failed commit until memory is reloaded from the file; calls fail meanwhile.</summary>
     private Exception? _failed;
@@ -62,7 +64,28 @@ public sealed partial class SqliteLedger
         if (mayReturnBeforeCommit && _appliedSeq - _durableSeq <= MaxUnflushedCalls) return null;
         var w = new Waiter(_appliedSeq);
         _waiters.Enqueue(w);
+        WakeWriter();
         return w;
+    }
+
+    /// <summary>Under the gate: wakes the writer when it sleeps with nothing to do, or holds a batch that is now due.</summary>
+    private void WakeWriter()
+    {
+        if (_writerIdle || (_writerHolding && _waiters.Count > 0 && (_coalesceMs <= 0 || _next.Calls >= CoalesceCalls))) Monitor.Pulse(_gate);
+    }
+
+    /// <summary>
+    /// Under the gate: how many ms the writer should still hold the batch it has (0: commit now).
+    /// A batch nobody waits for (reserves, voids) waits up to <see cref="_holdMs"/> for a caller
+    /// that does; a small batch a caller waits for, up to <see cref="_coalesceMs"/>, both counted
+    /// from when the batch got its first call. Never holds when closing or recovering.
+    /// </summary>
+    private int HoldFor(long since)
+    {
+        if (_closing || _failed is not null) return 0;
+        int window = _waiters.Count == 0 ? _holdMs : _next.Calls < CoalesceCalls ? _coalesceMs : 0;
+        if (window <= 0) return 0;
+        return (int)Math.Ceiling(window - Stopwatch.GetElapsedTime(since).TotalMilliseconds);
     }
 
     private void ThrowIfUnavailable()
@@ -101,8 +124,8 @@ public sealed partial class SqliteLedger
                     _unprojectedSeq = batch.Seq;
                 }
                 var done = Finish(batch, failure);
+                if (failure is null) BatchCommitted?.Invoke(calls, Stopwatch.GetElapsedTime(started)); // before its callers resume
                 if (done is not null) ThreadPool.UnsafeQueueUserWorkItem(CompleteWaiters, (done, failure), preferLocal: false);
-                if (failure is null) BatchCommitted?.Invoke(calls, Stopwatch.GetElapsedTime(started));
                 if (_unprojected.Transfers.Count + _unprojected.States.Count >= _projectEvery) Project();
             }
             Project(); // a clean stop leaves the log empty: the tables are the whole ledger again
@@ -124,10 +147,21 @@ public sealed partial class SqliteLedger
         lock (_gate)
         {
             bool quiet = false;
+            long since = 0;
             while (true)
             {
                 if (_failed is not null) TryReload();
-                if (_next.Calls > 0) break;
+                if (_next.Calls > 0)
+                {
+                    if (since == 0) since = Stopwatch.GetTimestamp();
+                    int hold = HoldFor(since);
+                    if (hold <= 0) break;
+                    _writerHolding = true;
+                    Monitor.Wait(_gate, hold);
+                    _writerHolding = false;
+                    continue;
+                }
+                since = 0;
                 if (_closing) return null;
                 bool unprojected = _lastLogRow > 0 && _failed is null;
                 if (unprojected && quiet)
@@ -159,7 +193,30 @@ public sealed partial class SqliteLedger
             Exec(_writer, "SELECT 1"); // round trips only (ping, flush): prove the file still answers
             return;
         }
+        if (batch.Rows.Count == 0)
+        {
+            // The common case: BEGIN and COMMIT as statements prepared once (BeginTransaction prepares both per call).
+            _statements.Begin();
+            try
+            {
+                WriteChanges(batch);
+                _statements.Commit();
+            }
+            catch
+            {
+                _statements.RollbackIfOpen();
+                throw;
+            }
+            return;
+        }
         using var tx = _writer.BeginTransaction(deferred: false);
+        WriteChanges(batch);
+        foreach (var rows in batch.Rows) rows(_writer, tx); // a throw fails the whole commit: rows and transfers land together or not at all
+        tx.Commit();
+    }
+
+    private void WriteChanges(WriteBatch batch)
+    {
         if (_logMode)
         {
             int max = LedgerLog.MaxSize(batch);
@@ -171,17 +228,12 @@ public sealed partial class SqliteLedger
         {
             WriteTables(batch);
         }
-        foreach (var rows in batch.Rows) rows(_writer, tx); // a throw fails the whole commit: rows and transfers land together or not at all
-        tx.Commit();
     }
 
     private void WriteTables(LedgerChanges changes)
     {
         foreach (var a in changes.Accounts.Values) _statements.UpsertAccount(a);
-        foreach (var t in changes.Transfers)
-        {
-            _statements.InsertTransfer(t, changes.States.TryGetValue(t.Id, out var s) ? s : null);
-        }
+        _statements.InsertTransfers(changes.Transfers, changes.States);
         foreach (var (pendingId, state) in changes.States)
         {
             if (changes.Inserted.Contains(pendingId)) continue; // inserted above with its last state
@@ -201,10 +253,18 @@ public sealed partial class SqliteLedger
         long seq = _unprojectedSeq;
         try
         {
-            using var tx = _writer.BeginTransaction(deferred: false);
-            WriteTables(_unprojected);
-            _statements.DeleteLog(_lastLogRow);
-            tx.Commit();
+            _statements.Begin();
+            try
+            {
+                WriteTables(_unprojected);
+                _statements.DeleteLog(_lastLogRow);
+                _statements.Commit();
+            }
+            catch
+            {
+                _statements.RollbackIfOpen();
+                throw;
+            }
         }
         catch (Exception e)
         {

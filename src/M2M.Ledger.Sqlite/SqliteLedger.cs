@@ -36,6 +36,25 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
     /// <summary>How long (ms) the writer waits without calls before it projects a shorter log.</summary>
     internal const int DefaultProjectWhenIdle = 100;
 
+    /// <summary>
+    /// How long (ms) the writer holds a batch that no caller waits for (reserves and voids only, which
+    /// return before their commit): a post that comes meanwhile shares its commit, so a packet costs
+    /// one commit (one fsync) instead of two when the load is light. 0: commit at once.
+    /// </summary>
+    internal const int DefaultHoldMs = 2;
+
+    /// <summary>
+    /// How long (ms) the writer holds a batch a caller waits for while it carries fewer than
+    /// <see cref="CoalesceCalls"/> calls, so that more posts share one commit. 0: commit at once.
+    /// </summary>
+    internal const int DefaultCoalesceMs = 0;
+
+    /// <summary>Transfers a projection inserts with one statement (the remainder one by one).</summary>
+    internal const int DefaultRowsPerInsert = 16;
+
+    /// <summary>A batch this large is committed at once, whatever the windows above.</summary>
+    internal const int CoalesceCalls = 64;
+
     /// <summary>The first schema version with <c>ledger_log</c>.</summary>
     private const int LogSchemaVersion = 3;
 
@@ -51,9 +70,13 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
     private readonly bool _hasLogTable;
     private readonly int _projectEvery;
     private readonly int _projectWhenIdle;
+    private readonly int _holdMs;
+    private readonly int _coalesceMs;
 
-    private SqliteLedger(string path, TimeProvider time, StoreLock lockFile, SqliteConnection writer, SqliteConnection reader, int maxRecentIds, int projectEvery, int projectWhenIdle)
+    private SqliteLedger(string path, TimeProvider time, StoreLock lockFile, SqliteConnection writer, SqliteConnection reader, int maxRecentIds, int projectEvery, int projectWhenIdle, int holdMs, int coalesceMs)
     {
+        _holdMs = holdMs;
+        _coalesceMs = coalesceMs;
         _path = path;
         _time = time;
         _lock = lockFile;
@@ -65,7 +88,7 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
         _hasLogTable = HasLogTable(writer);
         // A release simulated below schema 3 writes the tables directly, as that release did (it still replays a log it finds).
         _logMode = _hasLogTable && SqliteSchema.Migrations.Latest >= LogSchemaVersion;
-        _statements = new WriterStatements(writer, _hasLogTable);
+        _statements = new WriterStatements(writer, _hasLogTable, M2M.Core.Diagnostics.TestSeams.Current.BenchLedgerRowsPerInsert ?? DefaultRowsPerInsert);
         LoadState();
         _durableSeq = _appliedSeq;
         _lookup = new StoredTransferLookup(reader);
@@ -83,8 +106,10 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
     /// <summary>Opens (creating if needed) the ledger file, applies migrations, and loads the cache.</summary>
     public static SqliteLedger Open(string path, TimeProvider? time = null) => Open(path, time, DefaultMaxRecentIds);
 
-    internal static SqliteLedger Open(string path, TimeProvider? time, int maxRecentIds, int projectEvery = DefaultProjectEvery, int projectWhenIdle = DefaultProjectWhenIdle)
+    internal static SqliteLedger Open(string path, TimeProvider? time, int maxRecentIds, int projectEvery = DefaultProjectEvery, int projectWhenIdle = DefaultProjectWhenIdle,
+        int? holdMs = null, int? coalesceMs = null)
     {
+        var seams = M2M.Core.Diagnostics.TestSeams.Current;
         string full = System.IO.Path.GetFullPath(path);
         var lockFile = AcquireLock(full);
         SqliteConnection? writer = null, reader = null;
@@ -93,8 +118,10 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
             writer = Connect(full, readOnly: false);
             RefuseReadOnly(writer, full);
             Migrate(writer, full);
+            BenchPragmas(writer, seams.BenchLedgerPragmas);
             reader = Connect(full, readOnly: true);
-            return new SqliteLedger(full, time ?? TimeProvider.System, lockFile, writer, reader, maxRecentIds, projectEvery, projectWhenIdle);
+            return new SqliteLedger(full, time ?? TimeProvider.System, lockFile, writer, reader, maxRecentIds, projectEvery, projectWhenIdle,
+                holdMs ?? seams.BenchLedgerHoldMs ?? DefaultHoldMs, coalesceMs ?? seams.BenchLedgerCoalesceMs ?? DefaultCoalesceMs);
         }
         catch
         {
@@ -140,6 +167,18 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
         c.Open();
         Exec(c, readOnly ? "PRAGMA busy_timeout=5000;" : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;");
         return c;
+    }
+
+    /// <summary>Benchmark seam (M2M_BENCH_LEDGER_PRAGMAS): `name=integer` pairs only, anything else is refused.</summary>
+    private static void BenchPragmas(SqliteConnection writer, string? pragmas)
+    {
+        if (string.IsNullOrWhiteSpace(pragmas)) return;
+        foreach (var p in pragmas.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!System.Text.RegularExpressions.Regex.IsMatch(p, "^[a-z_]+=-?[0-9]+$"))
+                throw new LedgerUnavailableException($"{M2M.Core.Diagnostics.TestSeams.BenchLedgerPragmasVariable}: '{p}' is not name=integer");
+            Exec(writer, $"PRAGMA {p}");
+        }
     }
 
     private static void Migrate(SqliteConnection c, string full)

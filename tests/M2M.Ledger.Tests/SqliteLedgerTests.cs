@@ -286,6 +286,149 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     }
 
     [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_reserve_nobody_waits_for_is_held_and_its_post_shares_its_commit()
+    {
+        await Ledger.DisposeAsync();
+        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 1000, coalesceMs: 0);
+        Ledger = ledger;
+        UInt128 a = await Account(), b = await Account();
+        var sizes = new List<int>();
+        ledger.BatchCommitted += (n, _) => { lock (sizes) sizes.Add(n); };
+
+        var pending = Own(a, b, TransferFlags.Pending);
+        var reserve = Ledger.CreateTransfersAsync([pending]).AsTask();
+        Assert.True(reserve.IsCompleted, "a reserve must not wait for the commit (single-owner backend)");
+        await Task.Delay(200); // without the hold the writer commits the reserve alone meanwhile
+        var post = OwnPost(pending.Id);
+        Assert.Equal(CreateTransferResult.Ok, await One(post));
+
+        lock (sizes) Assert.Equal([2], sizes); // one commit: the reserve and its post
+        var file = await FileJournal();
+        Assert.Equal(1, file.Count(j => j.Transfer.Id == pending.Id && j.State == PendingState.Posted));
+        Assert.Equal(1, file.Count(j => j.Transfer.Id == post.Id));
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_held_reserve_is_committed_when_its_hold_ends_without_a_post()
+    {
+        await Ledger.DisposeAsync();
+        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 300, coalesceMs: 0);
+        Ledger = ledger;
+        UInt128 a = await Account(), b = await Account();
+        var committed = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ledger.BatchCommitted += (_, _) => committed.TrySetResult(System.Diagnostics.Stopwatch.GetTimestamp());
+
+        long sent = System.Diagnostics.Stopwatch.GetTimestamp();
+        var pending = Own(a, b, TransferFlags.Pending);
+        Assert.Equal(CreateTransferResult.Ok, await One(pending));
+        long at = await committed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var held = System.Diagnostics.Stopwatch.GetElapsedTime(sent, at);
+        Assert.True(held >= TimeSpan.FromMilliseconds(250), $"the reserve was committed after {held.TotalMilliseconds} ms, before its hold ended");
+        Assert.Equal(1, (await FileJournal()).Count(j => j.Transfer.Id == pending.Id && j.State == PendingState.Open));
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task Posts_in_one_coalescing_window_share_a_commit_and_each_returns_only_after_it()
+    {
+        await Ledger.DisposeAsync();
+        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 0, coalesceMs: 500);
+        Ledger = ledger;
+        UInt128 a = await Account(), b = await Account();
+        var p1 = Own(a, b, TransferFlags.Pending);
+        var p2 = Own(a, b, TransferFlags.Pending);
+        Assert.Equal(CreateTransferResult.Ok, await One(p1));
+        Assert.Equal(CreateTransferResult.Ok, await One(p2));
+        await Ledger.PingAsync();
+        var sizes = new List<int>();
+        ledger.BatchCommitted += (n, _) => { lock (sizes) sizes.Add(n); };
+
+        var post1 = OwnPost(p1.Id);
+        var first = One(post1);
+        await Task.Delay(100); // without the window the first post is committed alone meanwhile
+        Assert.False(first.IsCompleted, "a post returned before its commit");
+        var post2 = OwnPost(p2.Id);
+        Assert.Equal(CreateTransferResult.Ok, await One(post2));
+        Assert.Equal(CreateTransferResult.Ok, await first);
+
+        lock (sizes) Assert.Equal([2], sizes);
+        var file = await FileJournal();
+        Assert.Equal(2, file.Count(j => j.Transfer.Id == post1.Id || j.Transfer.Id == post2.Id));
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
+    public async Task A_projection_of_many_rows_writes_each_transfer_once_in_apply_order_with_its_last_state()
+    {
+        await Ledger.DisposeAsync();
+        Ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, projectEvery: int.MaxValue, projectWhenIdle: Timeout.Infinite);
+        UInt128 a = await Account(), b = await Account();
+        var order = new List<UInt128>();
+        var open = new List<UInt128>();
+        for (int i = 0; i < 23; i++) // 23 reserves, 20 posted, and 5 plain: chunks of several rows and a remainder
+        {
+            var pending = Own(a, b, TransferFlags.Pending);
+            Assert.Equal(CreateTransferResult.Ok, await One(pending));
+            order.Add(pending.Id);
+            if (i < 20)
+            {
+                var post = OwnPost(pending.Id);
+                Assert.Equal(CreateTransferResult.Ok, await One(post));
+                order.Add(post.Id);
+            }
+            else
+            {
+                open.Add(pending.Id);
+            }
+            if (i % 5 == 0)
+            {
+                var plain = Own(a, b);
+                Assert.Equal(CreateTransferResult.Ok, await One(plain));
+                order.Add(plain.Id);
+            }
+        }
+        await Ledger.DisposeAsync(); // a clean stop projects the whole log into the tables
+        Ledger = SqliteLedger.Open(DbPath);
+
+        using var c = Connect(readOnly: true);
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, pending_state FROM transfers ORDER BY seq";
+        var rows = new List<(UInt128 Id, long? State)>();
+        using (var r = cmd.ExecuteReader())
+        {
+            while (r.Read()) rows.Add((UInt128.Parse(r.GetString(0), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture), r.IsDBNull(1) ? null : r.GetInt64(1)));
+        }
+        Assert.Equal(order, rows.Select(x => x.Id));
+        Assert.Equal(open, rows.Where(x => x.State == (long)PendingState.Open).Select(x => x.Id));
+        Assert.Equal(20, rows.Count(x => x.State == (long)PendingState.Posted));
+        Assert.Equal(0, Count(DbPath, "SELECT count(*) FROM ledger_log"));
+        await AssertConsistent();
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1")]
+    [InlineData("18446744073709551615")]
+    [InlineData("18446744073709551616")]
+    [InlineData("340282366920938463463374607431768211455")]
+    [InlineData("1311768467463790320")]
+    public void The_writer_formats_ids_and_amounts_exactly_as_the_schema_does(string decimalValue)
+    {
+        var value = UInt128.Parse(decimalValue, System.Globalization.CultureInfo.InvariantCulture);
+        Span<byte> id = stackalloc byte[32];
+        SqliteLedger.FormatId(value, id);
+        Assert.Equal(value.ToString("x32", System.Globalization.CultureInfo.InvariantCulture), System.Text.Encoding.UTF8.GetString(id));
+        Span<byte> amount = stackalloc byte[40];
+        int n = SqliteLedger.FormatAmount(value, amount);
+        Assert.Equal(decimalValue, System.Text.Encoding.UTF8.GetString(amount[..n]));
+    }
+
+    [Fact]
     public async Task Concurrent_callers_are_committed_in_shared_batches()
     {
         var sizes = new List<int>();

@@ -18,5 +18,12 @@ public sealed partial class ConfigLoader
         CrashSkip: long.TryParse(Env(TestSeams.CrashSkipVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out long skip) ? skip : 0,
         ExtraMigrationsDirectory: Env(MigrationSet.ExtraMigrationsVariable),
         SimulatedSchemaVersion: int.TryParse(Env(MigrationSet.SimulateVersionVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null,
-        BenchNullLedger: Env(TestSeams.BenchNullLedgerVariable) == "1");
+        BenchNullLedger: Env(TestSeams.BenchNullLedgerVariable) == "1",
+        BenchLedgerHoldMs: Millis(TestSeams.BenchLedgerHoldMsVariable),
+        BenchLedgerCoalesceMs: Millis(TestSeams.BenchLedgerCoalesceMsVariable),
+        BenchLedgerPragmas: Env(TestSeams.BenchLedgerPragmasVariable),
+        BenchLedgerRowsPerInsert: int.TryParse(Env(TestSeams.BenchLedgerRowsPerInsertVariable), NumberStyles.None, CultureInfo.InvariantCulture, out int rows) && rows is >= 1 and <= 256 ? rows : null);
+
+    private int? Millis(string variable) =>
+        int.TryParse(Env(variable), NumberStyles.None, CultureInfo.InvariantCulture, out int ms) && ms <= 1000 ? ms : null;
 }
