@@ -279,6 +279,7 @@ public partial class RollingUpgradeTests(PostgresServer postgres, ITestOutputHel
         foreach (var name in new[] { "NODE_ID", "BTP_SERVER_PORT", "HEALTH_CHECK_PORT", "LEDGER_PATH", "LEDGER_POSTGRES_URL", "ADMIN_API_TOKEN", "CONFIG_FILE", "DEPLOY_MODE" })
             info.Environment.Remove(name);
         foreach (var (k, v) in env) info.Environment[k] = v;
+        CliProcess.NoExplorerPort(info); // the nodes the script starts inherit it
         var text = new System.Text.StringBuilder();
         using var p = System.Diagnostics.Process.Start(info)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is null) return; lock (text) text.AppendLine(e.Data); onLine(e.Data); };
