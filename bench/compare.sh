@@ -65,10 +65,17 @@ if [ ! -d "$ROOT/bench/js-connector/node_modules/ilp-connector" ]; then
 fi
 
 run_load() { # label pid packets warmup loadgen-args...
-  local label="$1" pid="$2" packets="$3" warmup="$4"; shift 4
+  local label="$1" pid="$2" packets="$3" warmup="$4" rc=0; shift 4
+  # Exit 2 is the load generator's "the time cap cut the run short" (or a peer did not connect): report
+  # the row as capped, or leave it out when there is no result line, and go on with the next row.
   "${LOADGEN[@]}" --label "$label" --pid "$pid" --packets "$packets" --concurrency "$CONCURRENCY" \
-    --warmup "$warmup" --duration-cap "$CAP" "$@" > "$WORK/$label.out"
-  grep -v '^{' "$WORK/$label.out" >&2
+    --warmup "$warmup" --duration-cap "$CAP" "$@" > "$WORK/$label.out" || rc=$?
+  grep -v '^{' "$WORK/$label.out" >&2 || true
+  if ! tail -n 1 "$WORK/$label.out" | grep -q '^{'; then
+    echo "compare.sh: $label: no result (load generator exit $rc); row left out" >&2
+    return 0
+  fi
+  [ "$rc" = 0 ] || echo "compare.sh: $label: capped at $CAP s (load generator exit $rc); reported as capped" >&2
   tail -n 1 "$WORK/$label.out" > "$WORK/$label.json"
   echo "$label" >> "$WORK/rows"
 }
@@ -122,9 +129,11 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
   echo "$label $(( PACKETS + WARMUP )) $batches_before $(ledger_batch_counts "$http")" >> "$WORK/batches"
   if [ "$half" = 1 ]; then
     local rate
-    rate=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/$label.json'))['packets_per_second'] / 2)))")
-    step "load: $label at half its warm peak ($rate packets/s)"
-    run_load "$label-half" "$pid" $(( PACKETS / 2 )) 0 "${peers[@]}" --rate "$rate"
+    if [ -f "$WORK/$label.json" ]; then
+      rate=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/$label.json'))['packets_per_second'] / 2)))")
+      step "load: $label at half its warm peak ($rate packets/s)"
+      run_load "$label-half" "$pid" $(( PACKETS / 2 )) 0 "${peers[@]}" --rate "$rate"
+    fi
   fi
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   if [ -f "$WORK/$label.db" ]; then # the no-ledger row writes no file
@@ -143,7 +152,8 @@ python3 - "$WORK" ${ENV_ALL[@]+"${ENV_ALL[@]}"} <<'PY'
 import json, sys, os
 work = sys.argv[1]
 env_all = sys.argv[2:]
-rows = [l.strip() for l in open(os.path.join(work, "rows")) if l.strip()]
+rows_file = os.path.join(work, "rows")
+rows = [l.strip() for l in open(rows_file) if l.strip()] if os.path.exists(rows_file) else []
 r = {k: json.load(open(os.path.join(work, k + ".json"))) for k in rows}
 names = {"js": "JS ilp-connector 23.0.2 (memory only, persists nothing)", "m2m": "m2m-connector, durable SQLite ledger",
          "baseline": "m2m-connector baseline build, durable SQLite",
@@ -152,21 +162,27 @@ names = {"js": "JS ilp-connector 23.0.2 (memory only, persists nothing)", "m2m":
 def name(k):
     base = k.removesuffix("-cold").removesuffix("-half")
     n = names.get(base, base.replace("m2m-", "m2m-connector, "))
-    return n + (" — COLD (first packets after start)" if k.endswith("-cold") else " — at half its warm peak" if k.endswith("-half") else " — warm")
+    n += " — COLD (first packets after start)" if k.endswith("-cold") else " — at half its warm peak" if k.endswith("-half") else " — warm"
+    return n + (" — CAPPED (the time cap cut it short)" if r[k].get("hit_time_cap") else "")
 def us(x): return x.get("cpu_seconds_per_100k") and x["cpu_seconds_per_100k"] * 10
 print()
 print("| connector | packets/s | p50 ms | p99 ms | CPU µs/packet | × JS CPU | load generator µs/packet | peak RSS MiB | fulfilled / sent | load avg (1/5/15 min) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for k in rows:
     x = r[k]
-    js = r["js-cold"] if k.endswith("-cold") else r["js"]
+    js = r.get("js-cold" if k.endswith("-cold") else "js", {})
     ratio = f"{us(x) / us(js):.2f}" if us(x) and us(js) else "–"
     print(f"| {name(k)} | {x['packets_per_second']:,.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {us(x) or 0:.1f} | {ratio} | {x.get('load_gen_cpu_micros_per_packet') or 0:.1f} | {x.get('peak_rss_kb', 0)/1024:.0f} | {x['fulfilled']:,} / {x['sent']:,} | {x['load_average_start']} |")
-js, ours = r["js"], r["m2m"]
+js, ours = r.get("js", {}), r.get("m2m", {})
 print()
-print(f"warm: m2m / JS packets/s {ours['packets_per_second'] / js['packets_per_second']:.2f}x (target >= 2x); CPU per packet {us(ours) / us(js):.2f}x JS (target <= 0.3x)")
-print(f"cold: first packets cost {us(r['m2m-cold']) / us(ours):.2f}x the warm CPU per packet (target <= 1.5x); p99 at half peak: {r['m2m-half']['p99_ms']:.2f} ms (target < 10 ms)")
-if "m2m-no-ledger" in r:
+if js and ours and us(js) and us(ours):
+    print(f"warm: m2m / JS packets/s {ours['packets_per_second'] / js['packets_per_second']:.2f}x (target >= 2x); CPU per packet {us(ours) / us(js):.2f}x JS (target <= 0.3x)")
+if ours and us(ours) and "m2m-cold" in r and us(r["m2m-cold"]) and "m2m-half" in r:
+    print(f"cold: first packets cost {us(r['m2m-cold']) / us(ours):.2f}x the warm CPU per packet (target <= 1.5x); p99 at half peak: {r['m2m-half']['p99_ms']:.2f} ms (target < 10 ms)")
+missing = [k for k in ("js", "m2m", "m2m-cold", "m2m-half") if k not in r]
+if missing:
+    print(f"rows without a result (see the log above): {', '.join(missing)}")
+if "m2m-no-ledger" in r and ours and us(ours) and us(r["m2m-no-ledger"]):
     print(f"ledger: the durable SQLite ledger adds {us(ours) - us(r['m2m-no-ledger']):.1f} µs per packet warm over the no-ledger row of the same build (target <= 10 µs)")
 if os.path.exists(os.path.join(work, "batches")):
     for line in open(os.path.join(work, "batches")):
@@ -176,6 +192,6 @@ if os.path.exists(os.path.join(work, "batches")):
             print(f"group commit, {label} warm phase (warm-up included): {commits:,} commits, {calls / commits:.1f} calls per commit, {commits / int(packets):.3f} commits per packet")
 if env_all:
     print(f"every m2m-connector row ran with: {' '.join(env_all)}")
-print(f"cores: {ours['cores']}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")
+print(f"cores: {ours.get('cores', os.cpu_count())}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")
 print(f"raw JSON lines and logs: {work}")
 PY

@@ -42,7 +42,11 @@ batch_sizes > "$WORK/batch-before.txt"
 perf record -F 999 -g -p "$PID" -o "$WORK/perf.data" 2> "$WORK/perf.log" &
 PERF=$!
 sleep 1
-"${LOADGEN[@]}" "${PEERS[@]}" --packets "$PACKETS" --warmup 0 --label profiled | grep -v '^{' >&2
+# A capped run (exit 2) is still worth its profile: say so and go on.
+rc=0
+"${LOADGEN[@]}" "${PEERS[@]}" --packets "$PACKETS" --warmup 0 --label profiled > "$WORK/profiled.out" || rc=$?
+grep -v '^{' "$WORK/profiled.out" >&2 || true
+[ "$rc" = 0 ] || echo "profile.sh: the profiled load ended with exit $rc (2: the time cap cut it short)" >&2
 kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
 batch_sizes > "$WORK/batch-after.txt"
 # The group commit's batch sizes during the profiled run (ledger_batch_size, calls per commit: after minus before).
@@ -64,7 +68,12 @@ if commits:
         print(f"  calls <= {k}: {d[k] - prev:.0f} commits ({(d[k] - prev) / commits:.1%})")
         prev = d[k]
 PY
-perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 15
+# The reports go to files and awk prints the first lines: `| head` under pipefail made the script exit
+# on the writer's SIGPIPE before its last line.
+perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none > "$WORK/dso.txt" 2>/dev/null || true
+perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio -g none > "$WORK/sym.txt" 2>/dev/null || true
+top() { awk -v n="$1" '!/^#/ && NF { print; if (++shown == n) exit }' "$2"; }
+top 15 "$WORK/dso.txt"
 echo
-perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+top 40 "$WORK/sym.txt"
 echo "perf data and logs: $WORK"

@@ -24,6 +24,9 @@ internal static partial class BtpLog
     [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "BTP session {PeerId} closed")]
     public static partial void SessionClosed(ILogger logger, string peerId);
 
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "BTP session {PeerId}: {Count} requests arrived after the close began and were not handled (the peer sees them fail with the session)")]
+    public static partial void RefusedWhileClosing(ILogger logger, string peerId, int count);
+
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "BTP session {PeerId}: malformed frame ({Error}); closing")]
     public static partial void MalformedFrame(ILogger logger, string peerId, string error);
 

@@ -15,8 +15,8 @@ public static class BtpServerHandshake
     private const string GenericRejection = "invalid auth credentials";
     private const string TooManyFailures = "too many failed auth attempts from this address; try again later";
 
-    /// <summary>The optional failure limiter, the address it is keyed on, and the connection's place in the connection gate.</summary>
-    private readonly record struct AuthGuard(BtpAuthLimiter? Limiter, string Source, BtpConnectionGate.Ticket? Ticket);
+    /// <summary>The optional failure limiter, the address it is keyed on, the connection's place in the connection gate, and who registers the session.</summary>
+    private readonly record struct AuthGuard(BtpAuthLimiter? Limiter, string Source, BtpConnectionGate.Ticket? Ticket, Action<BtpSession>? Attach);
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
@@ -27,10 +27,15 @@ public static class BtpServerHandshake
     /// is refused before the comparison, and every failure is counted against it (per username, see
     /// <see cref="BtpAuthLimiter"/>); a timeout counts too. With a <paramref name="ticket"/> from the
     /// <see cref="BtpConnectionGate"/>, its auth timeout applies and the ticket learns the outcome.
+    /// <paramref name="attach"/> registers the new session (the connector's peer table) before the auth
+    /// response can reach the peer: the response is the first frame in the session's send queue, which
+    /// is written only after <paramref name="attach"/> returns, so a peer that sees its auth succeed is
+    /// already reachable (frames sent to it meanwhile queue behind the response).
     /// </summary>
     public static async Task<BtpSession?> AcceptAsync(WebSocket socket, BtpAuthenticator authenticate,
         IBtpMessageHandler handler, BtpLimits limits, ILogger logger, CancellationToken ct,
-        BtpAuthLimiter? limiter = null, string? source = null, BtpConnectionGate.Ticket? ticket = null)
+        BtpAuthLimiter? limiter = null, string? source = null, BtpConnectionGate.Ticket? ticket = null,
+        Action<BtpSession>? attach = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(authenticate);
@@ -40,7 +45,7 @@ public static class BtpServerHandshake
         var buffer = new StrongBox<byte[]>(ArrayPool<byte>.Shared.Rent(BtpFrameIO.FirstReceiveBytes));
         try
         {
-            var guard = new AuthGuard(limiter, source ?? "unknown", ticket);
+            var guard = new AuthGuard(limiter, source ?? "unknown", ticket, attach);
             if (ticket is not null) limits = limits with { AuthTimeout = ticket.AuthTimeout };
             return await AcceptWithBufferAsync(socket, buffer, authenticate, handler, limits, logger, guard, ct).ConfigureAwait(false);
         }
@@ -126,31 +131,22 @@ public static class BtpServerHandshake
         if (peerId is null)
             return await RejectLoggedAsync(socket, packet!.RequestId, GenericRejection, user, limits, logger, guard, time).ConfigureAwait(false);
 
-        var session = await StartSessionAsync(socket, packet!.RequestId, peerId, username, handler, limits, logger, time).ConfigureAwait(false);
-        if (session is not null)
-        {
-            guard.Limiter?.RecordSuccess(guard.Source, username);
-            guard.Ticket?.Authenticated();
-        }
-        return session;
-    }
-
-    private static async Task<BtpSession?> StartSessionAsync(WebSocket socket, uint requestId, string peerId, string username,
-        IBtpMessageHandler handler, BtpLimits limits, ILogger logger, TimeProvider time)
-    {
+        guard.Limiter?.RecordSuccess(guard.Source, username);
+        guard.Ticket?.Authenticated();
+        BtpLog.AuthSucceeded(logger, peerId, username);
+        // The auth response is queued first but written only once the session is registered (no window in
+        // which the peer is logged in but a packet routed to it finds no session). A peer that stops reading
+        // is the session's to handle from here, as for any frame (ping timeout, close timeout).
+        var session = new BtpSession(socket, peerId, handler, limits, logger, time);
+        session.QueueFirst(BtpPacket.Response(packet!.RequestId));
         try
         {
-            // Bounded: cancelling aborts the socket if the peer stops reading.
-            using var timeout = new CancellationTokenSource(limits.AuthTimeout, time);
-            await BtpFrameIO.SendAsync(socket, BtpPacket.Response(requestId), timeout.Token).ConfigureAwait(false);
+            guard.Attach?.Invoke(session);
         }
-        catch (Exception ex) when (BtpFrameIO.IsConnectionError(ex))
+        finally
         {
-            return null;
+            session.Start(); // writes the queue (the response first) and starts reading
         }
-        BtpLog.AuthSucceeded(logger, peerId, username);
-        var session = new BtpSession(socket, peerId, handler, limits, logger, time);
-        session.Start();
         return session;
     }
 

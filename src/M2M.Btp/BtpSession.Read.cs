@@ -41,6 +41,7 @@ public sealed partial class BtpSession
             switch (frame.Kind)
             {
                 case FrameKind.Closed:
+                    PeerCloseStatus = _socket.CloseStatus;
                     BtpLog.PeerClosed(_logger, PeerId, _socket.CloseStatus);
                     await SendCloseAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, "closing").ConfigureAwait(false);
                     return "peer closed";
@@ -145,7 +146,7 @@ public sealed partial class BtpSession
         finally
         {
             ArrayPool<byte>.Shared.Return(ilp);
-            Interlocked.Decrement(ref _incomingInFlight);
+            ExitIncoming();
         }
     }
 
@@ -169,7 +170,7 @@ public sealed partial class BtpSession
         }
         finally
         {
-            Interlocked.Decrement(ref _incomingInFlight);
+            ExitIncoming();
         }
     }
 
@@ -199,7 +200,7 @@ public sealed partial class BtpSession
         }
         finally
         {
-            Interlocked.Decrement(ref _incomingInFlight);
+            ExitIncoming();
         }
     }
 
@@ -212,10 +213,23 @@ public sealed partial class BtpSession
 
     private bool TryEnterIncoming(uint requestId)
     {
-        if (Interlocked.Increment(ref _incomingInFlight) <= _limits.MaxInFlightRequests) return true;
-        Interlocked.Decrement(ref _incomingInFlight);
+        int inFlight = Interlocked.Increment(ref _incomingInFlight);
+        if (Volatile.Read(ref _refusing) != 0)
+        {
+            // Closing with every request answered (CloseAnsweredAsync): not handled, so not answered.
+            Interlocked.Increment(ref _refused);
+            ExitIncoming();
+            return false;
+        }
+        if (inFlight <= _limits.MaxInFlightRequests) return true;
+        ExitIncoming();
         BtpLog.TooManyInFlight(_logger, PeerId, requestId);
         EnqueuePacket(ErrorPacket(requestId, BtpErrorCodes.Unreachable, BtpErrorCodes.UnreachableName, TooBusyText));
         return false;
+    }
+
+    private void ExitIncoming()
+    {
+        if (Interlocked.Decrement(ref _incomingInFlight) == 0 && Volatile.Read(ref _refusing) != 0) _answered.TrySetResult();
     }
 }

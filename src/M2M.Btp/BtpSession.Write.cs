@@ -16,6 +16,18 @@ public sealed partial class BtpSession
     private bool _closeWritten; // drainer-only: no frame may follow our close frame
     private bool _sendFailed; // drainer-only: the socket broke; drop what is left
     private int _closeSent;
+    private bool _heldUntilStart; // QueueFirst held the send side: Start writes the queue
+
+    /// <summary>
+    /// Before <see cref="Start"/> only: queues <paramref name="packet"/> (the auth response) and holds the send
+    /// side, so frames queued before Start (a packet routed to a session just registered) follow it.
+    /// </summary>
+    internal void QueueFirst(BtpPacket packet)
+    {
+        _heldUntilStart = true;
+        Volatile.Write(ref _draining, 1); // nobody becomes the drainer until Start releases it
+        EnqueuePacket(packet);
+    }
 
     /// <summary>A RESPONSE or MESSAGE carrying one ILP packet, encoded straight into a pooled frame buffer.</summary>
     private void EnqueueIlpFrame<TState>(BtpPacketType type, uint requestId, int ilpLength, TState state, SpanAction<byte, TState> write)

@@ -25,6 +25,9 @@ public sealed partial class BtpSession : IAsyncDisposable, M2M.Core.Switch.IRepl
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _closed;
+    private int _refusing; // 1 once CloseAnsweredAsync began: requests read from now on are not handled (see there)
+    private int _refused;
+    private readonly TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal BtpSession(WebSocket socket, string peerId, IBtpMessageHandler handler, BtpLimits limits, ILogger logger, TimeProvider time)
     {
@@ -40,10 +43,17 @@ public sealed partial class BtpSession : IAsyncDisposable, M2M.Core.Switch.IRepl
 
     public bool IsOpen => !_closed && Volatile.Read(ref _closeSent) == 0 && _socket.State == WebSocketState.Open;
 
+    /// <summary>The close status the peer sent (its close or its answer to ours), once it did; null before.</summary>
+    public WebSocketCloseStatus? PeerCloseStatus { get; private set; }
+
     /// <summary>Completes (never faults) once the connection is gone and pending requests have failed.</summary>
     public Task Completion => _completion.Task;
 
-    internal void Start() => _ = Task.Run(ReadLoopAsync);
+    internal void Start()
+    {
+        if (_heldUntilStart) _ = DrainSendQueueAsync(); // owns the send side QueueFirst held
+        _ = Task.Run(ReadLoopAsync);
+    }
 
     /// <summary>Closes with a close handshake; aborts if the peer does not answer within CloseTimeout.</summary>
     public async ValueTask CloseAsync(WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure,
@@ -64,6 +74,30 @@ public sealed partial class BtpSession : IAsyncDisposable, M2M.Core.Switch.IRepl
             Abort();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Closes once every request the peer sent so far is answered (a drain uses it, with
+    /// <see cref="WebSocketCloseStatus.EndpointUnavailable"/>): from this call on, requests read are not
+    /// handled and not answered; those being handled finish (waited for up to CloseTimeout) and their
+    /// replies are queued ahead of the close frame. So a request of the peer's that the close finds
+    /// unanswered was never handled here: safe for the peer to send again elsewhere. Requests that
+    /// arrive after the close began are counted and logged when the session ends.
+    /// </summary>
+    public async ValueTask CloseAnsweredAsync(WebSocketCloseStatus status, string description, CancellationToken ct = default)
+    {
+        // Full fences on both sides (here and in TryEnterIncoming): one of the two sees the other's write.
+        Interlocked.Exchange(ref _refusing, 1);
+        if (Volatile.Read(ref _incomingInFlight) == 0) _answered.TrySetResult();
+        try
+        {
+            await _answered.Task.WaitAsync(_limits.CloseTimeout, _time, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A handler still running after CloseTimeout: close anyway; its reply is lost with the session.
+        }
+        await CloseAsync(status, description, ct).ConfigureAwait(false);
     }
 
     public ValueTask DisposeAsync() => CloseAsync();
@@ -89,6 +123,7 @@ public sealed partial class BtpSession : IAsyncDisposable, M2M.Core.Switch.IRepl
         var closed = new BtpSessionClosedException(PeerId);
         FailPending(closed);
         _socket.Dispose();
+        if (Volatile.Read(ref _refused) is > 0 and var refused) BtpLog.RefusedWhileClosing(_logger, PeerId, refused);
         BtpLog.ConnectionLost(_logger, PeerId, reason);
         BtpLog.SessionClosed(_logger, PeerId);
         _completion.TrySetResult();

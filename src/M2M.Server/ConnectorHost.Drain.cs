@@ -12,8 +12,9 @@ public sealed record DrainStatus(string Status, long InFlight, int SettlementsPe
 /// <summary>
 /// Drain (POST /admin/drain, SIGTERM): refuse new Prepares with T03 and answer /health/ready 503
 /// "draining", then wait for in-flight packets and for open (pending or submitted) settlements,
-/// both bounded by one deadline. When the drain finishes, <see cref="StopRequested"/> completes
-/// so the process stops and exits 0.
+/// both bounded by one deadline; then close the inbound peer sessions (each once its requests are
+/// answered) so the peers reconnect elsewhere. When the drain finishes, <see cref="StopRequested"/>
+/// completes so the process stops and exits 0.
 /// </summary>
 public sealed partial class ConnectorHost
 {
@@ -71,6 +72,12 @@ public sealed partial class ConnectorHost
         {
             _drainTimedOut = true;
             LogDrainTimedOut(Switch.InFlight, Settlement.OpenCount);
+        }
+        if (!_drainTimedOut)
+        {
+            // Nothing in flight: the peers that logged in to us can go to another node now. Closing
+            // them here, not leaving it to a load balancer, keeps every reply (RELIABILITY.md R19).
+            await Peers.CloseInboundAsync().ConfigureAwait(false);
         }
         _drainFinished = _time.GetUtcNow();
         if (!_drainTimedOut) LogDrained(Switch.InFlight, Settlement.OpenCount);

@@ -316,9 +316,8 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             // Eviction aborts the connection itself (the WebSocket's Abort alone leaves Kestrel's socket open).
             using var ticket = ConnectionGate.Admit(context.Abort, Peers.Limits.AuthTimeout, AuthLimiter.UnderPressure(source));
             var session = await BtpServerHandshake.AcceptAsync(socket, Peers.Authenticate, _handler, Peers.Limits, logger, _stopping.Token,
-                AuthLimiter, source, ticket).ConfigureAwait(false);
+                AuthLimiter, source, ticket, Peers.Attach).ConfigureAwait(false);
             if (session is null) return;
-            Peers.Attach(session);
             await session.Completion.ConfigureAwait(false);
         });
     }

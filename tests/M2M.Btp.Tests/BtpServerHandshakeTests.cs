@@ -64,6 +64,26 @@ public class BtpServerHandshakeTests
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, await raw.ReceiveCloseAsync());
     }
 
+    /// <summary>
+    /// The attach callback (the connector's peer table) runs before the auth response goes out, and a frame
+    /// sent on the session from it follows the response: the peer never sees its login succeed before it is
+    /// reachable, nor a request before its auth response.
+    /// </summary>
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task The_session_is_attached_before_the_auth_response_and_frames_sent_meanwhile_follow_it()
+    {
+        Task<ReadOnlyMemory<byte>>? sentFromAttach = null;
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(),
+            attach: session => sentFromAttach = session.SendIlpAsync(new byte[] { 7 }));
+        await using var raw = await RawBtpClient.ConnectAsync(server.Url);
+        await raw.AuthenticateAsync(); // the first frame is the auth response
+        Assert.NotNull(sentFromAttach);
+        var message = await raw.ReceivePacketAsync();
+        Assert.Equal(BtpPacketType.Message, message.Type);
+        Assert.True(message.TryGetProtocolData(BtpProtocolNames.Ilp, out var ilp));
+        Assert.Equal(new byte[] { 7 }, ilp.Data.ToArray());
+    }
+
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Silent_client_is_rejected_after_auth_timeout()
     {

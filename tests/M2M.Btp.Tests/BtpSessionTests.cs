@@ -121,6 +121,47 @@ public class BtpSessionTests
         await Assert.ThrowsAsync<BtpSessionClosedException>(() => session.SendIlpAsync(new byte[] { 2 }));
     }
 
+    /// <summary>
+    /// A drain's close: the request being handled when the close begins is answered before the close
+    /// frame (a plain close dropped that reply); one that arrives after is not handled, fails at the
+    /// peer with the session, is counted in the log, and the peer sees "going away" (1001).
+    /// </summary>
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Close_answered_replies_to_requests_taken_and_handles_none_after_it_began()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int handled = 0;
+        await using var server = await BtpTestServer.StartAsync(new DelegateHandler(async (_, ilp, _) =>
+        {
+            Interlocked.Increment(ref handled);
+            byte[] copy = ilp.ToArray();
+            entered.TrySetResult();
+            await release.Task;
+            return DelegateHandler.Echo(copy);
+        }));
+        await using var client = NewClient(server.Url);
+        var session = await StartAndWaitConnectedAsync(client);
+        var serverSession = await server.NextSessionAsync();
+
+        var taken = session.SendIlpAsync(new byte[] { 1 });
+        await entered.Task.WaitAsync(TestTimeouts.Step);
+        var closing = serverSession.CloseAnsweredAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "draining").AsTask();
+        // Sent before the close frame can go out (that waits for the first reply, held by the handler).
+        var late = session.SendIlpAsync(new byte[] { 2 });
+        await Task.Delay(200); // the late request reaches the server; whenever it does, it is not handled
+        release.SetResult();
+        await closing.WaitAsync(TestTimeouts.Step);
+
+        Assert.Equal(new byte[] { 0xEE, 1 }, (await taken.WaitAsync(TestTimeouts.Step)).ToArray());
+        await Assert.ThrowsAsync<BtpSessionClosedException>(() => late.WaitAsync(TestTimeouts.Step));
+        await session.Completion.WaitAsync(TestTimeouts.Step);
+        await serverSession.Completion.WaitAsync(TestTimeouts.Step);
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, session.PeerCloseStatus);
+        Assert.Equal(1, Volatile.Read(ref handled));
+        Assert.Contains(server.Logger.Lines, l => l.StartsWith("2020 BTP session peer-alice: 1 requests arrived after the close began", StringComparison.Ordinal));
+    }
+
     [Fact(Timeout = TestTimeoutMs)]
     public async Task Disposing_the_client_closes_both_ends_cleanly()
     {

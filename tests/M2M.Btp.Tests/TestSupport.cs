@@ -76,7 +76,7 @@ internal sealed class BtpTestServer : IAsyncDisposable
     public Uri Url { get; private set; } = null!;
     public ListLogger Logger { get; } = new();
 
-    public static async Task<BtpTestServer> StartAsync(IBtpMessageHandler handler, BtpLimits? limits = null)
+    public static async Task<BtpTestServer> StartAsync(IBtpMessageHandler handler, BtpLimits? limits = null, Action<BtpSession>? attach = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -84,7 +84,7 @@ internal sealed class BtpTestServer : IAsyncDisposable
         var app = builder.Build();
         var server = new BtpTestServer(app);
         app.UseWebSockets();
-        app.Map("/btp", ctx => server.AcceptAsync(ctx, handler, limits ?? BtpLimits.Default));
+        app.Map("/btp", ctx => server.AcceptAsync(ctx, handler, limits ?? BtpLimits.Default, attach));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         server.Url = new Uri(address.Replace("http://", "ws://", StringComparison.Ordinal) + "/btp");
@@ -102,7 +102,7 @@ internal sealed class BtpTestServer : IAsyncDisposable
         return ok ? PeerId : null;
     }
 
-    private async Task AcceptAsync(HttpContext ctx, IBtpMessageHandler handler, BtpLimits limits)
+    private async Task AcceptAsync(HttpContext ctx, IBtpMessageHandler handler, BtpLimits limits, Action<BtpSession>? attach)
     {
         if (!ctx.WebSockets.IsWebSocketRequest)
         {
@@ -110,7 +110,7 @@ internal sealed class BtpTestServer : IAsyncDisposable
             return;
         }
         using var socket = await ctx.WebSockets.AcceptWebSocketAsync();
-        var session = await BtpServerHandshake.AcceptAsync(socket, Authenticate, handler, limits, Logger, ctx.RequestAborted);
+        var session = await BtpServerHandshake.AcceptAsync(socket, Authenticate, handler, limits, Logger, ctx.RequestAborted, attach: attach);
         if (session is null) return;
         _accepted.Writer.TryWrite(session);
         await session.Completion;

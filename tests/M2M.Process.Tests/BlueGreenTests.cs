@@ -106,7 +106,7 @@ public class BlueGreenTests(ITestOutputHelper output)
             Assert.Equal(3, Regex.Matches(upstream.Stdout, "Peer bg connected").Count);
             // Rejects only while a switch is under way (T01: the demoted node's outgoing peer is gone), and bounded.
             foreach (var (key, n) in load.Outcomes.Where(o => o.Key.Contains('/') && o.Key.Split('/')[1] is not "fulfilled"))
-                // A lost reply (HAProxy shut a session, e.g. a health check timing out on a busy machine) is bounded below and audited against the books.
+                // A lost reply (the switch's `shutdown sessions` on the demoted colour while a T01 was on its way) is bounded below and audited against the books.
                 Assert.True(key.Split('/')[1] == "lost" || (key.StartsWith("switch-", StringComparison.Ordinal) && key.Split('/')[1] == "T01"), $"{key}={n}: {load.Describe()}");
             int t01 = load.Count("T01"), lost = load.Count("lost");
             Assert.True(t01 <= 400 && lost <= 8, $"T01 {t01}, lost {lost}: {load.Describe()}");

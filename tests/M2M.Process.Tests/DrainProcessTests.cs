@@ -72,6 +72,11 @@ public class DrainProcessTests
         Assert.Equal(0, await connector.Process.WaitForExitAsync(TimeSpan.FromSeconds(40)));
 
         Assert.All(await Task.WhenAll(payments), r => Assert.IsType<IlpFulfill>(r)); // the in-flight packets finished
+        // …before the drain closed the inbound sessions itself, as "going away" (1001), so a peer behind a load
+        // balancer reconnects elsewhere (the stop's own close is a normal 1000).
+        var aliceSession = await alice.FirstSession;
+        await aliceSession.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, aliceSession.PeerCloseStatus);
         Assert.Contains(1.0, pendingSeen);                                           // a settlement was pending during the drain…
         Assert.Equal(["500"], engineCalls.ToArray());                                // …and was executed once, for all 5 packets
         Assert.Contains("Drained: 0 packets in flight, 0 settlements pending", connector.Process.Stdout);

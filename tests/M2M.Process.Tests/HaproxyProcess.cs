@@ -8,7 +8,9 @@ namespace M2M.Process.Tests;
 /// <summary>
 /// A real HAProxy (Debian package haproxy; .ci/run installs it) on 127.0.0.1 in front of connector
 /// nodes: a BTP frontend and an HTTP frontend (TCP mode, so WebSockets pass through), each node a
-/// server checked on its /health/ready, and the runtime API on a TCP port for the scripts.
+/// server checked on its /health/ready, and the runtime API on a TCP port for the scripts. A node
+/// marked down keeps its open sessions (no on-marked-down shutdown-sessions): a draining node closes
+/// them itself once their requests are answered, and a busy machine's slow health check cuts nothing.
 /// </summary>
 internal sealed class HaproxyProcess : IDisposable
 {
@@ -57,7 +59,7 @@ internal sealed class HaproxyProcess : IDisposable
         {
             cfg.Append($"backend {backend}\n  balance roundrobin\n  option httpchk GET /health/ready\n");
             foreach (var s in servers)
-                cfg.Append($"  server {s.Name} 127.0.0.1:{(backend == "be_btp" ? s.Btp : s.Http)} check port {s.Http} inter 400 fall 2 rise 1 on-marked-down shutdown-sessions{(s.Disabled ? " disabled" : "")}\n");
+                cfg.Append($"  server {s.Name} 127.0.0.1:{(backend == "be_btp" ? s.Btp : s.Http)} check port {s.Http} inter 400 fall 2 rise 1 {(s.Disabled ? " disabled" : "")}\n");
         }
         string path = Path.Combine(dir, "haproxy.cfg");
         await File.WriteAllTextAsync(path, cfg.ToString());

@@ -11,8 +11,10 @@ namespace M2M.Process.Tests;
 /// <summary>
 /// A paying peer behind a load balancer: one reconnecting BTP client (ours) sends fixed-amount
 /// Prepares from a few concurrent workers for as long as it runs, and records each Prepare's one
-/// outcome: fulfilled, rejected (by code, and by phase of the test), or lost (its connection closed
-/// before the reply came: counted, and accounted for against the books by the test).
+/// outcome: fulfilled, rejected (by code, and by phase of the test), unsent (the node closed the session
+/// with 1001 "going away" before answering it: a draining node answers every request it took before
+/// that close, so this one was never handled there), or lost (its connection closed otherwise before
+/// the reply came: counted, and accounted for against the books by the test).
 /// </summary>
 internal sealed class PaymentLoad : IBtpMessageHandler, IAsyncDisposable
 {
@@ -20,7 +22,7 @@ internal sealed class PaymentLoad : IBtpMessageHandler, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _workers = [];
     private readonly ConcurrentDictionary<string, int> _outcomes = new();
-    private long _fulfilledAmount, _sent, _lost;
+    private long _fulfilledAmount, _sent, _lost, _unsent;
     private volatile string _phase = "start";
 
     public PaymentLoad(int btpPort, string peerId, string token, string destination, ulong amount)
@@ -34,6 +36,7 @@ internal sealed class PaymentLoad : IBtpMessageHandler, IAsyncDisposable
     public ulong Amount { get; }
     public long Sent => Interlocked.Read(ref _sent);
     public long Lost => Interlocked.Read(ref _lost);
+    public long Unsent => Interlocked.Read(ref _unsent);
     public ulong FulfilledAmount => (ulong)Interlocked.Read(ref _fulfilledAmount);
     public IReadOnlyDictionary<string, int> Outcomes => _outcomes;
 
@@ -78,6 +81,11 @@ internal sealed class PaymentLoad : IBtpMessageHandler, IAsyncDisposable
                         outcome = "invalid-reply";
                         break;
                 }
+            }
+            catch (BtpSessionClosedException) when (session.PeerCloseStatus == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable)
+            {
+                Interlocked.Increment(ref _unsent);
+                outcome = "unsent";
             }
             catch (Exception e) when (e is BtpException or IOException or System.Net.WebSockets.WebSocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
             {

@@ -45,6 +45,44 @@ public class PostgresSlowConnectTests(PostgresServer postgres) : IClassFixture<P
         }
     }
 
+    /// <summary>
+    /// A running connector told to wait up to 20 s for a connection (ledger.postgresConnectTimeoutSeconds)
+    /// starts through a 6 s connect and serves: every store in the ledger's database uses that setting.
+    /// Before, the settlement stores hard-coded 2 s and the network store 5 s, so the start failed at
+    /// the first of them although the ledger itself had connected.
+    /// </summary>
+    [Fact]
+    public async Task A_running_connector_uses_the_connect_timeout_setting_for_every_store_in_the_ledger_database()
+    {
+        string url = await postgres.CreateDatabaseAsync();
+        using var proxy = new SlowTcpProxy(postgres.Port, TimeSpan.FromSeconds(6));
+        string slowUrl = url.Replace($"Port={postgres.Port};", $"Port={proxy.Port};", StringComparison.Ordinal);
+        string dir = Directory.CreateTempSubdirectory("m2m-pg-slow-run-").FullName;
+        try
+        {
+            string config = Path.Combine(dir, "config.yaml");
+            await File.WriteAllTextAsync(config, """
+                ilpAddress: g.slow
+                ledger: { backend: postgres, postgresConnectTimeoutSeconds: 20 }
+                peers:
+                  - { id: alice, authToken: alice-secret-7f3a }
+                """);
+            int http = CliProcess.FreePort();
+            using var node = CliProcess.StartIn(dir, new Dictionary<string, string>
+            {
+                ["LEDGER_POSTGRES_URL"] = slowUrl, ["NODE_ID"] = "slow-node", ["BIND_ADDRESS"] = "127.0.0.1",
+                ["BTP_SERVER_PORT"] = CliProcess.FreePort().ToString(), ["HEALTH_CHECK_PORT"] = http.ToString(),
+            }, "run", "--config", config);
+            await CliProcess.WaitForHealth($"http://127.0.0.1:{http}/health", node, TimeSpan.FromSeconds(180));
+            Assert.True(proxy.Connections >= 3, $"{proxy.Connections} connections went through the slow proxy");
+            await DataTestNode.StopAsync(node);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Accepts on a free 127.0.0.1 port and, after <c>delay</c>, relays each connection to <c>targetPort</c>.</summary>
     private sealed class SlowTcpProxy : IDisposable
     {

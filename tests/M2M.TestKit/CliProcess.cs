@@ -53,6 +53,7 @@ public sealed class CliProcess : IDisposable
         info.Environment["LEDGER_PATH"] = Path.Combine(Path.GetTempPath(), "m2m-cli-tests", Guid.NewGuid().ToString("N"), "ledger.db");
         // No start-up warm-up (seconds per start under load) unless the test asks for one.
         info.Environment["STARTUP_WARMUP_PACKETS"] = "0";
+        NoExplorerPort(info);
         if (env is not null) foreach (var (k, v) in env) info.Environment[k] = v;
         return new CliProcess(Process.Start(info)!);
     }
@@ -67,6 +68,7 @@ public sealed class CliProcess : IDisposable
     /// <summary>Runs any program (a script, the load generator) to its end within the timeout; returns exit code and output.</summary>
     public static async Task<(int Code, string Stdout, string Stderr)> RunToEndAsync(ProcessStartInfo info, TimeSpan timeout)
     {
+        NoExplorerPort(info);
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         info.UseShellExecute = false;
@@ -109,6 +111,17 @@ public sealed class CliProcess : IDisposable
     }
 
     public static int FreePort() => LoopbackPort.Free();
+
+    /// <summary>
+    /// EXPLORER_PORT=off unless the test (or its caller) chose one: the Explorer stays under /explorer on the
+    /// HTTP port instead of every connector a test starts (scripts included: they inherit it) trying port
+    /// 3001 and warning "in use" whenever another test's connector has it.
+    /// </summary>
+    public static void NoExplorerPort(ProcessStartInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        if (!info.Environment.ContainsKey("EXPLORER_PORT")) info.Environment["EXPLORER_PORT"] = "off";
+    }
 
     public static string RepoRoot() => RepoPaths.Root;
 

@@ -23,6 +23,9 @@ public sealed class TestPeer : IBtpMessageHandler, IAsyncDisposable
 
     public List<IlpPrepare> Received { get; } = [];
 
+    /// <summary>The first session (the one <see cref="ConnectAsync"/> waited for).</summary>
+    public Task<BtpSession> FirstSession => _connected.Task;
+
     /// <summary>CCP messages (peer.route.*) the connector sent; declined, and not in <see cref="Received"/>.</summary>
     public List<IlpPrepare> PeerProtocol { get; } = [];
 

@@ -81,7 +81,7 @@ public static class ConnectorSettlement
             }
             return inLedger;
         }
-        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(PostgresConnectionString(settings));
+        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(PostgresConnectionString(settings), ConnectTimeout(settings));
         if (File.Exists(old))
         {
             using (var legacy = SettlementStore.Open(old))
@@ -119,7 +119,7 @@ public static class ConnectorSettlement
     /// </summary>
     public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings))
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings), ConnectTimeout(settings))
             : InLedger(ledger) is { } file ? EvmChannelStore.OpenInLedger(file) : EvmChannelStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmChannelsFile), store.ImportFile, store.Backend, log);
         return store;
@@ -128,7 +128,7 @@ public static class ConnectorSettlement
     /// <summary>The received EVM claims in the settlement store; an evm-claims.db left by an earlier release is imported once.</summary>
     public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings))
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings), ConnectTimeout(settings))
             : InLedger(ledger) is { } file ? EvmClaimStore.OpenInLedger(file) : EvmClaimStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmClaimsFile), store.ImportFile, store.Backend, log);
         return store;
@@ -136,6 +136,9 @@ public static class ConnectorSettlement
 
     /// <summary>LEDGER_POSTGRES_URL as an Npgsql connection string (operators may give the postgres:// URL form).</summary>
     private static string PostgresConnectionString(ConnectorSettings settings) => M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!).ConnectionString;
+
+    /// <summary>The ledger's connect timeout (ledger.postgresConnectTimeoutSeconds or the URL's), for the stores in its database.</summary>
+    private static int ConnectTimeout(ConnectorSettings settings) => settings.Ledger.PostgresConnectTimeoutSeconds;
 
     /// <summary>Copies a legacy file in (idempotent), renames it *.imported so it is read once, and says so in one line.</summary>
     private static void ImportLegacy(string file, Func<string, EvmImport> import, string backend, ILogger log)

@@ -219,6 +219,18 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
         if (_links.TryGetValue(peerId, out var link)) await link.Session.CloseAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The end of a drain: closes every inbound session (peers that logged in to us) once each has its
+    /// requests answered, with 1001 "going away", so a peer behind a load balancer reconnects to
+    /// another node (this one refuses new BTP connections while draining). Outgoing sessions stay
+    /// until the stop: settlement and the last packets' replies may still use them.
+    /// </summary>
+    public async Task CloseInboundAsync()
+    {
+        var inbound = _links.Values.Where(l => Settings(l.PeerId) is not { IsOutgoing: true }).ToList();
+        await Task.WhenAll(inbound.Select(l => l.Session.CloseAnsweredAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "draining").AsTask())).ConfigureAwait(false);
+    }
+
     /// <summary>Closes every session cleanly (BTP peers see a normal WebSocket close).</summary>
     public async ValueTask DisposeAsync()
     {

@@ -67,7 +67,8 @@ public sealed class NetworkStore : IAsyncDisposable
         string path = M2M.Server.Accounting.ConnectorSettlement.SiblingPath(settings, FileName);
         if (settings.Ledger.Backend != LedgerBackend.Postgres) return Open(path);
         var builder = M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!);
-        (builder.Timeout, builder.CommandTimeout) = (5, 10);
+        // The ledger's connect timeout (ledger.postgresConnectTimeoutSeconds or the URL's), not a number of our own.
+        (builder.Timeout, builder.CommandTimeout) = (settings.Ledger.PostgresConnectTimeoutSeconds, 10);
         var db = NpgsqlDataSource.Create(builder);
         try
         {

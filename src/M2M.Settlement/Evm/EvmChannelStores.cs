@@ -157,9 +157,9 @@ public abstract class EvmStore : IDisposable
 
     private protected static BigInteger Wei(string value) => BigInteger.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
 
-    private protected static NpgsqlDataSource PostgresSource(string connectionString)
+    private protected static NpgsqlDataSource PostgresSource(string connectionString, int connectTimeoutSeconds)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 2, CommandTimeout = 10 };
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = connectTimeoutSeconds, CommandTimeout = 10 };
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-settlement-evm";
         return NpgsqlDataSource.Create(builder);
@@ -257,7 +257,7 @@ public sealed class EvmChannelStore : EvmStore
     public static EvmChannelStore Open(string path) => new(path);
 
     /// <summary>The tables in the PostgreSQL ledger's database (shared by every node).</summary>
-    public static EvmChannelStore OpenPostgres(string connectionString) => new(PostgresSource(connectionString));
+    public static EvmChannelStore OpenPostgres(string connectionString, int connectTimeoutSeconds = 2) => new(PostgresSource(connectionString, connectTimeoutSeconds));
 
     /// <summary>Channels we opened to pay peers.</summary>
     public int ChannelCount() => CountRows("evm_channels");
@@ -388,7 +388,7 @@ public sealed class EvmClaimStore : EvmStore
     public static EvmClaimStore Open(string path) => new(path);
 
     /// <summary>The table in the PostgreSQL ledger's database (shared by every node).</summary>
-    public static EvmClaimStore OpenPostgres(string connectionString) => new(PostgresSource(connectionString));
+    public static EvmClaimStore OpenPostgres(string connectionString, int connectTimeoutSeconds = 2) => new(PostgresSource(connectionString, connectTimeoutSeconds));
 
     /// <summary>Channels peers pay us on (one row per peer and channel with an accepted claim).</summary>
     public int ChannelCount() => CountRows("evm_claims");

@@ -20,10 +20,13 @@ public sealed class PostgresSettlementStore : ISettlementStore
 
     public string Backend => "postgres";
 
-    /// <summary>Opens the store on the ledger's database and applies its migrations.</summary>
-    public static PostgresSettlementStore Open(string connectionString)
+    /// <summary>
+    /// Opens the store on the ledger's database and applies its migrations; <paramref name="connectTimeoutSeconds"/>
+    /// is the ledger's own (the host passes ledger.postgresConnectTimeoutSeconds).
+    /// </summary>
+    public static PostgresSettlementStore Open(string connectionString, int connectTimeoutSeconds = 2)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 2, CommandTimeout = 10 };
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = connectTimeoutSeconds, CommandTimeout = 10 };
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
         if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-settlement";
         var db = NpgsqlDataSource.Create(builder);
