@@ -11,8 +11,8 @@
 # e.g. DOTNET_TieredPGO=0 or DOTNET_TieredCompilation=0; repeatable); --env-all NAME=VALUE sets a variable for
 # every one of our connector rows (e.g. EXPLORER_ENABLED=false, so each row measures what it names).
 # A no-ledger row (same build, M2M_BENCH_NULL_LEDGER=1: a bench-only ledger that books nothing, refused in
-# production) follows ours, and the summary says what the durable ledger adds per packet warm
-# (--no-ledger-row 0 skips it).
+# production) follows ours (and the --baseline build's), and the summary says what the durable ledger adds
+# per packet warm (--no-ledger-row 0 skips them).
 # CPU per packet is the target process's utime+stime over the measured phase divided by the
 # packets answered, and is reported as a ratio to the JS connector's in the same run (cold to cold,
 # warm to warm): on a shared machine that ratio is steadier than any absolute figure. The load
@@ -145,6 +145,7 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
 run_m2m m2m "$CONNECTOR" 1
 if [ "$NO_LEDGER_ROW" = 1 ]; then run_m2m m2m-no-ledger "$CONNECTOR" 0 M2M_BENCH_NULL_LEDGER=1; fi
 if [ -n "$BASELINE" ]; then run_m2m baseline "$BASELINE" 0; fi
+if [ -n "$BASELINE" ] && [ "$NO_LEDGER_ROW" = 1 ]; then run_m2m baseline-no-ledger "$BASELINE" 0 M2M_BENCH_NULL_LEDGER=1; fi
 for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do run_m2m "m2m-${kv%%=*}" "${kv#*=}" 0; done
 for kv in ${ENVS[@]+"${ENVS[@]}"}; do run_m2m "m2m-${kv%%=*}=${kv#*=}" "$CONNECTOR" 0 "$kv"; done
 
@@ -158,6 +159,7 @@ r = {k: json.load(open(os.path.join(work, k + ".json"))) for k in rows}
 names = {"js": "JS ilp-connector 23.0.2 (memory only, persists nothing)", "m2m": "m2m-connector, durable SQLite ledger",
          "baseline": "m2m-connector baseline build, durable SQLite",
          "m2m-no-ledger": "m2m-connector, no ledger (bench only: M2M_BENCH_NULL_LEDGER=1 books nothing)",
+         "baseline-no-ledger": "m2m-connector baseline build, no ledger (M2M_BENCH_NULL_LEDGER=1)",
          "null-relay": "null relay (our BTP/WebSocket stack relaying bytes: the floor)"}
 def name(k):
     base = k.removesuffix("-cold").removesuffix("-half")
@@ -190,6 +192,9 @@ if os.path.exists(os.path.join(work, "batches")):
         commits, calls = int(c1) - int(c0), int(s1) - int(s0)
         if commits > 0:
             print(f"group commit, {label} warm phase (warm-up included): {commits:,} commits, {calls / commits:.1f} calls per commit, {commits / int(packets):.3f} commits per packet")
+if "baseline" in r and "baseline-no-ledger" in r and ours and us(ours) and us(r["baseline"]) and us(r["baseline-no-ledger"]):
+    print(f"baseline: this build / the baseline's CPU per packet warm {us(ours) / us(r['baseline']):.2f}x with the ledger"
+          + (f", {us(r['m2m-no-ledger']) / us(r['baseline-no-ledger']):.2f}x without" if "m2m-no-ledger" in r else ""))
 if env_all:
     print(f"every m2m-connector row ran with: {' '.join(env_all)}")
 print(f"cores: {ours.get('cores', os.cpu_count())}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")

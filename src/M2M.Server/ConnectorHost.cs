@@ -127,6 +127,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
             CreateLedgerStep(options, ledger),
         ];
         Switch = new PacketSwitch(options, steps, new ForwardingStep(options, Peers, _time), _time, Tracing);
+        Metrics.TrackInFlight(() => Switch.InFlight);
         _handler = new IlpMessageHandler(Switch, Peers, Metrics, new BtpSubProtocols(EvmClaims is null ? [] : [new SettlementSubProtocol(M2M.Settlement.Evm.EvmClaimMessage.ProtocolName, EvmClaims.HandleAsync)]), BtpTransfers);
         Payments = new PaymentService(HostedAccounts, (prepare, source, ct) => Switch.HandleAsync(prepare, source, ct), _time, loggers.CreateLogger("M2M.Accounts"));
     }

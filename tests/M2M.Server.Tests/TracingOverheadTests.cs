@@ -12,7 +12,6 @@ public class TracingOverheadTests
     private sealed class Nothing : IPacketObserver, ISettlementObserver
     {
         public void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed) { }
-        public void InFlightChanged(long inFlight) { }
         public void Executed(SettlementRecord settlement, bool success, TimeSpan latency) { }
     }
 

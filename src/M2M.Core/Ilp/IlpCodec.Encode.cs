@@ -27,11 +27,23 @@ public static class IlpEncoder
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_scratch;
 
     /// <summary>The encoded packet in a new exact-size array (one allocation).</summary>
-    public static byte[] ToArray(IlpPacket packet) => Scratch(packet).WrittenSpan.ToArray();
+    public static byte[] ToArray(IlpPacket packet)
+    {
+        if (packet is not (IlpPrepare or IlpFulfill)) return Scratch(packet).WrittenSpan.ToArray();
+        var bytes = new byte[EncodedLength(packet)];
+        Encode(packet, bytes);
+        return bytes;
+    }
 
     /// <summary>Encodes into <paramref name="destination"/> (at least <see cref="EncodedLength"/> bytes); returns bytes written.</summary>
+    /// <remarks>Prepares and Fulfills (every forwarded packet) are written straight into the span; Rejects go through the scratch writer.</remarks>
     public static int Encode(IlpPacket packet, Span<byte> destination)
     {
+        switch (packet)
+        {
+            case IlpPrepare p: return WritePrepare(p, destination);
+            case IlpFulfill f: return WriteFulfill(f, destination);
+        }
         var written = Scratch(packet).WrittenSpan;
         if (destination.Length < written.Length) throw new ArgumentException("Destination too small.", nameof(destination));
         written.CopyTo(destination);
@@ -82,6 +94,46 @@ public static class IlpEncoder
         writer.Advance(8 + IlpCodec.TimestampLength + IlpCodec.HashLength);
         WriteAscii(writer, p.Destination);
         Oer.Oer.WriteVarOctetString(writer, p.Data.Span);
+    }
+
+    /// <summary>The whole Prepare (type, length, contents) into <paramref name="d"/>; the same bytes as the buffer-writer path.</summary>
+    private static int WritePrepare(IlpPrepare p, Span<byte> d)
+    {
+        if (p.ExecutionCondition.Length != IlpCodec.HashLength) throw new ArgumentException("executionCondition must be 32 bytes");
+        int at = WriteHead(p, d);
+        BinaryPrimitives.WriteUInt64BigEndian(d[at..], p.Amount);
+        at += 8;
+        IlpCodec.WriteTimestamp(d.Slice(at, IlpCodec.TimestampLength), p.ExpiresAt);
+        at += IlpCodec.TimestampLength;
+        p.ExecutionCondition.Span.CopyTo(d[at..]);
+        at += IlpCodec.HashLength;
+        at += Oer.Oer.WriteLength(d[at..], p.Destination.Length);
+        at += Encoding.ASCII.GetBytes(p.Destination, d[at..]);
+        return WriteData(p.Data.Span, d, at);
+    }
+
+    private static int WriteFulfill(IlpFulfill f, Span<byte> d)
+    {
+        if (f.Fulfillment.Length != IlpCodec.HashLength) throw new ArgumentException("fulfillment must be 32 bytes");
+        int at = WriteHead(f, d);
+        f.Fulfillment.Span.CopyTo(d[at..]);
+        return WriteData(f.Data.Span, d, at + IlpCodec.HashLength);
+    }
+
+    /// <summary>Type byte and content length prefix; checks that the whole packet fits.</summary>
+    private static int WriteHead(IlpPacket packet, Span<byte> d)
+    {
+        int content = ContentLength(packet);
+        if (d.Length < 1 + Oer.Oer.LengthPrefixSize(content) + content) throw new ArgumentException("Destination too small.", nameof(d));
+        d[0] = (byte)packet.Type;
+        return 1 + Oer.Oer.WriteLength(d[1..], content);
+    }
+
+    private static int WriteData(ReadOnlySpan<byte> data, Span<byte> d, int at)
+    {
+        at += Oer.Oer.WriteLength(d[at..], data.Length);
+        data.CopyTo(d[at..]);
+        return at + data.Length;
     }
 
     private static void WriteFulfill(IlpFulfill f, IBufferWriter<byte> writer)

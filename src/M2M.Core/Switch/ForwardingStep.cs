@@ -29,7 +29,7 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
         // Only the expiry ends the wait: the sender going away does not (issue 13 defect 2). The next hop's
         // in-time Fulfill is owed to it whatever happened upstream; the ledger step books it (two-leg rule).
         // The next hop's session closing (also at shutdown) fails the request with PeerUnavailableException.
-        using var timeout = new CancellationTokenSource(wait, time);
+        var timeout = StartTimeout(wait);
         IlpReply reply;
         try
         {
@@ -43,7 +43,31 @@ public sealed class ForwardingStep(SwitchOptions options, IPeerLinks links, Time
         {
             return options.Reject(RejectReason.PeerUnavailable, e.Reason);
         }
+        finally
+        {
+            EndTimeout(timeout);
+        }
         return reply is IlpFulfill fulfill ? CheckFulfill(fulfill, context, nextHop) : reply;
+    }
+
+    // One spare expiry source per thread: on the system clock a forwarded packet reuses a CancellationTokenSource
+    // (and its timer and registration list) instead of allocating them. Reused only if TryReset succeeds, i.e. it
+    // never fired and no callback is left registered, so a later packet cannot see an earlier one's expiry.
+    [ThreadStatic] private static CancellationTokenSource? t_spareTimeout;
+
+    private CancellationTokenSource StartTimeout(TimeSpan wait)
+    {
+        if (!ReferenceEquals(time, TimeProvider.System)) return new CancellationTokenSource(wait, time);
+        var timeout = t_spareTimeout ?? new CancellationTokenSource();
+        t_spareTimeout = null;
+        timeout.CancelAfter(wait);
+        return timeout;
+    }
+
+    private void EndTimeout(CancellationTokenSource timeout)
+    {
+        if (ReferenceEquals(time, TimeProvider.System) && t_spareTimeout is null && timeout.TryReset()) t_spareTimeout = timeout;
+        else timeout.Dispose();
     }
 
     private IlpReply CheckFulfill(IlpFulfill fulfill, PacketContext context, string nextHop)

@@ -15,7 +15,7 @@ public sealed partial class LedgerStep
     /// margin past the outgoing expiry: Exists means it had committed, Ok means it commits now;
     /// only if the ledger stays down that long is the answer T00.
     /// </summary>
-    private async Task<IReadOnlyList<CreateTransferResult>?> PostAsync(Transfer[] posts, PacketContext context)
+    private async ValueTask<IReadOnlyList<CreateTransferResult>?> PostAsync(Transfer[] posts, PacketContext context)
     {
         var deadline = context.OutgoingExpiresAt + options.ExpiryMargin / 2;
         var delay = FirstRetryDelay;

@@ -23,19 +23,28 @@ public interface IHostedAccountDirectory
 public sealed class LocalDeliveryStep(SwitchOptions options, IHostedAccountDirectory accounts, StreamReceiver receiver, ILedger ledger,
     Action<StreamIncoming>? received = null) : IPacketStep
 {
-    public async ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
+    /// <summary>
+    /// Not async: a packet for another address (the forwarding case) passes straight on with no state
+    /// machine, closure or string of this step's; only a hosted account's packet goes to <see cref="DeliverAsync"/>.
+    /// </summary>
+    public ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
     {
         string destination = context.Prepare.Destination;
-        string prefix = options.IlpAddress + ".";
-        if (!destination.StartsWith(prefix, StringComparison.Ordinal)) return await next(context).ConfigureAwait(false);
-        var rest = destination.AsSpan(prefix.Length);
+        string address = options.IlpAddress;
+        // destination starts with "<our address>." (no concatenation per packet).
+        if (destination.Length <= address.Length + 1 || destination[address.Length] != '.'
+            || !destination.StartsWith(address, StringComparison.Ordinal)) return next(context);
+        var rest = destination.AsSpan(address.Length + 1);
         int dot = rest.IndexOf('.');
         string accountId = (dot < 0 ? rest : rest[..dot]).ToString();
-        if (!accounts.TryGet(accountId, out var account) || account is null) return await next(context).ConfigureAwait(false);
-        string accountAddress = prefix + accountId;
-        if (dot < 0)
+        if (!accounts.TryGet(accountId, out var account) || account is null) return next(context);
+        return DeliverAsync(context, account, accountId, address + "." + accountId, dot < 0 ? null : rest[(dot + 1)..].ToString());
+    }
+
+    private async ValueTask<IlpReply> DeliverAsync(PacketContext context, HostedAccountInfo account, string accountId, string accountAddress, string? connection)
+    {
+        if (connection is null)
             return IlpRejects.Create(IlpErrorCode.F02_Unreachable, accountAddress, "a hosted account is paid by STREAM: ask its SPSP endpoint for a destination address");
-        string connection = rest[(dot + 1)..].ToString();
         int more = connection.IndexOf('.');
         if (more >= 0) connection = connection[..more];
         return await receiver.HandleAsync(context.Prepare, accountId, connection, accountAddress, (account.AssetCode, account.AssetScale),

@@ -3,10 +3,10 @@ using M2M.Core.Ilp;
 namespace M2M.Core.Switch;
 
 /// <summary>Receives the outcome of every Prepare, for metrics and logs.</summary>
+/// <remarks>The in-flight count is read when wanted (<see cref="PacketSwitch.InFlight"/>, e.g. at a metrics scrape), not pushed per packet.</remarks>
 public interface IPacketObserver
 {
     void PacketCompleted(PacketContext context, IlpReply reply, TimeSpan elapsed);
-    void InFlightChanged(long inFlight);
 }
 
 /// <summary>
@@ -47,8 +47,7 @@ public sealed class PacketSwitch
         long started = _time.GetTimestamp();
         var context = new PacketContext(prepare, source, _time.GetUtcNow(), cancellationToken) { Upstream = upstream };
         // Count first, then check the flag: a drain that sees 0 in flight can then never miss this packet.
-        long entered = Interlocked.Increment(ref _inFlight);
-        _observer?.InFlightChanged(entered);
+        Interlocked.Increment(ref _inFlight);
         IlpReply reply;
         if (_draining)
         {
@@ -85,9 +84,7 @@ public sealed class PacketSwitch
 
     private void Leave()
     {
-        long left = Interlocked.Decrement(ref _inFlight);
-        _observer?.InFlightChanged(left);
-        if (left == 0 && _draining) _idle.TrySetResult();
+        if (Interlocked.Decrement(ref _inFlight) == 0 && _draining) _idle.TrySetResult();
     }
 
     private IlpReply Complete(PacketContext context, IlpReply reply, long started)

@@ -41,18 +41,24 @@ public sealed class PeerLimitsStep(SwitchOptions options, Func<string, PeerLimit
 
     private readonly ConcurrentDictionary<string, PeerState> _states = new(StringComparer.Ordinal);
 
-    public async ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
+    /// <summary>A peer without limits passes straight on: no state machine of its own around the rest of the pipeline.</summary>
+    public ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
     {
         var limits = limitsOf(context.Source.Id);
-        if (limits is null || limits.IsEmpty) return await next(context).ConfigureAwait(false);
-        var state = _states.GetOrAdd(context.Source.Id, _ => new PeerState(limits, time));
+        if (limits is null || limits.IsEmpty) return next(context);
+        var state = _states.GetOrAdd(context.Source.Id, static (_, a) => new PeerState(a.limits, a.time), (limits, time));
         ulong amount = context.Prepare.Amount;
         string? refused = state.TryEnter(amount);
         if (refused is not null)
         {
             observer?.Rejected(context.Source.Id, refused);
-            return Reject(refused, context.Source.Id, limits);
+            return ValueTask.FromResult<IlpReply>(Reject(refused, context.Source.Id, limits));
         }
+        return InsideLimitsAsync(context, next, state, amount);
+    }
+
+    private static async ValueTask<IlpReply> InsideLimitsAsync(PacketContext context, PacketHandler next, PeerState state, ulong amount)
+    {
         try
         {
             return await next(context).ConfigureAwait(false);

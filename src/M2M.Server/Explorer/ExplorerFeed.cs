@@ -142,8 +142,6 @@ public sealed class ExplorerFeed : IPacketObserver, IAsyncDisposable
         if (!_channel.Writer.TryWrite(raw)) _dropped.Inc();
     }
 
-    public void InFlightChanged(long inFlight) => _next.InFlightChanged(inFlight);
-
     public void PeerChanged(string peerId, bool up) => Publish(new ExplorerEvent { Time = _time.GetUtcNow(), Type = up ? ExplorerEvent.PeerUp : ExplorerEvent.PeerDown, Peer = peerId });
 
     /// <summary>The routing table was swapped: queued as is (the routing lock is held), compared by the pump.</summary>

@@ -144,7 +144,8 @@ public sealed class ConnectorMetrics : IPacketObserver, ILedgerObserver, M2M.Set
 
     internal static string CodeLabel(string code) => IlpErrorCode.IsWellFormed(code) ? code : "other";
 
-    public void InFlightChanged(long inFlight) => _inFlight.Set(inFlight);
+    /// <summary>ilp_packets_in_flight is read from the switch at each scrape (not set twice per packet).</summary>
+    public void TrackInFlight(Func<long> inFlight) => Registry.AddBeforeCollectCallback(() => _inFlight.Set(inFlight()));
 
     public void Operation(string operation, TimeSpan elapsed, bool ok) =>
         _ledgerLatencyChildren.GetOrAdd((operation, ok), static (key, h) => h.WithLabels(key.Operation, key.Ok ? "ok" : "failed"), _ledgerLatency)

@@ -62,8 +62,6 @@ public sealed class ConnectorTracing : IPacketObserver, ISettlementObserver, IDi
         if (Source.HasListeners()) TracePacket(context, reply, elapsed);
     }
 
-    public void InFlightChanged(long inFlight) => _packets.InFlightChanged(inFlight);
-
     public void Executed(SettlementRecord settlement, bool success, TimeSpan latency)
     {
         _settlements.Executed(settlement, success, latency);

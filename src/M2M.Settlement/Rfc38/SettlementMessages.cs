@@ -33,9 +33,12 @@ public sealed partial class SettlementMessages(HttpClient http, Func<string, Uri
         };
     }
 
-    public async ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next)
+    /// <summary>Not async: every other packet passes straight on, with no state machine of this step's around the rest of the pipeline.</summary>
+    public ValueTask<IlpReply> InvokeAsync(PacketContext context, PacketHandler next) =>
+        context.Prepare.Destination != PeerSettle.Destination ? next(context) : HandleAsync(context);
+
+    private async ValueTask<IlpReply> HandleAsync(PacketContext context)
     {
-        if (context.Prepare.Destination != PeerSettle.Destination) return await next(context).ConfigureAwait(false);
         string peerId = context.Source.Id;
         var engine = engineOf(peerId);
         if (engine is null) return Reject(IlpErrorCode.F02_Unreachable, $"no settlement engine is configured for peer '{peerId}'");
