@@ -6,13 +6,13 @@
 # start: COLD (the first --cold packets after start, while .NET's JIT tiering still runs) and WARM
 # (--packets after --warmup more). Then ours at half its warm peak rate, for the p99 target.
 # Optional rows: --baseline DLL (another build of m2m-connector.dll, e.g. main, measured the same
-# way in the same run), --build NAME=DLL (the same for any other build, e.g. a ReadyToRun publish;
-# repeatable) and --env NAME=VALUE (ours again, cold and warm, with that runtime setting,
+# way in the same run), --build NAME=DLL[,VAR=VALUE...] (the same for any other build, e.g. a ReadyToRun
+# publish, optionally with runtime settings for that row only; repeatable) and --env NAME=VALUE (ours again, cold and warm, with that runtime setting,
 # e.g. DOTNET_TieredPGO=0 or DOTNET_TieredCompilation=0; repeatable); --env-all NAME=VALUE sets a variable for
 # every one of our connector rows (e.g. EXPLORER_ENABLED=false, so each row measures what it names).
 # A no-ledger row (same build, M2M_BENCH_NULL_LEDGER=1: a bench-only ledger that books nothing, refused in
-# production) follows ours (and the --baseline build's), and the summary says what the durable ledger adds
-# per packet warm (--no-ledger-row 0 skips them).
+# production) follows ours (and the --baseline build's), ours also at half its warm peak, and the summary
+# says what the durable ledger adds per packet warm and to the p99 at half peak (--no-ledger-row 0 skips them).
 # CPU per packet is the target process's utime+stime over the measured phase divided by the
 # packets answered, and is reported as a ratio to the JS connector's in the same run (cold to cold,
 # warm to warm): on a shared machine that ratio is steadier than any absolute figure. The load
@@ -20,7 +20,7 @@
 # time cap; loopback only.
 #
 # usage: bench/compare.sh [--packets N] [--warmup N] [--cold N] [--concurrency C] [--cap SECONDS]
-#                         [--baseline DLL] [--build NAME=DLL]... [--env NAME=VALUE]... [--env-all NAME=VALUE]...
+#                         [--baseline DLL] [--build NAME=DLL[,VAR=VALUE...]]... [--env NAME=VALUE]... [--env-all NAME=VALUE]...
 #                         [--no-ledger-row 0|1] [--no-build]
 #   defaults: 20000 packets, 20000 warm-up, 20000 cold, concurrency 64, 120 s cap per load run
 set -euo pipefail
@@ -57,7 +57,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 bench_workdir compare
-release_builds ${BASELINE:+"$BASELINE"} ${BUILDS[@]+"${BUILDS[@]#*=}"}
+BUILD_DLLS=(); for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do v="${kv#*=}"; BUILD_DLLS+=("${v%%,*}"); done
+release_builds ${BASELINE:+"$BASELINE"} ${BUILD_DLLS[@]+"${BUILD_DLLS[@]}"}
 
 step "install the JavaScript reference connector (npm ci, bench/js-connector/package-lock.json)"
 if [ ! -d "$ROOT/bench/js-connector/node_modules/ilp-connector" ]; then
@@ -143,10 +144,13 @@ run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then war
 }
 
 run_m2m m2m "$CONNECTOR" 1
-if [ "$NO_LEDGER_ROW" = 1 ]; then run_m2m m2m-no-ledger "$CONNECTOR" 0 M2M_BENCH_NULL_LEDGER=1; fi
+if [ "$NO_LEDGER_ROW" = 1 ]; then run_m2m m2m-no-ledger "$CONNECTOR" 1 M2M_BENCH_NULL_LEDGER=1; fi
 if [ -n "$BASELINE" ]; then run_m2m baseline "$BASELINE" 0; fi
 if [ -n "$BASELINE" ] && [ "$NO_LEDGER_ROW" = 1 ]; then run_m2m baseline-no-ledger "$BASELINE" 0 M2M_BENCH_NULL_LEDGER=1; fi
-for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do run_m2m "m2m-${kv%%=*}" "${kv#*=}" 0; done
+for kv in ${BUILDS[@]+"${BUILDS[@]}"}; do # NAME=DLL[,VAR=VALUE...]
+  IFS=, read -r -a parts <<< "${kv#*=}"
+  run_m2m "m2m-${kv%%=*}" "${parts[@]:0:1}" 0 ${parts[@]:1}
+done
 for kv in ${ENVS[@]+"${ENVS[@]}"}; do run_m2m "m2m-${kv%%=*}=${kv#*=}" "$CONNECTOR" 0 "$kv"; done
 
 python3 - "$WORK" ${ENV_ALL[@]+"${ENV_ALL[@]}"} <<'PY'
@@ -186,6 +190,8 @@ if missing:
     print(f"rows without a result (see the log above): {', '.join(missing)}")
 if "m2m-no-ledger" in r and ours and us(ours) and us(r["m2m-no-ledger"]):
     print(f"ledger: the durable SQLite ledger adds {us(ours) - us(r['m2m-no-ledger']):.1f} µs per packet warm over the no-ledger row of the same build (target <= 10 µs)")
+    if "m2m-no-ledger-half" in r and "m2m-half" in r:
+        print(f"p99 at half peak without the ledger (same build): {r['m2m-no-ledger-half']['p99_ms']:.2f} ms, with it {r['m2m-half']['p99_ms']:.2f} ms")
 if os.path.exists(os.path.join(work, "batches")):
     for line in open(os.path.join(work, "batches")):
         label, packets, c0, s0, c1, s1 = line.split()
@@ -195,6 +201,11 @@ if os.path.exists(os.path.join(work, "batches")):
 if "baseline" in r and "baseline-no-ledger" in r and ours and us(ours) and us(r["baseline"]) and us(r["baseline-no-ledger"]):
     print(f"baseline: this build / the baseline's CPU per packet warm {us(ours) / us(r['baseline']):.2f}x with the ledger"
           + (f", {us(r['m2m-no-ledger']) / us(r['baseline-no-ledger']):.2f}x without" if "m2m-no-ledger" in r else ""))
+# Every row of ours started cold: its own cold/warm ratio (the cold target), to compare builds and settings.
+cold = [f"{k.removesuffix('-cold')} {us(r[k]) / us(r[k.removesuffix('-cold')]):.2f}x" for k in rows
+        if k.endswith("-cold") and k.startswith(("m2m", "baseline")) and us(r[k]) and us(r.get(k.removesuffix("-cold"), {}))]
+if cold:
+    print("cold / warm CPU per packet, each row of ours: " + ", ".join(cold))
 if env_all:
     print(f"every m2m-connector row ran with: {' '.join(env_all)}")
 print(f"cores: {ours.get('cores', os.cpu_count())}; JS keeps balances in memory only; ours commits every packet's reserve and post to SQLite (WAL, synchronous=FULL), the post before the Fulfill goes upstream.")
