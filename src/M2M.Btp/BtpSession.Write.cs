@@ -63,9 +63,16 @@ public sealed partial class BtpSession
             bool corked = false;
             while (_sendQueue.TryDequeue(out var frame))
             {
-                // More frames behind this one: gather them and send all with one write (a lone frame goes out at once).
-                if (!corked && stream is not null && !_sendQueue.IsEmpty)
+                if (frame.Close is not null)
                 {
+                    // The close frame is never gathered: once both sides have closed, the WebSocket disposes its
+                    // stream right after writing it, which would drop bytes still in the buffer.
+                    if (corked) await UncorkAsync(stream!).ConfigureAwait(false);
+                    corked = false;
+                }
+                else if (!corked && stream is not null && !_sendQueue.IsEmpty)
+                {
+                    // More frames behind this one: gather them and send all with one write (a lone frame goes out at once).
                     stream.Cork();
                     corked = true;
                 }

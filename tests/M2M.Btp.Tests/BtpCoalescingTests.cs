@@ -113,6 +113,40 @@ public class BtpCoalescingTests
         await session.CloseAsync();
     }
 
+    [Fact(Timeout = TestTimeoutMs)]
+    public async Task Frames_gathered_before_a_close_all_arrive_before_the_close_frame()
+    {
+        const int Requests = 50;
+        await using var pair = await SocketPair.CreateAsync();
+        var gated = new GatedStream(pair.Server);
+        var session = new BtpSession(BtpWebSocket.CreateFromStream(gated, isServer: true, TimeSpan.FromSeconds(20)), "peer",
+            new DelegateHandler(), BtpLimits.Default, NullLogger.Instance, TimeProvider.System);
+        session.Start();
+        using var peer = WebSocket.CreateFromStream(pair.Client, new WebSocketCreationOptions { IsServer = false });
+
+        var sent = new List<Task<ReadOnlyMemory<byte>>> { session.SendIlpAsync(Payload(0)) };
+        await gated.FirstWriteStarted.WaitAsync(TestTimeouts.Step);
+        for (int i = 1; i < Requests; i++) sent.Add(session.SendIlpAsync(Payload(i)));
+        var closing = session.CloseAsync().AsTask();
+        gated.Release();
+
+        byte[] buffer = new byte[1 << 16];
+        for (int i = 0; i < Requests; i++)
+        {
+            var frame = await ReceiveAsync(peer, buffer);
+            Assert.True(BtpCodec.TryReadIlpFrame(frame, out var type, out _, out var ilp), $"frame {i} is not an ILP MESSAGE");
+            Assert.Equal(BtpPacketType.Message, type);
+            Assert.Equal(i, BinaryPrimitives.ReadInt32BigEndian(ilp.Span));
+        }
+        var close = await peer.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(TestTimeouts.Step);
+        Assert.Equal(WebSocketMessageType.Close, close.MessageType);
+        await peer.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+        await closing.WaitAsync(TestTimeouts.Step);
+        await session.Completion.WaitAsync(TestTimeouts.Step);
+        foreach (var request in sent) await Assert.ThrowsAsync<BtpSessionClosedException>(() => request.WaitAsync(TestTimeouts.Step));
+        Assert.Equal(3, gated.Writes); // the held frame, the other 49 together, the close frame on its own
+    }
+
     private static byte[] Payload(int i)
     {
         byte[] payload = new byte[4];
