@@ -18,7 +18,8 @@ public sealed class LoadRun(LoadOptions options, TextWriter log)
     private const string SenderAddress = "g.loadgen.sender";
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
 
-    private readonly PacketKeys _keys = new();
+    // Every packet of the run (warm-up and measured) has its condition and Fulfill ready before the first is sent.
+    private readonly PacketKeys _keys = new(options.Warmup + options.Packets);
     private long _sequence;
 
     public async Task<LoadReport> RunAsync()
@@ -161,12 +162,10 @@ public sealed class PrepareTemplate
         return new PrepareTemplate(bytes, Math.Max(dataBytes, sizeof(ulong)));
     }
 
-    /// <summary>Packet <paramref name="sequence"/>: condition = sha256(HMAC(run key, sequence)).</summary>
+    /// <summary>Packet <paramref name="sequence"/>: its condition (see <see cref="PacketKeys"/>), expiry and sequence number.</summary>
     public void Fill(PacketKeys keys, ulong sequence, DateTimeOffset expiresAt)
     {
-        Span<byte> fulfillment = stackalloc byte[IlpCodec.HashLength];
-        keys.Fulfillment(sequence, fulfillment);
-        SHA256.HashData(fulfillment, Bytes.AsSpan(_conditionOffset, IlpCodec.HashLength));
+        keys.Condition(sequence, Bytes.AsSpan(_conditionOffset, IlpCodec.HashLength));
         IlpCodec.WriteTimestamp(Bytes.AsSpan(_expiryOffset, IlpCodec.TimestampLength), expiresAt);
         BinaryPrimitives.WriteUInt64BigEndian(Bytes.AsSpan(_dataOffset), sequence);
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -146,20 +147,42 @@ public sealed class BtpClient : IAsyncDisposable
         BtpLog.Connecting(_logger, PeerId, _url.GetLeftPart(UriPartial.Path));
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = _limits.KeepAliveInterval;
+        // Our own connection stream under the WebSocket, so the session can send queued frames in one write.
+        CorkableStream? stream = null;
+        var invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var tcp = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await tcp.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    tcp.Dispose();
+                    throw;
+                }
+                stream = new CorkableStream(new NetworkStream(tcp, ownsSocket: true));
+                return stream;
+            },
+        });
         try
         {
             using var timeout = new CancellationTokenSource(_limits.AuthTimeout, _time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
-            await socket.ConnectAsync(_url, linked.Token).ConfigureAwait(false);
+            await socket.ConnectAsync(_url, invoker, linked.Token).ConfigureAwait(false);
             await AuthenticateAsync(socket, linked.Token).ConfigureAwait(false);
         }
         catch
         {
             socket.Abort();
             socket.Dispose();
+            invoker.Dispose();
             throw;
         }
-        var session = new BtpSession(socket, PeerId, _handler, _limits, _logger, _time);
+        WebSocket wrapped = stream is null ? socket : new BtpWebSocket(socket, stream, invoker);
+        var session = new BtpSession(wrapped, PeerId, _handler, _limits, _logger, _time);
         session.Start();
         return session;
     }

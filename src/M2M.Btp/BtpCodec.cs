@@ -124,6 +124,34 @@ public static class BtpCodec
         return destination.Slice(length - ilpLength, ilpLength);
     }
 
+    /// <summary>
+    /// The read side of <see cref="WriteIlpFrameHeader"/>: true when <paramref name="frame"/> is a MESSAGE or RESPONSE
+    /// whose only protocol data is one entry named "ilp" (any content type), with <paramref name="ilp"/> its data,
+    /// a slice of <paramref name="frame"/>. Such a frame decodes with <see cref="TryDecode"/> to the same values;
+    /// anything else (other types, other or more entries, malformed) returns false, for <see cref="TryDecode"/>
+    /// to handle. Never throws, allocates nothing.
+    /// </summary>
+    public static bool TryReadIlpFrame(ReadOnlyMemory<byte> frame, out BtpPacketType type, out uint requestId, out ReadOnlyMemory<byte> ilp)
+    {
+        type = default;
+        requestId = 0;
+        ilp = default;
+        var r = new Reader(frame);
+        if (!r.TryReadByte(out byte typeByte) || (BtpPacketType)typeByte is not (BtpPacketType.Message or BtpPacketType.Response)) return false;
+        if (!r.TryReadUInt32(out uint id)) return false;
+        if (r.TryReadVarOctets(out var contents, "contents") != OperationStatus.Done || !r.IsEmpty) return false;
+        var c = new Reader(contents);
+        // The count as ReadCount requires it for one entry: one length byte, then 1.
+        if (!c.TryReadByte(out byte countBytes) || countBytes != 1 || !c.TryReadByte(out byte count) || count != 1) return false;
+        if (c.TryReadVarOctets(out var name, "protocolName") != OperationStatus.Done || !Latin1Equals(name.Span, BtpProtocolNames.Ilp)) return false;
+        if (!c.TryReadByte(out _)) return false; // content type: not checked by the general decode either
+        if (c.TryReadVarOctets(out var data, "protocol data") != OperationStatus.Done || !c.IsEmpty) return false;
+        type = (BtpPacketType)typeByte;
+        requestId = id;
+        ilp = data;
+        return true;
+    }
+
     private static int IlpContentsLength(int ilpLength) =>
         checked(2 + VarLength(BtpProtocolNames.Ilp.Length) + 1 + VarLength(ilpLength));
 

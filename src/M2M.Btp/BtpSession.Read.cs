@@ -61,6 +61,13 @@ public sealed partial class BtpSession
     /// <summary>Handles one decoded frame; false if it was malformed.</summary>
     private bool ProcessFrame(ReadOnlyMemory<byte> frame)
     {
+        // Most frames carry one ILP packet: read in place, no BtpPacket or protocol-data array per frame.
+        if (BtpCodec.TryReadIlpFrame(frame, out var type, out uint requestId, out var ilp))
+        {
+            if (type == BtpPacketType.Response) CompleteIlpResponse(requestId, ilp, frame);
+            else DispatchIlp(requestId, ilp);
+            return true;
+        }
         if (BtpCodec.TryDecode(frame, out var packet, out var error) != OperationStatus.Done)
         {
             BtpLog.MalformedFrame(_logger, PeerId, error ?? "unknown");
@@ -117,12 +124,17 @@ public sealed partial class BtpSession
             EnqueuePacket(BtpPacket.Response(packet.RequestId));
             return;
         }
-        if (!TryEnterIncoming(packet.RequestId)) return;
-        byte[] copy = ArrayPool<byte>.Shared.Rent(ilp.Data.Length);
-        ilp.Data.Span.CopyTo(copy);
+        DispatchIlp(packet.RequestId, ilp.Data);
+    }
+
+    private void DispatchIlp(uint requestId, ReadOnlyMemory<byte> ilp)
+    {
+        if (!TryEnterIncoming(requestId)) return;
+        byte[] copy = ArrayPool<byte>.Shared.Rent(ilp.Length);
+        ilp.Span.CopyTo(copy);
         // Handled on the thread pool so the read loop goes on to the next frame at once (requests run
         // concurrently, bounded by MaxInFlightRequests); one small work item instead of Task.Run's closure + Task.
-        ThreadPool.UnsafeQueueUserWorkItem(new IncomingIlp(this, packet.RequestId, copy, ilp.Data.Length), preferLocal: true);
+        ThreadPool.UnsafeQueueUserWorkItem(new IncomingIlp(this, requestId, copy, ilp.Length), preferLocal: true);
     }
 
     private sealed class IncomingIlp(BtpSession session, uint requestId, byte[] ilp, int length) : IThreadPoolWorkItem

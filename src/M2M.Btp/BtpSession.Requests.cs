@@ -122,6 +122,18 @@ public sealed partial class BtpSession
         else BtpLog.UnmatchedReply(_logger, PeerId, packet.Type, packet.RequestId);
     }
 
+    /// <summary>A RESPONSE read in place (<see cref="BtpCodec.TryReadIlpFrame"/>): <paramref name="ilp"/> is its one "ilp" entry.</summary>
+    private void CompleteIlpResponse(uint requestId, ReadOnlyMemory<byte> ilp, ReadOnlyMemory<byte> frame)
+    {
+        if (!_pending.TryRemove(requestId, out var reply))
+        {
+            BtpLog.UnmatchedReply(_logger, PeerId, BtpPacketType.Response, requestId);
+            return;
+        }
+        if (reply is IlpReply ilpReply) ilpReply.TrySetResult(ilp.ToArray());
+        else if (BtpCodec.TryDecode(frame, out var packet, out _) == OperationStatus.Done) reply.Complete(packet!); // a sub-protocol request answered with ilp data
+    }
+
     private void CompleteError(BtpPacket packet)
     {
         if (_pending.TryRemove(packet.RequestId, out var reply))

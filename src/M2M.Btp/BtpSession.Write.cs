@@ -7,6 +7,7 @@ namespace M2M.Btp;
 /// <summary>
 /// The write side: frames are encoded into pooled buffers and queued; whoever finds no drainer running
 /// writes the queue out in order. The close frame is queued like any other and nothing follows it.
+/// Over a <see cref="BtpWebSocket"/>, frames queued together leave in one socket write (see DrainSendQueueAsync).
 /// </summary>
 public sealed partial class BtpSession
 {
@@ -68,13 +69,46 @@ public sealed partial class BtpSession
 
     private async Task DrainSendQueueAsync()
     {
+        var stream = (_socket as BtpWebSocket)?.Stream;
         do
         {
-            while (_sendQueue.TryDequeue(out var frame)) await WriteFrameAsync(frame).ConfigureAwait(false);
+            bool corked = false;
+            while (_sendQueue.TryDequeue(out var frame))
+            {
+                if (frame.Close is not null)
+                {
+                    // The close frame is never gathered: once both sides have closed, the WebSocket disposes its
+                    // stream right after writing it, which would drop bytes still in the buffer.
+                    if (corked) await UncorkAsync(stream!).ConfigureAwait(false);
+                    corked = false;
+                }
+                else if (!corked && stream is not null && !_sendQueue.IsEmpty)
+                {
+                    // More frames behind this one: gather them and send all with one write (a lone frame goes out at once).
+                    stream.Cork();
+                    corked = true;
+                }
+                await WriteFrameAsync(frame).ConfigureAwait(false);
+            }
+            if (corked) await UncorkAsync(stream!).ConfigureAwait(false);
             Volatile.Write(ref _draining, 0);
             // A frame enqueued after the last TryDequeue saw _draining == 1 and left it to us: take it over.
         }
         while (!_sendQueue.IsEmpty && Interlocked.CompareExchange(ref _draining, 1, 0) == 0);
+    }
+
+    private async ValueTask UncorkAsync(CorkableStream stream)
+    {
+        try
+        {
+            await stream.UncorkAsync(_lifetime.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // As in WriteFrameAsync: the connection is gone; the read loop ends and fails pending requests.
+            _sendFailed = true;
+            _socket.Abort();
+        }
     }
 
     private async ValueTask WriteFrameAsync(OutgoingFrame frame)

@@ -328,7 +328,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     {
         try
         {
-            return await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+            return await BtpWebSocketUpgrade.AcceptAsync(context, Peers.Limits.KeepAliveInterval).ConfigureAwait(false);
         }
         catch (InvalidOperationException)
         {

@@ -71,6 +71,39 @@ public class BtpCodecFixtureTests
         Assert.Equal(Hex("error-not-accepted"), BtpCodec.Encode(error));
     }
 
+    [Theory]
+    [MemberData(nameof(VectorNames))]
+    public void Ilp_frame_reader_agrees_with_the_full_decode(string name)
+    {
+        // The session reads ILP frames in place (issue 18); every btp-packet vector must read the same both ways.
+        byte[] bytes = Hex(name);
+        Assert.Equal(OperationStatus.Done, BtpCodec.TryDecode(bytes, out var packet, out _));
+        bool ilpFrame = packet!.Type is BtpPacketType.Message or BtpPacketType.Response
+            && packet.ProtocolData.Count == 1 && packet.ProtocolData[0].ProtocolName == BtpProtocolNames.Ilp;
+
+        bool read = BtpCodec.TryReadIlpFrame(bytes, out var type, out uint requestId, out var ilp);
+
+        Assert.Equal(ilpFrame, read);
+        Assert.Equal(ilpFrame ? packet.Type : default, type);
+        Assert.Equal(ilpFrame ? packet.RequestId : 0, requestId);
+        Assert.Equal(ilpFrame ? packet.ProtocolData[0].Data.ToArray() : [], ilp.ToArray());
+    }
+
+    [Fact]
+    public void Ilp_frame_reader_refuses_truncated_padded_and_multi_entry_frames()
+    {
+        byte[] frame = Hex("message-ilp-prepare");
+        Assert.True(BtpCodec.TryReadIlpFrame(frame, out _, out _, out _));
+        for (int length = 0; length < frame.Length; length++)
+            Assert.False(BtpCodec.TryReadIlpFrame(frame.AsMemory(0, length), out _, out _, out _), $"truncated to {length} bytes");
+        Assert.False(BtpCodec.TryReadIlpFrame((byte[])[.. frame, 0], out _, out _, out _));
+
+        var twoEntries = BtpCodec.Encode(BtpPacket.Message(7,
+            [new(BtpProtocolNames.Ilp, BtpContentType.ApplicationOctetStream, (byte[])[1]), new("other", BtpContentType.TextPlainUtf8, (byte[])[2])]));
+        Assert.Equal(OperationStatus.Done, BtpCodec.TryDecode(twoEntries, out _, out _));
+        Assert.False(BtpCodec.TryReadIlpFrame(twoEntries, out _, out _, out _));
+    }
+
     private static byte[] Hex(string name) => Convert.FromHexString(Vectors.Value[name].GetProperty("hex").GetString()!);
 
     private static void AssertProtocolData(JsonElement expected, IReadOnlyList<BtpProtocolData> actual)

@@ -123,10 +123,22 @@ public class CodecFuzzTests(ITestOutputHelper output)
         var status = BtpCodec.TryDecode(input, out var packet, out string? error);
         done = status == OperationStatus.Done;
         if (done != (packet is not null)) return $"inconsistent result {status}, packet {packet is not null}, error '{error}'";
+        if (IlpFrameReadDisagrees(input, packet) is { } disagreement) return disagreement;
         if (!done) return null;
         byte[] again = BtpCodec.Encode(packet!);
         if (BtpCodec.TryDecode(again, out var second, out error) != OperationStatus.Done) return $"re-encoded frame does not decode: {error}";
         return again.AsSpan().SequenceEqual(BtpCodec.Encode(second!)) ? null : "decode(encode(p)) != p";
+    }
+
+    /// <summary>The session's in-place read of ILP frames (issue 18) must accept exactly the frames the full decode reads as one "ilp" entry.</summary>
+    private static string? IlpFrameReadDisagrees(byte[] input, BtpPacket? packet)
+    {
+        bool ilpFrame = packet is { Type: BtpPacketType.Message or BtpPacketType.Response, ProtocolData: [{ ProtocolName: BtpProtocolNames.Ilp }] };
+        bool read = BtpCodec.TryReadIlpFrame(input, out var type, out uint requestId, out var ilp);
+        if (read != ilpFrame) return $"TryReadIlpFrame {read}, full decode says ilp frame {ilpFrame}";
+        if (!read) return null;
+        return type == packet!.Type && requestId == packet.RequestId && ilp.Span.SequenceEqual(packet.ProtocolData[0].Data.Span)
+            ? null : "TryReadIlpFrame read other values than the full decode";
     }
 
     private static string? CheckIldcp(byte[] input, out bool done)
