@@ -169,14 +169,20 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
         return c;
     }
 
+    private static readonly string[] BenchPragmaNames = ["wal_autocheckpoint", "cache_size", "mmap_size"];
+
     /// <summary>Benchmark seam (M2M_BENCH_LEDGER_PRAGMAS): `name=integer` pairs only, anything else is refused.</summary>
-    private static void BenchPragmas(SqliteConnection writer, string? pragmas)
+    internal static void BenchPragmas(SqliteConnection writer, string? pragmas)
     {
         if (string.IsNullOrWhiteSpace(pragmas)) return;
         foreach (var p in pragmas.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!System.Text.RegularExpressions.Regex.IsMatch(p, "^[a-z_]+=-?[0-9]+$"))
                 throw new LedgerUnavailableException($"{M2M.Core.Diagnostics.TestSeams.BenchLedgerPragmasVariable}: '{p}' is not name=integer");
+            // Only pragmas that tune speed, never durability (synchronous, journal_mode … are refused).
+            string name = p[..p.IndexOf('=', StringComparison.Ordinal)];
+            if (!BenchPragmaNames.Contains(name))
+                throw new LedgerUnavailableException($"{M2M.Core.Diagnostics.TestSeams.BenchLedgerPragmasVariable}: '{name}' is not one of {string.Join(", ", BenchPragmaNames)}");
             Exec(writer, $"PRAGMA {p}");
         }
     }

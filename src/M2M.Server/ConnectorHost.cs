@@ -59,6 +59,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         var log = loggers.CreateLogger("M2M.Connector");
         if (openLedger is null) await Data.StartupGate.CheckAsync(settings, m => Data.DataLog.Migration(log, m), cancellationToken).ConfigureAwait(false);
         if (openLedger is null && M2M.Core.Diagnostics.TestSeams.Current.BenchNullLedger) openLedger = BenchNullLedger(settings, log);
+        if (openLedger is null) RefuseOrWarnBenchLedgerSwitches(settings, log, M2M.Core.Diagnostics.TestSeams.Current);
         var ledger = openLedger?.Invoke(settings) ?? await ConnectorLedger.OpenConfiguredAsync(settings.Ledger, time, cancellationToken).ConfigureAwait(false);
         // Runtime peers and routes: network.json, or the shared table in the PostgreSQL ledger's database.
         var network = await M2M.Server.Routing.NetworkStore.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
@@ -74,6 +75,27 @@ public sealed partial class ConnectorHost : IAsyncDisposable
         log.LogWarning("{Variable}=1: BENCHMARK ONLY, the ledger books nothing (no balances, no credit limits, nothing durable)", M2M.Core.Diagnostics.TestSeams.BenchNullLedgerVariable);
 #pragma warning restore CA1848
         return _ => new NullLedger();
+    }
+
+    /// <summary>
+    /// The SQLite writer's bench switches (M2M_BENCH_LEDGER_*: hold, coalescing window, rows per insert,
+    /// pragmas) exist for bench/compare.sh rows only: refused in production, one warning line elsewhere.
+    /// </summary>
+    public static void RefuseOrWarnBenchLedgerSwitches(ConnectorSettings settings, ILogger log, M2M.Core.Diagnostics.TestSeams seams)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(seams);
+        var set = new List<string>();
+        if (seams.BenchLedgerHoldMs is not null) set.Add(M2M.Core.Diagnostics.TestSeams.BenchLedgerHoldMsVariable);
+        if (seams.BenchLedgerCoalesceMs is not null) set.Add(M2M.Core.Diagnostics.TestSeams.BenchLedgerCoalesceMsVariable);
+        if (seams.BenchLedgerRowsPerInsert is not null) set.Add(M2M.Core.Diagnostics.TestSeams.BenchLedgerRowsPerInsertVariable);
+        if (!string.IsNullOrWhiteSpace(seams.BenchLedgerPragmas)) set.Add(M2M.Core.Diagnostics.TestSeams.BenchLedgerPragmasVariable);
+        if (set.Count == 0) return;
+        if (settings.Environment == DeploymentEnvironment.Production)
+            throw new LedgerUnavailableException($"{string.Join(", ", set)}: benchmark switches of the ledger writer; refused with ENVIRONMENT=production");
+#pragma warning disable CA1848 // once, at start
+        log.LogWarning("{Variables}: BENCHMARK ONLY, ledger writer settings changed from their defaults", string.Join(", ", set));
+#pragma warning restore CA1848
     }
 
     private ConnectorHost(ConnectorSettings settings, ILoggerFactory loggers, ILogger log, TimeProvider time, ILedger ledger, M2M.Server.Routing.NetworkStore network)
@@ -328,7 +350,7 @@ public sealed partial class ConnectorHost : IAsyncDisposable
     {
         try
         {
-            return await BtpWebSocketUpgrade.AcceptAsync(context, Peers.Limits.KeepAliveInterval).ConfigureAwait(false);
+            return await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
         }
         catch (InvalidOperationException)
         {

@@ -79,12 +79,8 @@ public class BtpCoalescingTests
     public async Task Frames_queued_behind_a_pending_write_leave_in_one_write_whole_and_in_order()
     {
         const int Requests = 200;
-        await using var pair = await SocketPair.CreateAsync();
-        var gated = new GatedStream(pair.Server);
-        var session = new BtpSession(BtpWebSocket.CreateFromStream(gated, isServer: true, TimeSpan.FromSeconds(20)), "peer",
-            new DelegateHandler(), BtpLimits.Default, NullLogger.Instance, TimeProvider.System);
-        session.Start();
-        using var peer = WebSocket.CreateFromStream(pair.Client, new WebSocketCreationOptions { IsServer = false });
+        await using var rig = await GatedRig.StartAsync();
+        var (gated, session, peer) = (rig.Gated, rig.Session, rig.Peer);
 
         // The first frame's write is held, so the other 199 queue behind it; one drainer then writes them.
         var replies = new Task<ReadOnlyMemory<byte>>[Requests];
@@ -117,12 +113,8 @@ public class BtpCoalescingTests
     public async Task Frames_gathered_before_a_close_all_arrive_before_the_close_frame()
     {
         const int Requests = 50;
-        await using var pair = await SocketPair.CreateAsync();
-        var gated = new GatedStream(pair.Server);
-        var session = new BtpSession(BtpWebSocket.CreateFromStream(gated, isServer: true, TimeSpan.FromSeconds(20)), "peer",
-            new DelegateHandler(), BtpLimits.Default, NullLogger.Instance, TimeProvider.System);
-        session.Start();
-        using var peer = WebSocket.CreateFromStream(pair.Client, new WebSocketCreationOptions { IsServer = false });
+        await using var rig = await GatedRig.StartAsync();
+        var (gated, session, peer) = (rig.Gated, rig.Session, rig.Peer);
 
         var sent = new List<Task<ReadOnlyMemory<byte>>> { session.SendIlpAsync(Payload(0)) };
         await gated.FirstWriteStarted.WaitAsync(TestTimeouts.Step);
@@ -163,6 +155,30 @@ public class BtpCoalescingTests
             Assert.Equal(WebSocketMessageType.Binary, result.MessageType);
             count += result.Count;
             if (result.EndOfMessage) return buffer[..count];
+        }
+    }
+
+    /// <summary>A started session over a <see cref="GatedStream"/> (its first write held) and a plain WebSocket peer on the other end.</summary>
+    private sealed class GatedRig(SocketPair pair, GatedStream gated, BtpSession session, WebSocket peer) : IAsyncDisposable
+    {
+        public GatedStream Gated => gated;
+        public BtpSession Session => session;
+        public WebSocket Peer => peer;
+
+        public static async Task<GatedRig> StartAsync()
+        {
+            var pair = await SocketPair.CreateAsync();
+            var gated = new GatedStream(pair.Server);
+            var session = new BtpSession(BtpWebSocket.CreateFromStream(gated, isServer: true, TimeSpan.FromSeconds(20)), "peer",
+                new DelegateHandler(), BtpLimits.Default, NullLogger.Instance, TimeProvider.System);
+            session.Start();
+            return new GatedRig(pair, gated, session, WebSocket.CreateFromStream(pair.Client, new WebSocketCreationOptions { IsServer = false }));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            peer.Dispose();
+            await pair.DisposeAsync();
         }
     }
 

@@ -443,3 +443,36 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
         lock (sizes) Assert.True(sizes.Max() > 1, $"no batch carried more than one caller: {string.Join(",", sizes)}");
     }
 }
+
+[Trait("Tier", "integration")]
+public sealed class SqliteBenchPragmaTests : IDisposable
+{
+    private readonly string _path = Path.Combine(Path.GetTempPath(), $"m2m-pragma-{Guid.NewGuid():N}.db");
+
+    public void Dispose()
+    {
+        foreach (var f in new[] { _path, _path + "-wal", _path + "-shm" }) File.Delete(f);
+    }
+
+    [Theory]
+    [InlineData("synchronous=0")]
+    [InlineData("journal_mode=0")]
+    [InlineData("fullfsync=0")]
+    public void A_bench_pragma_that_could_weaken_durability_is_refused(string pragma)
+    {
+        using var c = SqliteLedger.Connect(_path, readOnly: false);
+        var e = Assert.Throws<LedgerUnavailableException>(() => SqliteLedger.BenchPragmas(c, pragma));
+        Assert.Contains("is not one of wal_autocheckpoint", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_speed_pragma_is_applied_and_a_malformed_one_refused()
+    {
+        using var c = SqliteLedger.Connect(_path, readOnly: false);
+        SqliteLedger.BenchPragmas(c, "wal_autocheckpoint=5000");
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA wal_autocheckpoint";
+        Assert.Equal(5000L, (long)cmd.ExecuteScalar()!);
+        Assert.Throws<LedgerUnavailableException>(() => SqliteLedger.BenchPragmas(c, "wal_autocheckpoint=abc"));
+    }
+}
