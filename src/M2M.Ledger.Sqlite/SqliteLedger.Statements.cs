@@ -9,14 +9,6 @@ namespace M2M.Ledger.Sqlite;
 public sealed partial class SqliteLedger
 {
     /// <summary>
-    /// The writer's statements, prepared once for the writer connection and reused by every batch
-    /// (a batch at low load holds 1–2 calls, so per-batch prepare was most of its CPU). The three
-    /// writes go through SQLitePCL directly: ids and amounts are formatted straight into UTF-8 on
-    /// the stack, so a row costs no allocation (Microsoft.Data.Sqlite allocates a binder per
-    /// parameter per execution). The text written is exactly SqliteSchema.Id / Amount.
-    /// Used only by the writer loop; disposed after it ends, before the connection.
-    /// </summary>
-    /// <summary>
     /// <see cref="SqliteSchema.Id"/> as UTF-8 into 32 bytes, without UInt128's general formatter
     /// (its "x32" path was a top symbol of the writer thread).
     /// </summary>
@@ -38,6 +30,14 @@ public sealed partial class SqliteLedger
         return n;
     }
 
+    /// <summary>
+    /// The writer's statements, prepared once for the writer connection and reused by every batch
+    /// (a batch at low load holds 1–2 calls, so per-batch prepare was most of its CPU). The three
+    /// writes go through SQLitePCL directly: ids and amounts are formatted straight into UTF-8 on
+    /// the stack, so a row costs no allocation (Microsoft.Data.Sqlite allocates a binder per
+    /// parameter per execution). The text written is exactly SqliteSchema.Id / Amount.
+    /// Used only by the writer loop; disposed after it ends, before the connection.
+    /// </summary>
     private sealed class WriterStatements : IDisposable
     {
         private readonly sqlite3 _db;
