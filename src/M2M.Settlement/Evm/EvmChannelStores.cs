@@ -158,12 +158,7 @@ public abstract class EvmStore : IDisposable
     private protected static BigInteger Wei(string value) => BigInteger.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
 
     private protected static NpgsqlDataSource PostgresSource(string connectionString, int connectTimeoutSeconds)
-    {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = connectTimeoutSeconds, CommandTimeout = 10 };
-        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
-        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-settlement-evm";
-        return NpgsqlDataSource.Create(builder);
-    }
+        => PostgresStoreSource.Create(connectionString, connectTimeoutSeconds, "m2m-settlement-evm");
 
     /// <summary>Rows of a table in a pre-2.1 evm-*.db file (none when the table is absent); the file is only read.</summary>
     private protected static List<object[]> LegacyRows(string path, string table, string columns)

@@ -26,10 +26,7 @@ public sealed class PostgresSettlementStore : ISettlementStore
     /// </summary>
     public static PostgresSettlementStore Open(string connectionString, int connectTimeoutSeconds = 2)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = connectTimeoutSeconds, CommandTimeout = 10 };
-        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
-        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-settlement";
-        var db = NpgsqlDataSource.Create(builder);
+        var db = PostgresStoreSource.Create(connectionString, connectTimeoutSeconds, "m2m-settlement");
         try
         {
             using var conn = db.OpenConnection();
