@@ -114,13 +114,9 @@ write_connector_config "$WORK/config.yaml"
 run_m2m() { # label dll half(0|1) [NAME=VALUE...]: a fresh ledger, cold then warm (then half rate)
   local label="$1" dll="$2" half="$3"; shift 3
   local btp http pid
-  btp=$(free_port); http=$(free_port)
-  step "start $label (BTP :$btp, SQLite ledger $WORK/$label.db${*:+, $*})"
-  env ${ENV_ALL[@]+"${ENV_ALL[@]}"} "$@" BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
-    LEDGER_PATH="$WORK/$label.db" LOG_LEVEL=warn \
-    dotnet "$dll" run --config "$WORK/config.yaml" > "$WORK/$label.log" 2>&1 &
-  pid=$!; PIDS+=("$pid")
-  wait_port 127.0.0.1 "$btp" 60
+  step "start $label (SQLite ledger $WORK/$label.db${*:+, $*})"
+  start_connector "$dll" "$WORK/$label.db" "$WORK/$label.log" ${ENV_ALL[@]+"${ENV_ALL[@]}"} "$@"
+  btp=$BTP; http=$HTTP; pid=$PID
   local peers=(--connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret --destination g.bob.receiver)
   step "load: $label, cold then warm"
   run_load "$label-cold" "$pid" "$COLD" 0 "${peers[@]}"

@@ -45,14 +45,10 @@ TOKEN="bench-explorer-token-$RANDOM$RANDOM"
 
 run_one() { # mode round
   local mode="$1" round="$2" label="$1-$2" btp http pid client=""
-  btp=$(free_port); http=$(free_port)
   local enabled=true; [ "$mode" = off ] && enabled=false
-  step "start $label (BTP :$btp, HTTP :$http, EXPLORER_ENABLED=$enabled)"
-  env BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
-    LEDGER_PATH="$WORK/$label/ledger.db" LOG_LEVEL=warn EXPLORER_ENABLED="$enabled" EXPLORER_PORT=off EXPLORER_TOKEN="$TOKEN" \
-    dotnet "$CONNECTOR" run --config "$WORK/config.yaml" > "$WORK/$label.log" 2>&1 &
-  pid=$!; PIDS+=("$pid")
-  wait_port 127.0.0.1 "$btp" 60
+  step "start $label (EXPLORER_ENABLED=$enabled)"
+  start_connector "$CONNECTOR" "$WORK/$label/ledger.db" "$WORK/$label.log" EXPLORER_ENABLED="$enabled" EXPLORER_PORT=off EXPLORER_TOKEN="$TOKEN"
+  btp=$BTP; http=$HTTP; pid=$PID
   if [ "$mode" = streaming ]; then
     # The live client: reads every event for the whole run (curl's own CPU is not the connector's).
     curl -sN --max-time $(( CAP * 3 )) -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$http/api/events/stream" > "$WORK/$label.sse" &

@@ -25,6 +25,19 @@ wait_port() { # host port seconds
 
 step() { echo "== $*" >&2; }
 
+# Our connector on free loopback ports with a SQLite ledger at LEDGER, logging to LOG; sets BTP, HTTP
+# and PID, adds PID to PIDS, and returns once the BTP port listens. Extra NAME=VALUE settings come
+# first, so they cannot move the ports, the bind address or the ledger.
+start_connector() { # dll ledger-path log-file [NAME=VALUE...]
+  local dll="$1" ledger="$2" log="$3"; shift 3
+  BTP=$(free_port); HTTP=$(free_port)
+  env "$@" BTP_SERVER_PORT="$BTP" HEALTH_CHECK_PORT="$HTTP" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
+    LEDGER_PATH="$ledger" LOG_LEVEL="${CONNECTOR_LOG_LEVEL:-warn}" \
+    dotnet "$dll" run --config "$WORK/config.yaml" > "$log" 2>&1 &
+  PID=$!; PIDS+=("$PID")
+  wait_port 127.0.0.1 "$BTP" 60
+}
+
 # The SQLite/PostgreSQL ledger's group commits so far, from the connector's /metrics: "commits calls"
 # (ledger_batch_size _count and _sum; "0 0" when there is no ledger or no answer).
 ledger_batch_counts() { # http-port

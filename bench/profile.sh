@@ -24,17 +24,11 @@ while [ $# -gt 0 ]; do
 done
 command -v perf >/dev/null || { echo "profile.sh: perf is not installed" >&2; exit 1; }
 LOADGEN=(dotnet "$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll")
-WORK="$(mktemp -d /tmp/m2m-profile.XXXXXX)"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-BTP=$(free_port); HTTP=$(free_port)
+bench_workdir profile
 write_connector_config "$WORK/config.yaml"
-env ${ENVS[@]+"${ENVS[@]}"} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 BTP_SERVER_PORT=$BTP HEALTH_CHECK_PORT=$HTTP BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
-  LEDGER_PATH="$WORK/ledger.db" LOG_LEVEL=warn dotnet "$DLL" run --config "$WORK/config.yaml" > "$WORK/connector.log" 2>&1 &
-PID=$!; PIDS+=("$PID")
-wait_port 127.0.0.1 "$BTP" 60
+start_connector "$DLL" "$WORK/ledger.db" "$WORK/connector.log" ${ENVS[@]+"${ENVS[@]}"} DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
 PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret --destination g.bob.receiver --concurrency 64 --duration-cap 300 --pid "$PID")
 "${LOADGEN[@]}" "${PEERS[@]}" --packets "$WARMUP" --warmup 0 --label warmup > "$WORK/warmup.out"
 batch_sizes() { curl -s "http://127.0.0.1:$HTTP/metrics" | grep '^ledger_batch_size_' || true; }

@@ -25,17 +25,11 @@ done
 [ -f "$DLL" ] || { echo "soak.sh: $DLL is missing: build it (bench/compare.sh builds it)" >&2; exit 1; }
 # LOADGEN_DLL: another build of the load generator (e.g. a copy, so a rebuild cannot change it mid-run).
 LOADGEN=(dotnet "${LOADGEN_DLL:-$ROOT/bench/M2M.LoadGen/bin/Release/net10.0/m2m-loadgen.dll}")
-WORK="$(mktemp -d /tmp/m2m-soak.XXXXXX)"
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-BTP=$(free_port); HTTP=$(free_port)
+bench_workdir soak
 write_connector_config "$WORK/config.yaml"
-BTP_SERVER_PORT=$BTP HEALTH_CHECK_PORT=$HTTP BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
-  LEDGER_PATH="$WORK/ledger.db" LOG_LEVEL=warn dotnet "$DLL" run --config "$WORK/config.yaml" > "$WORK/connector.log" 2>&1 &
-PID=$!; PIDS+=("$PID")
-wait_port 127.0.0.1 "$BTP" 60
+start_connector "$DLL" "$WORK/ledger.db" "$WORK/connector.log"
 PEERS=(--connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret --destination g.bob.receiver --concurrency "$CONCURRENCY" --pid "$PID")
 "${LOADGEN[@]}" "${PEERS[@]}" --packets "$WARMUP" --warmup 0 --duration-cap 300 --label warmup > "$WORK/warmup.out"
 rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$PID/status"; }

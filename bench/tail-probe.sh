@@ -26,20 +26,16 @@ done
 BUILD=0 release_builds "$DLL"
 bench_workdir tail
 write_connector_config "$WORK/config.yaml"
-btp=$(free_port); http=$(free_port)
-env ${ENVS[@]+"${ENVS[@]}"} BTP_SERVER_PORT="$btp" HEALTH_CHECK_PORT="$http" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
-  LEDGER_PATH="$WORK/ledger.db" LOG_LEVEL=warn dotnet "$DLL" run --config "$WORK/config.yaml" > "$WORK/connector.log" 2>&1 &
-pid=$!; PIDS+=("$pid")
-wait_port 127.0.0.1 "$btp" 60
-load() { "${LOADGEN[@]}" --connector "ws://alice:alice-secret@127.0.0.1:$btp" --receiver-auth bob:bob-secret \
-  --destination g.bob.receiver --concurrency 64 --duration-cap 120 --pid "$pid" "$@"; }
+start_connector "$DLL" "$WORK/ledger.db" "$WORK/connector.log" ${ENVS[@]+"${ENVS[@]}"}
+load() { "${LOADGEN[@]}" --connector "ws://alice:alice-secret@127.0.0.1:$BTP" --receiver-auth bob:bob-secret \
+  --destination g.bob.receiver --concurrency 64 --duration-cap 120 --pid "$PID" "$@"; }
 step "warm: $WARMUP + $WARMUP packets at full speed${ENVS[*]:+ (${ENVS[*]})}"
 load --label warm --packets "$WARMUP" --warmup "$WARMUP" | grep -v '^{' >&2
-curl -sf "http://127.0.0.1:$http/metrics" > "$WORK/before.txt"
+curl -sf "http://127.0.0.1:$HTTP/metrics" > "$WORK/before.txt"
 step "$PACKETS packets at $RATE/s"
 load --label paced --packets "$PACKETS" --warmup 0 --rate "$RATE" | grep -v '^{' >&2
-curl -sf "http://127.0.0.1:$http/metrics" > "$WORK/after.txt"
-kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+curl -sf "http://127.0.0.1:$HTTP/metrics" > "$WORK/after.txt"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
 step "the connector's histograms over the paced phase (bucket upper bounds)"
 python3 - "$WORK/before.txt" "$WORK/after.txt" <<'PY'
 import sys, re, collections
