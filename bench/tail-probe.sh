@@ -33,7 +33,9 @@ step "warm: $WARMUP + $WARMUP packets at full speed${ENVS[*]:+ (${ENVS[*]})}"
 load --label warm --packets "$WARMUP" --warmup "$WARMUP" | grep -v '^{' >&2
 curl -sf "http://127.0.0.1:$HTTP/metrics" > "$WORK/before.txt"
 step "$PACKETS packets at $RATE/s"
-load --label paced --packets "$PACKETS" --warmup 0 --rate "$RATE" | grep -v '^{' >&2
+load --label paced --packets "$PACKETS" --warmup 0 --rate "$RATE" > "$WORK/paced.out"
+grep -v '^{' "$WORK/paced.out" >&2
+tail -n 1 "$WORK/paced.out" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"load generator, paced phase: p50 {r['"'"'p50_ms'"'"']:.2f} ms  p99 {r['"'"'p99_ms'"'"']:.2f} ms  ({r['"'"'fulfilled'"'"']:,} fulfilled)")' || true
 curl -sf "http://127.0.0.1:$HTTP/metrics" > "$WORK/after.txt"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
 step "the connector's histograms over the paced phase (bucket upper bounds)"
