@@ -154,6 +154,7 @@ public sealed partial class SqliteLedger
             if (_writerIdle || _writerHolding) Monitor.Pulse(_gate);
         }
         await _writerExited.Task.ConfigureAwait(false); // the writer drains what was applied before it stops
+        _checkpointer?.Dispose();
         _statements.Dispose();
         _lookup.Dispose();
         _reader.Dispose();

@@ -188,6 +188,7 @@ public sealed partial class SqliteLedger
     /// </summary>
     private void Write(WriteBatch batch)
     {
+        if (_syncRelaxed) RestoreFullSync(); // a batch is only ever committed with FULL (it throws, failing the batch, if it cannot be)
         if (batch.IsEmpty && batch.Rows.Count == 0)
         {
             Exec(_writer, "SELECT 1"); // round trips only (ping, flush): prove the file still answers
@@ -213,6 +214,15 @@ public sealed partial class SqliteLedger
         WriteChanges(batch);
         foreach (var rows in batch.Rows) rows(_writer, tx); // a throw fails the whole commit: rows and transfers land together or not at all
         tx.Commit();
+    }
+
+    /// <summary>Set while the writer connection may not be at synchronous=FULL (around a projection).</summary>
+    private bool _syncRelaxed;
+
+    private void RestoreFullSync()
+    {
+        Exec(_writer, "PRAGMA synchronous=FULL");
+        _syncRelaxed = false;
     }
 
     private void WriteChanges(WriteBatch batch)
@@ -253,6 +263,11 @@ public sealed partial class SqliteLedger
         long seq = _unprojectedSeq;
         try
         {
+            // Without its own fsync: WAL commits reach the disk in order, so the next batch's commit (FULL) syncs
+            // this one too, and a power cut before that loses the projection and the log rows' deletion together
+            // (the rows are replayed, as after any crash). Callers wait for batch commits, never for a projection.
+            _syncRelaxed = true;
+            Exec(_writer, "PRAGMA synchronous=NORMAL");
             _statements.Begin();
             try
             {
@@ -264,6 +279,10 @@ public sealed partial class SqliteLedger
             {
                 _statements.RollbackIfOpen();
                 throw;
+            }
+            finally
+            {
+                RestoreFullSync();
             }
         }
         catch (Exception e)
@@ -277,6 +296,7 @@ public sealed partial class SqliteLedger
         }
         _unprojected.Clear();
         _lastLogRow = 0;
+        _checkpointer?.Request();
         lock (_gate)
         {
             _projectedSeq = Math.Max(_projectedSeq, seq);

@@ -210,6 +210,32 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
 
     [Fact]
     [Trait("Tier", "integration")]
+    public async Task Checkpoints_run_beside_the_writer_after_projections_and_lose_nothing()
+    {
+        await Ledger.DisposeAsync();
+        var ledger = SqliteLedger.Open(DbPath, null, maxRecentIds: 8, projectEvery: 4);
+        Ledger = ledger;
+        UInt128 a = await Account(), b = await Account();
+        for (int i = 0; i < 60; i++)
+        {
+            var pending = Own(a, b, TransferFlags.Pending);
+            Assert.Equal(CreateTransferResult.Ok, await One(pending));
+            Assert.Equal(CreateTransferResult.Ok, await One(OwnPost(pending.Id)));
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (ledger.CheckpointsRun == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(ledger.CheckpointsRun > 0, "no WAL checkpoint ran beside the writer after its projections");
+        Assert.Equal((UInt128)(3 * 60), (await Get(a)).DebitsPosted);
+        await AssertConsistent();
+
+        await Ledger.DisposeAsync(); // the checkpointer stops first, then the writer's connection
+        Ledger = SqliteLedger.Open(DbPath);
+        Assert.Equal((UInt128)(3 * 60), (await Get(a)).DebitsPosted);
+        await AssertConsistent();
+    }
+
+    [Fact]
+    [Trait("Tier", "integration")]
     public async Task A_reserve_returns_while_the_file_is_locked_and_the_post_only_after_its_commit()
     {
         UInt128 a = await Account(), b = await Account();
