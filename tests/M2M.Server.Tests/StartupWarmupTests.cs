@@ -2,7 +2,7 @@ using M2M.Server.Configuration;
 
 namespace M2M.Server.Tests;
 
-/// <summary>Issue 18 (cold start): STARTUP_WARMUP_PACKETS is read by the config loader, bounded, and off unless set.</summary>
+/// <summary>Issue 18 (cold start): STARTUP_WARMUP_PACKETS is read by the config loader, bounded, 10,000 unless set, 0 turns it off.</summary>
 [Trait("Tier", "unit")]
 public sealed class StartupWarmupConfigTests : IDisposable
 {
@@ -18,9 +18,9 @@ public sealed class StartupWarmupConfigTests : IDisposable
     }
 
     [Fact]
-    public void The_default_is_off_and_a_count_turns_it_on()
+    public void The_default_is_on_and_zero_turns_it_off()
     {
-        Assert.Equal(0, Load([]).StartupWarmupPackets);
+        Assert.Equal(10_000, Load([]).StartupWarmupPackets);
         Assert.Equal(0, Load(new() { ["STARTUP_WARMUP_PACKETS"] = "0" }).StartupWarmupPackets);
         Assert.Equal(2500, Load(new() { ["STARTUP_WARMUP_PACKETS"] = "2500" }).StartupWarmupPackets);
     }
