@@ -4,7 +4,8 @@
 usage: bench/stages.py PERF_DATA MICROS_PER_PACKET
 
 Self samples are grouped by thread first (the SQLite writer thread is named m2m-ledger-writer, so
-everything it does, user and kernel, is the durable write: encoding, COMMIT, fsync, projection),
+everything it does, user and kernel, is the durable write: encoding, COMMIT, fsync, projection; its
+checkpoints run on m2m-ledger-checkpoint, a stage of its own),
 then, on the other threads, by symbol: our ledger code on the caller's thread, the switch and host,
 BTP/WebSocket, thread pool and async machinery, the kernel, the runtime (GC, native thread pool),
 the JIT compiler, and the rest. Each share is turned into µs per packet with the measured figure.
@@ -22,6 +23,7 @@ def stage(comm, dso, sym):
         if "sqlite" in dso: return "ledger writer thread: SQLite library"
         if "kernel" in dso: return "ledger writer thread: kernel (pwrite, fsync, locks, wakeups)"
         return "ledger writer thread: our code, .NET, runtime (encode, project, format)"
+    if comm.startswith("m2m-ledger-chec"): return "ledger checkpoint thread (WAL pages copied into the file, its fsync)"
     if "M2M.Ledger" in sym or "M2M.Core.Ledger" in sym: return "ledger on the packet's thread (engine, memory state, batch)"
     if "libe_sqlite3" in dso: return "SQLite on other threads (lookups, reads)"
     if "M2M.Btp" in sym or "WebSocket" in sym: return "BTP / WebSocket code"

@@ -95,7 +95,9 @@ public class DeployScriptsTests
         Assert.Equal(7UL * 10, await node.PayAsync(7)); // paid after the upgrade: what a restore loses
         string pidFile = Path.Combine(node.Dir, "m2m-connector.pid");
         File.WriteAllText(pidFile, current.Id.ToString());
-        string sha = await LiveFileSha256(node.LedgerPath);
+        // The idle connector projects its log and checkpoints the WAL on its own ~100 ms after the last payment:
+        // take the hash once that has settled, so a later change can only be the dry run's.
+        string sha = await SettledFilesSha256(node.LedgerPath);
 
         var env = RollbackEnv(node, releases, pidFile);
         env[MigrationSet.ExtraMigrationsVariable] = extra; // the running release's CLI lists the loss
@@ -109,7 +111,7 @@ public class DeployScriptsTests
         Assert.Matches(@"loss: account peer:alice:USD/9: posted balance -110 now, -40 in the backup \(70 units\)", dry.Stdout);
         Assert.Contains("dry run: kill -TERM", dry.Stdout);
         Assert.False(current.HasExited);
-        Assert.Equal(sha, await LiveFileSha256(node.LedgerPath));
+        Assert.Equal(sha, await FilesSha256(node.LedgerPath));
 
         var refused = await ScriptRunner.RunAsync("rollback.sh", node.Dir, env, "v2.0.0");
         Assert.Equal(1, refused.Code);
@@ -215,6 +217,25 @@ public class DeployScriptsTests
     /// SHA-256 of a file a running connector owns. The connector holds an exclusive flock on its ledger, and
     /// .NET's FileStream takes a shared flock on open, so it is refused; sha256sum reads without locking.
     /// </summary>
+    /// <summary>The ledger file and its WAL, hashed together.</summary>
+    private static async Task<string> FilesSha256(string path) =>
+        await LiveFileSha256(path) + (File.Exists(path + "-wal") ? await LiveFileSha256(path + "-wal") : "");
+
+    /// <summary><see cref="FilesSha256"/> once it has stayed the same for a second (at most 20 s).</summary>
+    private static async Task<string> SettledFilesSha256(string path)
+    {
+        string last = await FilesSha256(path);
+        for (int i = 0; i < 20; i++)
+        {
+            await Task.Delay(1000);
+            string now = await FilesSha256(path);
+            if (now == last) return now;
+            last = now;
+        }
+        Assert.Fail($"{path} kept changing for 20 s while the connector was idle");
+        return last;
+    }
+
     private static async Task<string> LiveFileSha256(string path)
     {
         var info = new System.Diagnostics.ProcessStartInfo("sha256sum") { RedirectStandardOutput = true, RedirectStandardError = true };

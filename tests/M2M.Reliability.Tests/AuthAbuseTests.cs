@@ -170,12 +170,16 @@ public class AuthAbuseTests(ITestOutputHelper output)
         var closedSlow = await Task.WhenAll(slow.Select(c => c.ClosedByServerAsync(TimeSpan.FromSeconds(15))));
         await stopDrip.CancelAsync();
         await drip;
+        // The machine is shared with the other test assemblies: the peer's rate with the attack gone, measured
+        // just after it, tells a busy machine (both low) from starvation (only the attack's low).
+        var afterAttack = await Throughput(alice, 300);
+        double reference = Math.Min(baseline, afterAttack);
 
-        output.WriteLine($"baseline {baseline:F0} packets/s, with 500 idle + 20 slowloris {underAttack:F0} packets/s; idle closed {closedIdle.Count(c => c)}/500 within {idleClosedAfter:F1} s of opening the first (auth timeout {authTimeout.TotalSeconds} s); slowloris closed {closedSlow.Count(c => c)}/20");
+        output.WriteLine($"baseline {baseline:F0} packets/s, with 500 idle + 20 slowloris {underAttack:F0} packets/s, after {afterAttack:F0}; idle closed {closedIdle.Count(c => c)}/500 within {idleClosedAfter:F1} s of opening the first (auth timeout {authTimeout.TotalSeconds} s); slowloris closed {closedSlow.Count(c => c)}/20");
         Assert.All(closedIdle, Assert.True);
         Assert.All(closedSlow, Assert.True);
         Assert.Equal(HttpStatusCode.OK, healthWhileSlow.StatusCode);
-        Assert.True(underAttack >= 0.5 * baseline, $"real peer starved: {underAttack:F0} vs {baseline:F0} packets/s");
+        Assert.True(underAttack >= 0.5 * reference, $"real peer starved: {underAttack:F0} packets/s under attack vs {baseline:F0} before and {afterAttack:F0} after");
         foreach (var c in idle.Concat(slow)) c.Dispose();
     }
 
