@@ -10,7 +10,7 @@ public sealed partial class SqliteLedger
     /// times a second under load (docs/performance.md); a PASSIVE checkpoint here runs beside the writer's commits
     /// instead (SQLite lets one checkpointer work on a WAL while one writer appends to it). It copies only frames
     /// already synced (SQLite syncs the WAL before a checkpoint), so it changes nothing about durability. The
-    /// writer asks after each projection, the step that writes most pages; the writer's own automatic checkpoint
+    /// writer asks after <see cref="CheckpointEvery"/> projected records and when it goes idle; the writer's own automatic checkpoint
     /// stays on at <see cref="WriterAutoCheckpointPages"/> in case this one falls behind.
     /// </summary>
     private sealed class WalCheckpointer : IDisposable

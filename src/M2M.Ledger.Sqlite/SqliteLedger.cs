@@ -37,6 +37,9 @@ public sealed partial class SqliteLedger : ILedger, ISqliteLedgerFile
     /// </summary>
     internal const int DefaultProjectEvery = 1_024;
 
+    /// <summary>Projected log records after which the writer asks <see cref="WalCheckpointer"/> for a checkpoint (and whenever it goes idle).</summary>
+    internal const int CheckpointEvery = 4_096;
+
     /// <summary>The writer's own automatic checkpoint threshold while <see cref="WalCheckpointer"/> runs them (64 MiB of 4 KiB pages).</summary>
     internal const int WriterAutoCheckpointPages = 16_384;
 
