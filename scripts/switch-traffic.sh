@@ -12,8 +12,11 @@
 #      lets the packets already sent to them finish, and logs out; packets for them meanwhile get T01;
 #   3. the target is promoted (POST /admin/promote): it logs in to its outgoing peers (waits ≤ 10 s);
 #   4. HAProxy: in every backend the target's server goes to state ready and the other's to maint
-#      (no new connections), then the other's open sessions are shut, so connected peers reconnect
-#      through HAProxy and land on the target.
+#      (no new connections);
+#   5. the other colour closes its inbound BTP sessions once each has its requests answered
+#      (POST /admin/release-inbound, WebSocket close 1001), so connected peers reconnect through
+#      HAProxy and land on the target without losing a reply; then HAProxy shuts whatever the other
+#      colour still has open (HTTP keep-alive connections, a session that did not close).
 # Settings: BLUE_URL (http://localhost:8080), GREEN_URL (http://localhost:8081): each colour's HTTP
 #   port; ADMIN_API_TOKEN; HAPROXY_ADMIN: HAProxy's runtime API, host:port of
 #   `stats socket ipv4@127.0.0.1:9999 level admin` (default 127.0.0.1:9999), or a unix socket path
@@ -28,7 +31,7 @@ for a in "$@"; do
   case "$a" in
     blue|green) target="$a" ;;
     --dry-run) dry_run=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "error: unknown argument '$a' (usage: switch-traffic.sh blue|green [--dry-run])" >&2; exit 2 ;;
   esac
 done
@@ -83,5 +86,9 @@ for b in $backends; do
   haproxy_cmd "set server $b/$target state ready" || { echo "✗ HAProxy backend $b not switched ($target promoted, $other demoted)" >&2; exit 1; }
   haproxy_cmd "set server $b/$other state maint" || exit 1
 done
+# 5. The other colour's peers: closed by the node itself once answered, then whatever is left by HAProxy.
+if [ "$(http_status "$other_url/health/live")" = 200 ] || [ "$dry_run" = 1 ]; then
+  admin_post "$other_url" release-inbound || echo "- release-inbound on $other ($other_url) failed: HAProxy shuts its sessions instead" >&2
+fi
 for b in $backends; do haproxy_cmd "shutdown sessions server $b/$other" || exit 1; done
 echo "✓ traffic switched to $target"

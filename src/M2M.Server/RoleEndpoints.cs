@@ -10,8 +10,10 @@ namespace M2M.Server;
 /// <summary>
 /// Blue-green roles (admin token): `POST /admin/promote` logs in to the outgoing peers (a node
 /// started with `run --standby` does not), `POST /admin/demote` stops forwarding to them, lets their
-/// in-flight packets finish and logs out, `GET /admin/role` tells which. scripts/switch-traffic.sh
-/// demotes one colour, promotes the other and switches the HAProxy backends.
+/// in-flight packets finish and logs out, `GET /admin/role` tells which, `POST /admin/release-inbound`
+/// closes the inbound BTP sessions once each has its requests answered (1001), so peers reconnect
+/// through the load balancer to the other colour. scripts/switch-traffic.sh demotes one colour,
+/// promotes the other, switches the HAProxy backends and then releases the old colour's peers.
 /// </summary>
 internal static class RoleEndpoints
 {
@@ -28,6 +30,11 @@ internal static class RoleEndpoints
         {
             bool changed = await peers.DemoteAsync(settings.MaxHoldTime + TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
             return Results.Json(View(settings, peers, changed));
+        });
+        admin.MapPost("/admin/release-inbound", async (ConnectorSettings settings, PeerManager peers) =>
+        {
+            int closed = await peers.CloseInboundAsync("switching").ConfigureAwait(false);
+            return Results.Json(new { nodeId = settings.NodeId, closedInboundSessions = closed });
         });
     }
 

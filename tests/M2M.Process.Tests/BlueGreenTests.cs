@@ -12,9 +12,10 @@ namespace M2M.Process.Tests;
 /// logged in as the same peer and knocked each other off ~5 times a second). A paying peer
 /// (alice) sends through HAProxy all along; scripts/switch-traffic.sh switches to green and back.
 /// Audited: one outcome per Prepare; the upstream saw exactly three logins (blue, green, blue);
-/// every unit the receiver was paid is what blue + green debited alice; alice saw every fulfill
-/// except those whose reply died with a closed connection; no pending transfer left; `ledger
-/// verify` consistent on all three ledgers. The T01s of each switch are measured and bounded.
+/// every unit the receiver was paid is what blue + green debited alice, which is exactly what alice
+/// saw fulfilled (no reply lost: the demoted colour closes her session itself once it is answered);
+/// no pending transfer left; `ledger
+/// verify` consistent on all three ledgers. T01s only while a switch runs, and each switch takes under 15 s.
 /// </summary>
 [Collection("data")]
 public class BlueGreenTests(ITestOutputHelper output)
@@ -76,6 +77,7 @@ public class BlueGreenTests(ITestOutputHelper output)
             };
             var dry = await ScriptRunner.RunAsync("switch-traffic.sh", dir, env, "green", "--dry-run");
             Assert.True(dry.Code == 0, dry.Stdout + dry.Stderr);
+            Assert.Contains($"dry run: POST http://127.0.0.1:{blueHttp}/admin/release-inbound", dry.Stdout);
             Assert.Contains("dry run: haproxy: shutdown sessions server be_btp/blue", dry.Stdout);
             Assert.Single(Regex.Matches(upstream.Stdout, "Peer bg connected")); // the dry run changed nothing
 
@@ -104,12 +106,17 @@ public class BlueGreenTests(ITestOutputHelper output)
             Assert.True(load.Count("blue/fulfilled") >= 100 && load.Count("green/fulfilled") >= 100 && load.Count("blue-again/fulfilled") >= 100, load.Describe());
             // No fight: exactly three logins upstream (blue, green after its promotion, blue after the switch back).
             Assert.Equal(3, Regex.Matches(upstream.Stdout, "Peer bg connected").Count);
-            // Rejects only while a switch is under way (T01: the demoted node's outgoing peer is gone), and bounded.
+            // Only while a switch is under way: T01 (the demoted node's outgoing peer is gone) or "unsent" (a Prepare
+            // that crossed the demoted node's 1001 close on the wire: not handled, no money). No reply is lost: the
+            // demoted colour closes its peers' sessions itself once every request is answered (release-inbound).
             foreach (var (key, n) in load.Outcomes.Where(o => o.Key.Contains('/') && o.Key.Split('/')[1] is not "fulfilled"))
-                // A lost reply (the switch's `shutdown sessions` on the demoted colour while a T01 was on its way) is bounded below and audited against the books.
-                Assert.True(key.Split('/')[1] == "lost" || (key.StartsWith("switch-", StringComparison.Ordinal) && key.Split('/')[1] == "T01"), $"{key}={n}: {load.Describe()}");
+                Assert.True(key.StartsWith("switch-", StringComparison.Ordinal) && key.Split('/')[1] is "T01" or "unsent", $"{key}={n}: {load.Describe()}");
             int t01 = load.Count("T01"), lost = load.Count("lost");
-            Assert.True(t01 <= 400 && lost <= 8, $"T01 {t01}, lost {lost}: {load.Describe()}");
+            Assert.True(lost == 0, $"T01 {t01}, lost {lost}: {load.Describe()}");
+            // T01s grow with the payer's rate, so what is bounded is the switch's window (promote waits at most 10 s for the login).
+            Assert.True(toGreenTime < TimeSpan.FromSeconds(15) && toBlueTime < TimeSpan.FromSeconds(15), $"switches took {toGreenTime} and {toBlueTime}; T01 {t01}");
+            Assert.Contains("\"closedInboundSessions\":1", toGreen.Stdout);
+            Assert.Contains("\"closedInboundSessions\":1", toBlue.Stdout);
 
             // The books, after a graceful stop of every node.
             foreach (var p in procs) await DataTestNode.StopAsync(p);
@@ -121,8 +128,7 @@ public class BlueGreenTests(ITestOutputHelper output)
             Assert.Equal(receiverPaid, upBg);
             Assert.Equal(upBg, upstreamCredited);
             Assert.Equal(upBg, aliceDebited);
-            Assert.True(aliceDebited >= load.FulfilledAmount && aliceDebited - load.FulfilledAmount <= (UInt128)(lost * (int)Amount),
-                $"alice was debited {aliceDebited}, saw {load.FulfilledAmount} fulfilled, {lost} replies lost");
+            Assert.True(aliceDebited == (UInt128)load.FulfilledAmount, $"alice was debited {aliceDebited}, saw {load.FulfilledAmount} fulfilled: {load.Describe()}");
             foreach (string name in new[] { "upstream", "blue", "green" })
             {
                 Assert.Equal("", await OpenPending(Ledger(dir, name)));

@@ -220,15 +220,18 @@ public sealed partial class PeerManager : IPeerLinks, IAsyncDisposable
     }
 
     /// <summary>
-    /// The end of a drain: closes every inbound session (peers that logged in to us) once each has its
-    /// requests answered, with 1001 "going away", so a peer behind a load balancer reconnects to
-    /// another node (this one refuses new BTP connections while draining). Outgoing sessions stay
-    /// until the stop: settlement and the last packets' replies may still use them.
+    /// Closes every inbound session (peers that logged in to us) once each has its requests answered,
+    /// with 1001 "going away", so a peer behind a load balancer reconnects to another node: the end of
+    /// a drain (this node then refuses new BTP connections), and a blue-green switch once the load
+    /// balancer sends new connections to the other colour (<c>POST /admin/release-inbound</c>).
+    /// Outgoing sessions stay: settlement and the last packets' replies may still use them.
+    /// Returns how many sessions it closed.
     /// </summary>
-    public async Task CloseInboundAsync()
+    public async Task<int> CloseInboundAsync(string reason = "draining")
     {
         var inbound = _links.Values.Where(l => Settings(l.PeerId) is not { IsOutgoing: true }).ToList();
-        await Task.WhenAll(inbound.Select(l => l.Session.CloseAnsweredAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, "draining").AsTask())).ConfigureAwait(false);
+        await Task.WhenAll(inbound.Select(l => l.Session.CloseAnsweredAsync(System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, reason).AsTask())).ConfigureAwait(false);
+        return inbound.Count;
     }
 
     /// <summary>Closes every session cleanly (BTP peers see a normal WebSocket close).</summary>
