@@ -32,7 +32,7 @@ start_connector() { # dll ledger-path log-file [NAME=VALUE...]
   local dll="$1" ledger="$2" log="$3"; shift 3
   BTP=$(free_port); HTTP=$(free_port)
   env "$@" BTP_SERVER_PORT="$BTP" HEALTH_CHECK_PORT="$HTTP" BIND_ADDRESS=127.0.0.1 LEDGER_BACKEND=sqlite \
-    LEDGER_PATH="$ledger" LOG_LEVEL="${CONNECTOR_LOG_LEVEL:-warn}" \
+    LEDGER_PATH="$ledger" LOG_LEVEL=warn \
     dotnet "$dll" run --config "$WORK/config.yaml" > "$log" 2>&1 &
   PID=$!; PIDS+=("$PID")
   wait_port 127.0.0.1 "$BTP" 60

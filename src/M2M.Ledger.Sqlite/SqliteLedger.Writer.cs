@@ -126,7 +126,7 @@ public sealed partial class SqliteLedger
                 var done = Finish(batch, failure);
                 if (failure is null) BatchCommitted?.Invoke(calls, Stopwatch.GetElapsedTime(started)); // before its callers resume
                 if (done is not null) ThreadPool.UnsafeQueueUserWorkItem(CompleteWaiters, (done, failure), preferLocal: false);
-                if (_unprojected.Transfers.Count + _unprojected.States.Count >= _projectEvery) Project(checkpoint: false);
+                if (UnprojectedRecords >= _projectEvery) Project(checkpoint: false);
             }
             Project(checkpoint: false); // a clean stop leaves the log empty: the tables are the whole ledger again
         }
@@ -216,6 +216,9 @@ public sealed partial class SqliteLedger
         tx.Commit();
     }
 
+    /// <summary>Log records (transfers and state changes) committed but not yet in the tables (writer thread only).</summary>
+    private int UnprojectedRecords => _unprojected.Transfers.Count + _unprojected.States.Count;
+
     /// <summary>Log records projected since the last checkpoint request (writer thread only).</summary>
     private int _projectedSinceCheckpoint;
 
@@ -276,7 +279,7 @@ public sealed partial class SqliteLedger
             return;
         }
         long seq = _unprojectedSeq;
-        int records = _unprojected.Transfers.Count + _unprojected.States.Count;
+        int records = UnprojectedRecords;
         try
         {
             // Without its own fsync: WAL commits reach the disk in order, so the next batch's commit (FULL) syncs

@@ -14,8 +14,8 @@ namespace M2M.Process.Tests;
 /// Audited: one outcome per Prepare; the upstream saw exactly three logins (blue, green, blue);
 /// every unit the receiver was paid is what blue + green debited alice, which is exactly what alice
 /// saw fulfilled (no reply lost: the demoted colour closes her session itself once it is answered);
-/// no pending transfer left; `ledger
-/// verify` consistent on all three ledgers. T01s only while a switch runs, and each switch takes under 15 s.
+/// no pending transfer left; `ledger verify` consistent on all three ledgers. T01s only while a
+/// switch runs, and each switch takes under 15 s.
 /// </summary>
 [Collection("data")]
 public class BlueGreenTests(ITestOutputHelper output)

@@ -217,6 +217,15 @@ public class DeployScriptsTests
     /// SHA-256 of a file a running connector owns. The connector holds an exclusive flock on its ledger, and
     /// .NET's FileStream takes a shared flock on open, so it is refused; sha256sum reads without locking.
     /// </summary>
+    private static async Task<string> LiveFileSha256(string path)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("sha256sum") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(path);
+        var (code, stdout, stderr) = await CliProcess.RunToEndAsync(info, TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, stderr);
+        return stdout.Split(' ', 2)[0];
+    }
+
     /// <summary>The ledger file and its WAL, hashed together.</summary>
     private static async Task<string> FilesSha256(string path) =>
         await LiveFileSha256(path) + (File.Exists(path + "-wal") ? await LiveFileSha256(path + "-wal") : "");
@@ -234,14 +243,5 @@ public class DeployScriptsTests
         }
         Assert.Fail($"{path} kept changing for 20 s while the connector was idle");
         return last;
-    }
-
-    private static async Task<string> LiveFileSha256(string path)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo("sha256sum") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(path);
-        var (code, stdout, stderr) = await CliProcess.RunToEndAsync(info, TimeSpan.FromSeconds(60));
-        Assert.True(code == 0, stderr);
-        return stdout.Split(' ', 2)[0];
     }
 }
