@@ -146,6 +146,29 @@ public class StreamTests
         Assert.Equal(("agent1", 12_345UL, "order-7"), (incoming.AccountId, incoming.Amount, incoming.ConnectionTag));
     }
 
+    /// <summary>A resumed payment can start while the next hop is still reconnecting: the handshake's T01s are retried.</summary>
+    [Fact]
+    public async Task Handshake_retries_temporary_rejects_and_gives_up_after_the_limit()
+    {
+        var node = new Node(aliceLimit: null);
+        var (destination, secret) = node.Receiver.GenerateAddressAndSecret("test.node.agent1", "agent1");
+        int unreachable = 2, calls = 0;
+        ValueTask<IlpReply> Flaky(IlpPrepare prepare, CancellationToken ct) =>
+            ++calls <= unreachable ? ValueTask.FromResult<IlpReply>(IlpRejects.Create("T01", "test.node", "peer not connected")) : node.Send(prepare, ct);
+        var sender = new StreamSender(Flaky, TimeProvider.System);
+
+        var result = await sender.SendAsync(destination, secret, "test.alice", ("USD", 9), 500, Nothing, Nothing, CancellationToken.None);
+
+        Assert.Equal(500UL, result.Sent);
+        Assert.Equal(500, await node.Balance(PeerAccounts.HostedAccount("agent1", "USD", 9).Id));
+        (unreachable, calls) = (int.MaxValue, 0);
+        var limited = new StreamSender(Flaky, TimeProvider.System, new StreamSenderLimits { MaxRetries = 1 });
+        var e = await Assert.ThrowsAsync<StreamSendException>(() => limited.SendAsync(destination, secret, "test.alice", ("USD", 9), 500, Nothing, Nothing, CancellationToken.None));
+        Assert.Contains("T01", e.Message);
+        Assert.Equal(2, calls);
+        Assert.Equal(0UL, e.Progress.Sent);
+    }
+
     [Fact]
     public async Task Source_past_its_credit_limit_gets_T04_and_nothing_is_credited()
     {

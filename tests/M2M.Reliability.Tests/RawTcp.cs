@@ -74,7 +74,8 @@ internal sealed class RawTcp : IDisposable
     /// <summary>True once the server has closed the connection (a read returns 0 or fails).</summary>
     public async Task<bool> ClosedByServerAsync(TimeSpan timeout)
     {
-        using var cts = new CancellationTokenSource(timeout);
+        // A deadline already past still gets a short look: a socket closed before it reads 0 at once.
+        using var cts = new CancellationTokenSource(timeout > TimeSpan.FromMilliseconds(100) ? timeout : TimeSpan.FromMilliseconds(100));
         var buffer = new byte[4096];
         try
         {

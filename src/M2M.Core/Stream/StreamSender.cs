@@ -72,7 +72,7 @@ public sealed class StreamSender(Func<IlpPrepare, CancellationToken, ValueTask<I
             }
             if (reject.Code.StartsWith('F') || ++retries > _limits.MaxRetries)
                 throw new StreamSendException(Describe(reject, keys), progress);
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 << Math.Min(retries, 5))), time, ct).ConfigureAwait(false);
+            await BackOffAsync(retries, ct).ConfigureAwait(false);
         }
         await CloseAsync(destination, keys, sequence, ct).ConfigureAwait(false);
         return progress;
@@ -84,15 +84,24 @@ public sealed class StreamSender(Func<IlpPrepare, CancellationToken, ValueTask<I
         var request = new StreamPacket(IlpPacketType.Prepare, sequence, 0,
             [new ConnectionNewAddressFrame(sourceAddress), new ConnectionAssetDetailsFrame(asset.Code, asset.Scale)]);
         var (prepare, _) = Build(destination, keys, request, 0, unfulfillable: true);
-        var reply = await send(prepare, ct).ConfigureAwait(false);
-        if (reply is IlpReject { Code: IlpErrorCode.F99_ApplicationError } r && Decrypt(keys, r.Data) is { } answer)
+        for (int retries = 0; ; )
         {
-            if (answer.Frames.OfType<ConnectionCloseFrame>().FirstOrDefault() is { } close)
-                throw new StreamSendException($"receiver closed the connection: {close.Code} {close.Message}", progress);
-            return;
+            var reply = await send(prepare, ct).ConfigureAwait(false);
+            if (reply is IlpReject { Code: IlpErrorCode.F99_ApplicationError } r && Decrypt(keys, r.Data) is { } answer)
+            {
+                if (answer.Frames.OfType<ConnectionCloseFrame>().FirstOrDefault() is { } close)
+                    throw new StreamSendException($"receiver closed the connection: {close.Code} {close.Message}", progress);
+                return;
+            }
+            // A temporary reject (a peer still reconnecting after our restart, say) is retried as money packets are.
+            if (reply is not IlpReject { Code: var code } || code.StartsWith('F') || ++retries > _limits.MaxRetries)
+                throw new StreamSendException($"receiver did not answer as a STREAM server: {Describe(reply as IlpReject, keys)}", progress);
+            await BackOffAsync(retries, ct).ConfigureAwait(false);
         }
-        throw new StreamSendException($"receiver did not answer as a STREAM server: {Describe(reply as IlpReject, keys)}", progress);
     }
+
+    private Task BackOffAsync(int retries, CancellationToken ct) =>
+        Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 << Math.Min(retries, 5))), time, ct);
 
     private async Task CloseAsync(string destination, Keys keys, ulong sequence, CancellationToken ct)
     {
