@@ -8,7 +8,7 @@ public class RuntimeConfigTests
 {
     [Fact]
     [Trait("Tier", "unit")]
-    public void The_connector_tiers_hot_methods_up_without_the_call_counting_delay()
+    public void The_connector_tiers_hot_methods_up_at_once_and_its_idle_workers_do_not_spin()
     {
         // The file `dotnet m2m-connector.dll` reads, copied beside this test's output from src/M2M.Cli's build.
         string path = Path.Combine(AppContext.BaseDirectory, "m2m-connector.runtimeconfig.json");
@@ -18,5 +18,8 @@ public class RuntimeConfigTests
         Assert.True(props.TryGetProperty("System.Runtime.TieredCompilation.CallCountingDelayMs", out var delay),
             "System.Runtime.TieredCompilation.CallCountingDelayMs is not set: hot methods wait 100 ms with no new tier-0 method before tiering up");
         Assert.Equal(0, delay.GetInt32());
+        Assert.True(props.TryGetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit", out var spin),
+            "System.Threading.ThreadPool.UnfairSemaphoreSpinLimit is not set: idle workers spin before they sleep");
+        Assert.Equal(0, spin.GetInt32());
     }
 }
