@@ -20,7 +20,7 @@ public sealed class StartupWarmupConfigTests : IDisposable
     [Fact]
     public void The_default_is_on_and_zero_turns_it_off()
     {
-        Assert.Equal(10_000, Load([]).StartupWarmupPackets);
+        Assert.Equal(20_000, Load([]).StartupWarmupPackets);
         Assert.Equal(0, Load(new() { ["STARTUP_WARMUP_PACKETS"] = "0" }).StartupWarmupPackets);
         Assert.Equal(2500, Load(new() { ["STARTUP_WARMUP_PACKETS"] = "2500" }).StartupWarmupPackets);
     }

@@ -31,9 +31,10 @@ public sealed record ConnectorSettings
     public int MaxBtpFrameBytes { get; init; } = 64 * 1024;
     /// <summary>STARTUP_WARMUP_PACKETS: packets `run` drives through a throwaway loopback connector before listening (0 = none).</summary>
     /// <remarks>On by default: with hot methods tiering up at once (runtimeconfig), the first 20,000 packets after start
-    /// cost 1.10× the warm CPU per packet with it and 2.4–2.5× without it on an idle 2-core box (docs/performance.md).</remarks>
+    /// cost 2.4–2.5× the warm CPU per packet without it, 1.27–1.68× with 10,000 and 1.23–1.27× with 20,000 on an idle
+    /// 2-core box (docs/performance.md); 20,000 makes the start 2.9 s instead of 2.1.</remarks>
     public int StartupWarmupPackets { get; init; } = DefaultStartupWarmupPackets;
-    public const int DefaultStartupWarmupPackets = 10_000;
+    public const int DefaultStartupWarmupPackets = 20_000;
     public TimeSpan BtpAuthTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>limits.settlementLeaseMs: how long a node holds a settlement without renewing before another node resumes it.</summary>
     public TimeSpan SettlementLease { get; init; } = TimeSpan.FromSeconds(60);
