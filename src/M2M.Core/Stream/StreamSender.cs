@@ -84,7 +84,7 @@ public sealed class StreamSender(Func<IlpPrepare, CancellationToken, ValueTask<I
         var request = new StreamPacket(IlpPacketType.Prepare, sequence, 0,
             [new ConnectionNewAddressFrame(sourceAddress), new ConnectionAssetDetailsFrame(asset.Code, asset.Scale)]);
         var (prepare, _) = Build(destination, keys, request, 0, unfulfillable: true);
-        for (int retries = 0; ; )
+        for (int retries = 0; ;)
         {
             var reply = await send(prepare, ct).ConfigureAwait(false);
             if (reply is IlpReject { Code: IlpErrorCode.F99_ApplicationError } r && Decrypt(keys, r.Data) is { } answer)
