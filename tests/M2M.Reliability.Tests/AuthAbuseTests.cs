@@ -170,7 +170,7 @@ public class AuthAbuseTests(ITestOutputHelper output)
         // Each socket's own deadline: its auth timeout, then the close handshake it never answers (the
         // server aborts after CloseTimeout, 5 s), plus 5 s of slack. Counted from when that socket opened:
         // opening 500 took over 3 s in CI beside the process tests, so one deadline for all failed there.
-        var closeBy = authTimeout + new M2M.Btp.BtpLimits().CloseTimeout + TimeSpan.FromSeconds(5);
+        var closeBy = authTimeout + M2M.Btp.BtpLimits.Default.CloseTimeout + TimeSpan.FromSeconds(5);
         var closedIdle = await Task.WhenAll(idle.Select((c, i) => c.ClosedByServerAsync(openedAt[i] + closeBy - opened.Elapsed)));
         double idleClosedAfter = opened.Elapsed.TotalSeconds;
         var healthWhileSlow = await new HttpClient().GetAsync($"http://127.0.0.1:{host.HealthPort}/health/live");

@@ -70,7 +70,7 @@ public sealed class StreamSender(Func<IlpPrepare, CancellationToken, ValueTask<I
                 maxPacket = Math.Max(1, Math.Min(reduced, chunk - 1));
                 continue;
             }
-            if (reject.Code.StartsWith('F') || ++retries > _limits.MaxRetries)
+            if (!MayRetry(reject.Code, ref retries))
                 throw new StreamSendException(Describe(reject, keys), progress);
             await BackOffAsync(retries, ct).ConfigureAwait(false);
         }
@@ -94,11 +94,14 @@ public sealed class StreamSender(Func<IlpPrepare, CancellationToken, ValueTask<I
                 return;
             }
             // A temporary reject (a peer still reconnecting after our restart, say) is retried as money packets are.
-            if (reply is not IlpReject { Code: var code } || code.StartsWith('F') || ++retries > _limits.MaxRetries)
+            if (reply is not IlpReject { Code: var code } || !MayRetry(code, ref retries))
                 throw new StreamSendException($"receiver did not answer as a STREAM server: {Describe(reply as IlpReject, keys)}", progress);
             await BackOffAsync(retries, ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Temporary rejects (T.., R..) are retried, up to <see cref="StreamSenderLimits.MaxRetries"/> in a row; F.. never.</summary>
+    private bool MayRetry(string code, ref int retries) => !code.StartsWith('F') && ++retries <= _limits.MaxRetries;
 
     private Task BackOffAsync(int retries, CancellationToken ct) =>
         Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 << Math.Min(retries, 5))), time, ct);
