@@ -90,7 +90,9 @@ public sealed class Rfc38BothWaysTests : IAsyncLifetime
             Peers =
             [
                 new PeerSettings { Id = "alice", AuthToken = "alice-secret" },
-                new PeerSettings { Id = "b", Url = new Uri($"ws://127.0.0.1:{_b.BtpPort}/"), AuthToken = "a-to-b", Settlement = new SettlementSettings(1_000, 0, SettlementMethodKind.Rfc38, _engineAUrl) },
+                // 1,150: only the 12th packet (1,200 owed) reaches the threshold, so the amount settled does not
+                // depend on how fast the settlement starts against the packets still arriving (1,000 let CI settle 1,100).
+                new PeerSettings { Id = "b", Url = new Uri($"ws://127.0.0.1:{_b.BtpPort}/"), AuthToken = "a-to-b", Settlement = new SettlementSettings(1_150, 0, SettlementMethodKind.Rfc38, _engineAUrl) },
             ],
             Routes = [new Route("g.alice", "alice"), new Route("g.bob", "b")],
         });
