@@ -30,6 +30,8 @@ public class DrainProcessTests
         string dir = OpsScripts.TempDir();
         Directory.CreateDirectory(dir);
         string config = Path.Combine(dir, "drain.yaml");
+        // Threshold 500: only the last of the 5 packets of 100 reaches it, so the one settlement is for all
+        // five whenever the coordinator's poll lands (with 100, a poll between two fulfills could settle a part).
         await File.WriteAllTextAsync(config, $"""
             nodeId: drain-node
             ilpAddress: test.drain
@@ -38,7 +40,7 @@ public class DrainProcessTests
                 relation: child
               - id: bob
                 relation: child
-                settlement: {"{"} threshold: 100, settleTo: 0, method: rfc38, engineUrl: "{engineUrl}" {"}"}
+                settlement: {"{"} threshold: 500, settleTo: 0, method: rfc38, engineUrl: "{engineUrl}" {"}"}
             """);
         using var connector = await RunningConnector.StartAsync(config, new Dictionary<string, string>
         {

@@ -15,7 +15,9 @@ namespace M2M.Server.Tests;
 public class BtpTransferSettlementTests
 {
     private static readonly uint Usd = PeerAccounts.LedgerFor("USD", 9);
-    private static SettlementSettings Settle() => new(Threshold: 1000, SettleTo: 0, SettlementMethodKind.BtpTransfer, null) { AcceptBtpTransfer = true };
+    // 1,200: only the last packet of each direction reaches it (1,500 = 3 × 500, then 1,200), so the coordinator's
+    // poll landing between packets cannot settle a part and leave the rest under the threshold.
+    private static SettlementSettings Settle() => new(Threshold: 1200, SettleTo: 0, SettlementMethodKind.BtpTransfer, null) { AcceptBtpTransfer = true };
 
     private static async Task<Int128> Balance(ConnectorHost host, string peer) =>
         (await host.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId(peer, Usd)))!.PostedBalance;

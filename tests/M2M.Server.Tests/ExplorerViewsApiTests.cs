@@ -136,7 +136,8 @@ public class ExplorerViewsApiTests
             Peers =
             [
                 new PeerSettings { Id = "alice", AuthToken = "alice-secret", CreditLimit = 1000 },
-                new PeerSettings { Id = "bob", AuthToken = "bob-secret", Settlement = new SettlementSettings(Threshold: 100, SettleTo: 10, SettlementMethodKind.Rfc38, engineUrl) },
+                // 120: only the third packet of 50 reaches the threshold, so a poll between the packets cannot settle 90.
+                new PeerSettings { Id = "bob", AuthToken = "bob-secret", Settlement = new SettlementSettings(Threshold: 120, SettleTo: 10, SettlementMethodKind.Rfc38, engineUrl) },
             ],
         };
         settings = settings with { Explorer = settings.Explorer with { BalanceSampleInterval = TimeSpan.FromMilliseconds(100) } };
@@ -148,7 +149,7 @@ public class ExplorerViewsApiTests
         for (int i = 0; i < 3; i++) Assert.IsType<IlpFulfill>(await alice.SendAsync(TestPeer.Payment("g.bob.x", 50)));
         Assert.IsType<IlpReject>(await alice.SendAsync(TestPeer.Payment("g.nowhere.x", 1)));
 
-        // We owe bob 150, past his threshold of 100: one settlement of 140 (down to settleTo 10), requested then paid.
+        // We owe bob 150, past his threshold of 120: one settlement of 140 (down to settleTo 10), requested then paid.
         var settled = await WaitForAsync(http, "/api/events?type=settlement_requested,settlement_paid",
             p => Events(p).Count() == 2, "settlement_requested and settlement_paid");
         var (paid, requested) = (Events(settled).First(), Events(settled).Last());
