@@ -68,9 +68,17 @@ public sealed class ExchangeInteropTests(ITestOutputHelper output) : IAsyncLifet
         var paid = _sender.EventsNamed("paid").Single();
         Assert.Equal("1000", paid.Str("totalSent"));
 
+        // Our books are final: every packet was posted before its Fulfill went back to the sender, which has exited.
+        var ledger = host.Accounting.Ledger;
+        var bob = (await ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("bob", PeerAccounts.LedgerFor("XRP", 6))))!;
+        ulong credited = (ulong)(bob.CreditsPosted - bob.DebitsPosted);
+        // The receiver writes its money events after its Fulfills, so the last ones may still be on their way: wait until
+        // they add up to what we credited bob (a receiver that saw more or less never gets there and fails here).
+        static ulong Sum(IEnumerable<System.Text.Json.JsonElement> events) => events
+            .Where(e => NodePeer.Is(e, "money")).Aggregate(0UL, (a, e) => a + ulong.Parse(e.Str("amount"), CultureInfo.InvariantCulture));
+        await _receiver.WaitUntilAsync(e => Sum(e) == credited, $"bob's money events to add up to the {credited} drops our ledger credited him", TimeSpan.FromSeconds(20));
+
         // What the receiver saw, packet by packet: each one is floor(cents × rate) of some whole number of cents.
-        await _receiver.WaitUntilAsync(e => e.Any(x => x.GetProperty("event").GetString() == "money" && ulong.Parse(x.Str("total"), CultureInfo.InvariantCulture) > 0), "money at bob");
-        await Task.Delay(500); // the last money events are written after the Fulfill
         var money = _receiver.EventsNamed("money").Select(m => ulong.Parse(m.Str("amount"), CultureInfo.InvariantCulture)).ToList();
         ulong delivered = money.Aggregate(0UL, (a, b) => a + b);
         ulong exactTotal = Drops(1000);
@@ -80,9 +88,8 @@ public sealed class ExchangeInteropTests(ITestOutputHelper output) : IAsyncLifet
         if (senderMaxPacket is { } max) Assert.All(money, m => Assert.True(m <= Drops(max), $"a packet of {m} drops is more than {max} cents are worth"));
 
         // Both ledgers: alice paid exactly what her STREAM sent, bob got exactly what his STREAM received; nothing pending.
-        var ledger = host.Accounting.Ledger;
         var alice = (await ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("alice", PeerAccounts.LedgerFor("USD", 2))))!;
-        var bob = (await ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("bob", PeerAccounts.LedgerFor("XRP", 6))))!;
+        bob = (await ledger.LookupAccountAsync(PeerAccounts.PeerAccountId("bob", PeerAccounts.LedgerFor("XRP", 6))))!;
         Assert.Equal((UInt128)1000, alice.DebitsPosted - alice.CreditsPosted);
         Assert.Equal((UInt128)delivered, bob.CreditsPosted - bob.DebitsPosted);
         Assert.Equal(((UInt128)0, (UInt128)0), (alice.DebitsPending, bob.CreditsPending));
