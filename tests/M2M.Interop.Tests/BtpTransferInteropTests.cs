@@ -30,15 +30,6 @@ public sealed class BtpTransferInteropTests : IAsyncLifetime
         return peer;
     }
 
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     private async Task<Int128> Balance(string peer) => (await _host!.Accounting.Ledger.LookupAccountAsync(PeerAccounts.PeerAccountId(peer, Usd)))!.PostedBalance;
 
     [Fact]
@@ -137,7 +128,9 @@ public sealed class BtpTransferInteropTests : IAsyncLifetime
             "--wait-for-go", "--count", "5", "--amount", "600", "--destination", "g.conn.bob.x");
         _peers.Add(alice);
         int alicePort = (await alice.WaitForAsync("listening")).Int("port");
-        int adminPort = FreePort();
+        // The JS connector binds its admin port only later: a claimed port below the ephemeral range, not port 0's
+        // answer released again (another process's connection could take that one before node binds it).
+        int adminPort = LoopbackPort.Free();
         var js = NodePeer.Start("js", "js-connector-peer.js", "--url", $"btp+ws://js:js-secret@127.0.0.1:{_host.BtpPort}",
             "--alice-url", $"btp+ws://js:alice-secret@127.0.0.1:{alicePort}", "--admin-port", $"{adminPort}", "--settle-threshold=-1000");
         _peers.Add(js);
