@@ -139,16 +139,20 @@ public class OperationsAndPeeringTests
     [Fact]
     public async Task Outgoing_peer_reconnects_after_the_other_side_restarts()
     {
+        // The edge restarts on the same BTP port: a claimed one below the ephemeral range, not port 0's answer, which
+        // another process's outgoing connection could take while the edge is down (then the restart cannot bind it).
+        int port = LoopbackPort.Free();
         var edge = TestConnector.WithTempLedger(TestConnector.TwoPeers() with { NodeId = "edge", Peers = [new PeerSettings { Id = "core", AuthToken = "t" }], Routes = [] });
-        var edgeHost = await TestConnector.StartAsync(edge);
-        int port = edgeHost.BtpPort;
+        edge = edge with { BindAddress = "127.0.0.1", BtpServerPort = port, HealthCheckPort = 0 };
+        var edgeHost = await ConnectorHost.CreateAsync(edge, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await edgeHost.StartAsync(CancellationToken.None);
         var core = TestConnector.TwoPeers() with { NodeId = "core", Peers = [new PeerSettings { Id = "edge", Url = new Uri($"ws://127.0.0.1:{port}/"), AuthToken = "t" }], Routes = [] };
         await using var coreHost = await TestConnector.StartAsync(core);
         await RoutingThroughConnectorTests.WaitUntil(() => coreHost.Peers.IsConnected("edge"));
 
         await edgeHost.DisposeAsync();
         await RoutingThroughConnectorTests.WaitUntil(() => !coreHost.Peers.IsConnected("edge"));
-        await using var restarted = await ConnectorHost.CreateAsync(edge with { BindAddress = "127.0.0.1", BtpServerPort = port, HealthCheckPort = 0 }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await using var restarted = await ConnectorHost.CreateAsync(edge, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await restarted.StartAsync(CancellationToken.None);
 
         await RoutingThroughConnectorTests.WaitUntil(() => coreHost.Peers.IsConnected("edge"), seconds: 20);
