@@ -77,10 +77,16 @@ public sealed class SettlementThroughConnectorTests : IAsyncLifetime
         Assert.Equal("10", await BobBalance());
         var confirmed = JsonDocument.Parse(await _http.GetStringAsync("settlements?state=confirmed")).RootElement;
         Assert.Equal(call.Key, confirmed[0].GetProperty("settlementId").GetString());
-        string metrics = await _http.GetStringAsync("metrics");
+        // The coordinator stores the record as confirmed and then tells its observers (the metrics among them): a scrape
+        // between the two has the record but not yet the counts, so wait for them.
+        const string executed = "settlements_executed_total{method=\"rfc38\",status=\"success\"} 1";
+        const string amount = "settlement_amount_total{method=\"rfc38\",token=\"USD/9\"} 140";
+        string metrics;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!((metrics = await _http.GetStringAsync("metrics")).Contains(executed) && metrics.Contains(amount)) && DateTime.UtcNow < deadline) await Task.Delay(20);
         Assert.Contains("settlements_pending 0", metrics);
-        Assert.Contains("settlements_executed_total{method=\"rfc38\",status=\"success\"} 1", metrics);
-        Assert.Contains("settlement_amount_total{method=\"rfc38\",token=\"USD/9\"} 140", metrics);
+        Assert.Contains(executed, metrics);
+        Assert.Contains(amount, metrics);
         var health = JsonDocument.Parse(await _http.GetStringAsync("health")).RootElement;
         Assert.Equal(1.0, health.GetProperty("sla").GetProperty("settlementSuccessRate").GetDouble());
         await Books.AssertConsistentAsync(_host.Accounting.Ledger);
