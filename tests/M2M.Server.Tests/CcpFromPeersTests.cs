@@ -83,11 +83,15 @@ public sealed class CcpFromPeersTests : IAsyncLifetime
     public async Task A_flood_of_updates_from_one_peer_is_cut_to_its_rate_with_T05_and_one_log_line()
     {
         var table = Guid.NewGuid();
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var replies = await Task.WhenAll(Enumerable.Range(0, 300).Select(i =>
             _alice.SendAsync(Ccp.UpdatePrepare(new CcpRouteUpdate(table, (uint)i, (uint)i, (uint)i, 30_000, "g.alice", [], []), DateTimeOffset.UtcNow))));
+        double seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
 
+        // A burst of 100 plus 20/s refilled while the flood lasted get through, the rest are refused. The refill is
+        // bounded by the time measured around the whole flood (not a fixed 2.5 s, which a loaded machine can exceed).
         int limited = replies.Count(r => r is IlpReject { Code: IlpErrorCode.T05_RateLimited });
-        Assert.InRange(limited, 150, 200); // a burst of 100 (plus what refills meanwhile), the rest refused
+        Assert.InRange(limited, Math.Max(1, 300 - 100 - (int)Math.Ceiling(seconds * 20)), 200);
         Assert.Single(_logs.Lines, l => l.Contains("Route updates from peer alice arrive faster than 20/s"));
         // Bob's updates and payments are not affected.
         Assert.IsType<IlpFulfill>(await _bob.SendAsync(Ccp.UpdatePrepare(new CcpRouteUpdate(Guid.NewGuid(), 0, 0, 0, 30_000, "g.bob", [], []), DateTimeOffset.UtcNow)));
