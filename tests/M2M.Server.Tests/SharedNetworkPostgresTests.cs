@@ -89,8 +89,9 @@ public sealed class SharedNetworkPostgresTests(PostgresServer pg) : IClassFixtur
                 // A YAML peer removed at runtime stays removed everywhere.
                 Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync("/admin/peers/alice")).StatusCode);
             }
-            await Eventually(() => b.Peers.Settings("dave") is not null && b.Routes.Lookup("g.dave.x")?.NextHop == "dave" && b.Peers.Settings("alice") is null, "B has dave and g.dave, not alice");
-            Assert.Contains(logB.Lines, l => l.EventId == 1032);
+            // B logs "applied" (1032) just after it applies the change: wait for the line too, not only for its effect.
+            await Eventually(() => b.Peers.Settings("dave") is not null && b.Routes.Lookup("g.dave.x")?.NextHop == "dave" && b.Peers.Settings("alice") is null
+                && logB.Lines.Any(l => l.EventId == 1032), "B has dave and g.dave, not alice, and logged that it applied them");
             await using (var dave = await TestPeer.ConnectAsync(b.BtpPort, "dave", "dave-secret"))
             {
                 // Routed by B: a route back to the sender is F02 (not "unknown peer"), which shows B knows dave and g.dave.
