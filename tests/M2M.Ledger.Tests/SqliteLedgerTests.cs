@@ -316,7 +316,9 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     public async Task A_reserve_nobody_waits_for_is_held_and_its_post_shares_its_commit()
     {
         await Ledger.DisposeAsync();
-        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 1000, coalesceMs: 0);
+        // A 5 s hold: the post comes 200 ms after the reserve, and a stalled test thread on a loaded machine must not
+        // outlast the hold (with 1 s, a 0.8 s stall committed the reserve alone). The post ends the hold at once.
+        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 5000, coalesceMs: 0);
         Ledger = ledger;
         UInt128 a = await Account(), b = await Account();
         var sizes = new List<int>();
@@ -362,7 +364,10 @@ public sealed class SqliteLedgerContractTests : LedgerContractTests, IDisposable
     public async Task Posts_in_one_coalescing_window_share_a_commit_and_each_returns_only_after_it()
     {
         await Ledger.DisposeAsync();
-        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 0, coalesceMs: 500);
+        // A 1.5 s window, counted from the first post: the second comes ~100 ms later, and a stalled test thread on a
+        // loaded machine must not outlast the window (with 500 ms, a 0.4 s stall committed the first post alone).
+        // Every awaited call here waits one window (accounts, ping, the posts): about 7 s in all.
+        var ledger = SqliteLedger.Open(DbPath, null, SqliteLedger.DefaultMaxRecentIds, holdMs: 0, coalesceMs: 1500);
         Ledger = ledger;
         UInt128 a = await Account(), b = await Account();
         var p1 = Own(a, b, TransferFlags.Pending);

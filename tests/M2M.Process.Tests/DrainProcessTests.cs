@@ -48,9 +48,12 @@ public class DrainProcessTests
         });
         await using var alice = await TestPeer.ConnectAsync(connector.BtpPort, "alice", "alice-secret");
         await using var bob = await TestPeer.ConnectAsync(connector.BtpPort, "bob", "bob-secret");
+        // A fulfilling peer held until the drain has begun: the packets are in flight when it starts, whatever the
+        // machine's load (a fixed 2 s hold raced the metric scrape and the drain request: inFlight could read 4).
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         bob.OnPrepare = async p =>
         {
-            await Task.Delay(2000); // a slow fulfilling peer: the packets are in flight when the drain starts
+            await release.Task;
             return new IlpFulfill { Fulfillment = p.Data.ToArray() };
         };
 
@@ -69,6 +72,7 @@ public class DrainProcessTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
             Assert.Contains("\"reason\":\"draining\"", await ready.Content.ReadAsStringAsync());
         }
+        release.SetResult(); // bob answers now: the drain waits for these five and the settlement they bring
 
         var pendingSeen = await ScrapeUntilExit(connector);
         Assert.Equal(0, await connector.Process.WaitForExitAsync(TimeSpan.FromSeconds(40)));

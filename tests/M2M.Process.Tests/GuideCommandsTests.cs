@@ -134,8 +134,11 @@ public partial class GuideCommandsTests
         Assert.Contains("✗ packet: authentication as peer 'smoke-test' refused; stopped after one attempt (not retried, so the peer is not locked out)", smokeErr);
 
         // Exactly two refused logins reached the connector (one per command), none retried; and the peer is not locked out.
-        await Task.Delay(1500);
-        Assert.Equal(2, Regex.Matches(connector.Process.Stdout, "BTP auth rejected from").Count);
+        // Both commands have exited, so every login they made is in; only the connector's log lines may still be on
+        // their way (the console logger writes from its own queue), so wait for them rather than a fixed 1.5 s.
+        int Refused() => Regex.Matches(connector.Process.Stdout, "BTP auth rejected from").Count;
+        await Eventually.Until(() => Refused() >= 2, "the connector logs both refused logins");
+        Assert.Equal(2, Refused());
         var good = await CliProcess.RunAsync(new Dictionary<string, string> { ["SMOKE_PEER_SECRET"] = "the-right-secret" },
             "ping", "--url", $"ws://127.0.0.1:{connector.BtpPort}", "--peer", "smoke-test", "--timeout", "20");
         Assert.True(good.Code == 0, good.Stderr);

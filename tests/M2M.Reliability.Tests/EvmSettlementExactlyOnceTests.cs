@@ -187,7 +187,16 @@ public sealed class EvmSettlementExactlyOnceTests(PostgresServer postgres, EvmNo
         {
             var peer = new ClaimPeer(port, id, node, side);
             peer._client.Start();
-            await peer._connected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            // Three auth timeouts (as TestPeer.ConnectAsync): one attempt stalled on a loaded machine is retried, not a failure.
+            try
+            {
+                await peer._connected.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException)
+            {
+                await peer.DisposeAsync();
+                throw new TimeoutException($"{id} did not connect to 127.0.0.1:{port} in 30 s");
+            }
             return peer;
         }
 

@@ -33,7 +33,9 @@ public class FaultInjectionTests(ITestOutputHelper output)
         await using var bob = await TestPeer.ConnectAsync(host.BtpPort, "bob", "bob-secret");
         var never = new TaskCompletionSource<IlpReply>();
         bob.OnPrepare = _ => never.Task;
-        const double expiry = 4;
+        // 8 s (7 s held downstream): all 500 must reach bob and be counted before the first expires. With 4 s, 2.5 s
+        // was the whole wait, which a loaded 2-core machine can miss (the midway read then saw fewer reserved).
+        const double expiry = 8;
 
         var watch = Stopwatch.StartNew();
         var sends = Enumerable.Range(0, 500).Select(async _ =>
@@ -43,7 +45,7 @@ public class FaultInjectionTests(ITestOutputHelper output)
             return (Reply: reply, Late: DateTimeOffset.UtcNow - p.ExpiresAt);
         }).ToList();
         var arrived = Stopwatch.StartNew();
-        while (bob.Received.Count < 500 && arrived.Elapsed < TimeSpan.FromSeconds(2.5)) await Task.Delay(10);
+        while (bob.Received.Count < 500 && arrived.Elapsed < TimeSpan.FromSeconds(6)) await Task.Delay(10);
         var pendingMidway = (await PeerAccount(host, "alice")).DebitsPending;
         var results = await Task.WhenAll(sends);
 

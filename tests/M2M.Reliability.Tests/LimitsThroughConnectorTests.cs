@@ -92,11 +92,14 @@ public class LimitsThroughConnectorTests(ITestOutputHelper output)
         var never = new TaskCompletionSource<IlpReply>();
         bob.OnPrepare = p => p.Destination == "g.bob.hold" ? never.Task : Task.FromResult<IlpReply>(new IlpFulfill { Fulfillment = p.Data.ToArray() });
 
-        // 10 × the cap: 100 prepares of 100 units that bob never answers (expiry 3 s).
-        var attack = Enumerable.Range(0, 100).Select(_ => mallory.SendAsync(TestPeer.Payment("g.bob.hold", 100, 3))).ToList();
-        // Until ten are held, within their 3 s expiry: a fixed 500 ms pause saw only 2 at load 60.
+        // 10 × the cap: 100 prepares of 100 units that bob never answers (expiry 10 s, so 9 s held downstream). The
+        // ten held ones free their slots only at that expiry: every one of the 100 must reach the limit step before
+        // then, or a late one takes a freed slot (11 R00, 89 T04). With 3 s (2 s held) that was a race at load 60,
+        // where a fixed 500 ms pause saw only 2 held.
+        var attack = Enumerable.Range(0, 100).Select(_ => mallory.SendAsync(TestPeer.Payment("g.bob.hold", 100, 10))).ToList();
+        // Until ten are held, well inside their 9 s.
         var held = System.Diagnostics.Stopwatch.StartNew();
-        while (host.PeerLimits.InFlight("mallory") != (10, 1000UL) && held.Elapsed < TimeSpan.FromSeconds(2.5)) await Task.Delay(20);
+        while (host.PeerLimits.InFlight("mallory") != (10, 1000UL) && held.Elapsed < TimeSpan.FromSeconds(8)) await Task.Delay(20);
         Assert.Equal((10, 1000UL), host.PeerLimits.InFlight("mallory"));
         var honest = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 7))));
         var attackReplies = await Task.WhenAll(attack);
