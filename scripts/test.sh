@@ -12,7 +12,7 @@ for dir in tests/*/; do
 done
 
 # The connectors the tests start, directly or through the operator scripts, skip the start-up warm-up
-# (STARTUP_WARMUP_PACKETS, 10,000 by default: 1-5 s of every start, which no test here measures); the
+# (STARTUP_WARMUP_PACKETS, 20,000 by default: 1-5 s of every start, which no test here measures); the
 # warm-up's own tests set it (StartupWarmupTests, LoadGenSmokeTests), and tests/M2M.TestKit/CliProcess.cs does too.
 export STARTUP_WARMUP_PACKETS="${STARTUP_WARMUP_PACKETS:-0}"
 

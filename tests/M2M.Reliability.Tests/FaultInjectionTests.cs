@@ -94,7 +94,10 @@ public class FaultInjectionTests(ITestOutputHelper output)
         bob.OnPrepare = _ => never.Task;
 
         var sends = Enumerable.Range(0, 1000).Select(_ => alice.SendAsync(TestPeer.Payment("g.bob.x", 1, 10))).ToList();
-        while (bob.Received.Count < 1000) await Task.Delay(20);
+        // Bounded: a packet that expired (10 s) before reaching bob never arrives, and the wait must fail, not hang.
+        var arriving = Stopwatch.StartNew();
+        while (bob.Received.Count < 1000 && arriving.Elapsed < TimeSpan.FromSeconds(8)) await Task.Delay(20);
+        Assert.True(bob.Received.Count == 1000, $"only {bob.Received.Count} of 1,000 prepares reached bob within 8 s");
         var watch = Stopwatch.StartNew();
         await bob.DisposeAsync(); // closes the socket with 1,000 prepares outstanding
         var replies = await Task.WhenAll(sends);
