@@ -60,6 +60,21 @@ public static class PostgresConnectionString
         return named ? Parse(value).Timeout : null;
     }
 
+    /// <summary>
+    /// The data source each of our stores opens on the ledger's database (the ledger, the doubtful-post journal,
+    /// the network store): the given timeouts, synchronous_commit forced on (each row is money or a change we act
+    /// on once committed, so it must be on disk by then, whatever the server's or database's default), and
+    /// <paramref name="applicationName"/> in pg_stat_activity unless the URL names one. <paramref name="builder"/> is not changed.
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(NpgsqlConnectionStringBuilder builder, int connectTimeoutSeconds, int commandTimeoutSeconds, string applicationName)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var b = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Timeout = connectTimeoutSeconds, CommandTimeout = commandTimeoutSeconds };
+        b.Options = string.IsNullOrWhiteSpace(b.Options) ? "-c synchronous_commit=on" : b.Options + " -c synchronous_commit=on";
+        if (string.IsNullOrEmpty(b.ApplicationName)) b.ApplicationName = applicationName;
+        return NpgsqlDataSource.Create(b);
+    }
+
     private static bool IsUrl(string value) =>
         value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase);
 

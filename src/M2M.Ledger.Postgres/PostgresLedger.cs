@@ -89,12 +89,8 @@ public sealed class PostgresLedger : ILedger
         {
             throw new LedgerUnavailableException($"invalid PostgreSQL URL or connection string: {PostgresConnectionString.Problem(connectionString)}", e);
         }
-        builder.Timeout = options.ConnectTimeoutSeconds;
-        builder.CommandTimeout = options.CommandTimeoutSeconds;
-        // Durability is the database's job: never let a server default of synchronous_commit=off apply.
-        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? "-c synchronous_commit=on" : builder.Options + " -c synchronous_commit=on";
-        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-ledger";
-        var db = NpgsqlDataSource.Create(builder);
+        // Durability is the database's job: a server default of synchronous_commit=off never applies.
+        var db = PostgresConnectionString.CreateDataSource(builder, options.ConnectTimeoutSeconds, options.CommandTimeoutSeconds, "m2m-ledger");
         try
         {
             await using var conn = await db.OpenConnectionAsync(ct).ConfigureAwait(false);

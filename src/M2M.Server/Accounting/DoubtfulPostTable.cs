@@ -49,11 +49,9 @@ public sealed partial class DoubtfulPostTable : DoubtfulPostJournalBase, IDispos
         DoubtfulPostTable table;
         if (settings.Ledger.Backend == LedgerBackend.Postgres)
         {
-            var builder = PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!);
-            builder.Timeout = settings.Ledger.PostgresConnectTimeoutSeconds;
-            builder.CommandTimeout = 5;
-            if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = "m2m-doubtful-posts";
-            var pg = NpgsqlDataSource.Create(builder);
+            // A doubtful post is money whose outcome is unknown: its row is durable like the ledger's (synchronous_commit on).
+            var pg = PostgresConnectionString.CreateDataSource(PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!),
+                settings.Ledger.PostgresConnectTimeoutSeconds, 5, "m2m-doubtful-posts");
             table = new DoubtfulPostTable(() => pg.OpenConnection(), pg, "postgres ledger database", filePath, log);
         }
         else
