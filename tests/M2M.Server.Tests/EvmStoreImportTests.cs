@@ -1,5 +1,6 @@
 using System.Numerics;
 using M2M.Server.Accounting;
+using M2M.Ledger.Postgres;
 using M2M.Server.Configuration;
 using M2M.Settlement.Evm;
 using M2M.TestKit;
@@ -33,8 +34,8 @@ public sealed class EvmStoreImportTests(PostgresServer postgres) : IClassFixture
         Legacy(claims, LegacyClaims);
         for (int start = 1; start <= 2; start++)
         {
-            using var payer = EvmChannelStore.OpenPostgres(url);
-            using var receiver = EvmClaimStore.OpenPostgres(url);
+            using var payer = EvmChannelStore.OpenPostgres(PostgresConnectionString.CreateDataSource(PostgresConnectionString.Parse(url), 2, 10, "m2m-settlement-evm"));
+            using var receiver = EvmClaimStore.OpenPostgres(PostgresConnectionString.CreateDataSource(PostgresConnectionString.Parse(url), 2, 10, "m2m-settlement-evm"));
             var imported = (payer.ImportFile(channels), receiver.ImportFile(claims));
             // The second import finds every row present: nothing copied, nothing changed.
             Assert.Equal(start == 1 ? (new EvmImport(2, 2, 0), new EvmImport(0, 1, 0)) : (new EvmImport(0, 0, 0), new EvmImport(0, 0, 1)), imported);

@@ -1,4 +1,5 @@
 using M2M.Core.Ledger;
+using M2M.Ledger.Postgres;
 using M2M.Migrations;
 using M2M.Settlement.BtpTransfer;
 using M2M.Settlement.Coordination;
@@ -6,6 +7,7 @@ using M2M.Server.Peers;
 using M2M.Settlement.Evm;
 using M2M.Server.Configuration;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace M2M.Server.Accounting;
 
@@ -81,7 +83,7 @@ public static class ConnectorSettlement
             }
             return inLedger;
         }
-        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(PostgresConnectionString(settings), ConnectTimeout(settings));
+        var store = M2M.Settlement.Postgres.PostgresSettlementStore.Open(LedgerDatabase(settings, 10, "m2m-settlement"));
         if (File.Exists(old))
         {
             using (var legacy = SettlementStore.Open(old))
@@ -119,7 +121,7 @@ public static class ConnectorSettlement
     /// </summary>
     public static EvmChannelStore OpenEvmChannelStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(PostgresConnectionString(settings), ConnectTimeout(settings))
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmChannelStore.OpenPostgres(LedgerDatabase(settings, 10, "m2m-settlement-evm"))
             : InLedger(ledger) is { } file ? EvmChannelStore.OpenInLedger(file) : EvmChannelStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmChannelsFile), store.ImportFile, store.Backend, log);
         return store;
@@ -128,17 +130,20 @@ public static class ConnectorSettlement
     /// <summary>The received EVM claims in the settlement store; an evm-claims.db left by an earlier release is imported once.</summary>
     public static EvmClaimStore OpenEvmClaimStore(ConnectorSettings settings, ILogger log, ILedger? ledger = null)
     {
-        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(PostgresConnectionString(settings), ConnectTimeout(settings))
+        var store = settings.Ledger.Backend == LedgerBackend.Postgres ? EvmClaimStore.OpenPostgres(LedgerDatabase(settings, 10, "m2m-settlement-evm"))
             : InLedger(ledger) is { } file ? EvmClaimStore.OpenInLedger(file) : EvmClaimStore.Open(StorePath(settings));
         ImportLegacy(SiblingPath(settings, LegacyEvmClaimsFile), store.ImportFile, store.Backend, log);
         return store;
     }
 
-    /// <summary>LEDGER_POSTGRES_URL as an Npgsql connection string (operators may give the postgres:// URL form).</summary>
-    private static string PostgresConnectionString(ConnectorSettings settings) => M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!).ConnectionString;
-
-    /// <summary>The ledger's connect timeout (ledger.postgresConnectTimeoutSeconds or the URL's), for the stores in its database.</summary>
-    private static int ConnectTimeout(ConnectorSettings settings) => settings.Ledger.PostgresConnectTimeoutSeconds;
+    /// <summary>
+    /// A data source for one of the host's stores in the PostgreSQL ledger's database (LEDGER_POSTGRES_URL, in either
+    /// form): the ledger's connect timeout (ledger.postgresConnectTimeoutSeconds or the URL's), synchronous_commit on,
+    /// and <paramref name="applicationName"/> in pg_stat_activity (<see cref="PostgresConnectionString.CreateDataSource"/>).
+    /// </summary>
+    internal static NpgsqlDataSource LedgerDatabase(ConnectorSettings settings, int commandTimeoutSeconds, string applicationName) =>
+        PostgresConnectionString.CreateDataSource(PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!),
+            settings.Ledger.PostgresConnectTimeoutSeconds, commandTimeoutSeconds, applicationName);
 
     /// <summary>Copies a legacy file in (idempotent), renames it *.imported so it is read once, and says so in one line.</summary>
     private static void ImportLegacy(string file, Func<string, EvmImport> import, string backend, ILogger log)

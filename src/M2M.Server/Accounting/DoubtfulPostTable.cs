@@ -1,7 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
 using M2M.Core.Switch;
-using M2M.Ledger.Postgres;
 using M2M.Server.Configuration;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -50,8 +49,7 @@ public sealed partial class DoubtfulPostTable : DoubtfulPostJournalBase, IDispos
         if (settings.Ledger.Backend == LedgerBackend.Postgres)
         {
             // A doubtful post is money whose outcome is unknown: its row is durable like the ledger's (synchronous_commit on).
-            var pg = PostgresConnectionString.CreateDataSource(PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!),
-                settings.Ledger.PostgresConnectTimeoutSeconds, 5, "m2m-doubtful-posts");
+            var pg = ConnectorSettlement.LedgerDatabase(settings, 5, "m2m-doubtful-posts");
             table = new DoubtfulPostTable(() => pg.OpenConnection(), pg, "postgres ledger database", filePath, log);
         }
         else

@@ -66,10 +66,9 @@ public sealed class NetworkStore : IAsyncDisposable
     {
         string path = M2M.Server.Accounting.ConnectorSettlement.SiblingPath(settings, FileName);
         if (settings.Ledger.Backend != LedgerBackend.Postgres) return Open(path);
-        // The ledger's connect timeout (ledger.postgresConnectTimeoutSeconds or the URL's), not a number of our own; a
-        // change answered 200 stays applied after a database crash (synchronous_commit on).
-        var db = M2M.Ledger.Postgres.PostgresConnectionString.CreateDataSource(M2M.Ledger.Postgres.PostgresConnectionString.Parse(settings.Ledger.PostgresUrl!),
-            settings.Ledger.PostgresConnectTimeoutSeconds, 10, "m2m-network");
+        // The ledger's connect timeout, not a number of our own; a change answered 200 stays applied after a database
+        // crash (synchronous_commit on).
+        var db = M2M.Server.Accounting.ConnectorSettlement.LedgerDatabase(settings, 10, "m2m-network");
         try
         {
             await using var conn = await db.OpenConnectionAsync(ct).ConfigureAwait(false);

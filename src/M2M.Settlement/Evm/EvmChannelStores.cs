@@ -157,9 +157,6 @@ public abstract class EvmStore : IDisposable
 
     private protected static BigInteger Wei(string value) => BigInteger.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture);
 
-    private protected static NpgsqlDataSource PostgresSource(string connectionString, int connectTimeoutSeconds)
-        => PostgresStoreSource.Create(connectionString, connectTimeoutSeconds, "m2m-settlement-evm");
-
     /// <summary>Rows of a table in a pre-2.1 evm-*.db file (none when the table is absent); the file is only read.</summary>
     private protected static List<object[]> LegacyRows(string path, string table, string columns)
     {
@@ -251,8 +248,8 @@ public sealed class EvmChannelStore : EvmStore
     /// <summary>The tables in the SQLite settlement store at <paramref name="path"/> (settlements.db).</summary>
     public static EvmChannelStore Open(string path) => new(path);
 
-    /// <summary>The tables in the PostgreSQL ledger's database (shared by every node).</summary>
-    public static EvmChannelStore OpenPostgres(string connectionString, int connectTimeoutSeconds = 2) => new(PostgresSource(connectionString, connectTimeoutSeconds));
+    /// <summary>The tables in the PostgreSQL ledger's database (shared by every node), through the host's data source for it, which the store owns.</summary>
+    public static EvmChannelStore OpenPostgres(NpgsqlDataSource db) => new(db);
 
     /// <summary>Channels we opened to pay peers.</summary>
     public int ChannelCount() => CountRows("evm_channels");
@@ -382,8 +379,8 @@ public sealed class EvmClaimStore : EvmStore
     /// <summary>The table in the SQLite settlement store at <paramref name="path"/> (settlements.db).</summary>
     public static EvmClaimStore Open(string path) => new(path);
 
-    /// <summary>The table in the PostgreSQL ledger's database (shared by every node).</summary>
-    public static EvmClaimStore OpenPostgres(string connectionString, int connectTimeoutSeconds = 2) => new(PostgresSource(connectionString, connectTimeoutSeconds));
+    /// <summary>The table in the PostgreSQL ledger's database (shared by every node), through the host's data source for it, which the store owns.</summary>
+    public static EvmClaimStore OpenPostgres(NpgsqlDataSource db) => new(db);
 
     /// <summary>Channels peers pay us on (one row per peer and channel with an accepted claim).</summary>
     public int ChannelCount() => CountRows("evm_claims");

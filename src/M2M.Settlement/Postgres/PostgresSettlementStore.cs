@@ -21,12 +21,12 @@ public sealed class PostgresSettlementStore : ISettlementStore
     public string Backend => "postgres";
 
     /// <summary>
-    /// Opens the store on the ledger's database and applies its migrations; <paramref name="connectTimeoutSeconds"/>
-    /// is the ledger's own (the host passes ledger.postgresConnectTimeoutSeconds).
+    /// Opens the store on the ledger's database and applies its migrations. <paramref name="db"/> is the host's data
+    /// source for that database (the ledger's connect timeout, synchronous_commit on); the store owns and disposes it.
     /// </summary>
-    public static PostgresSettlementStore Open(string connectionString, int connectTimeoutSeconds = 2)
+    public static PostgresSettlementStore Open(NpgsqlDataSource db)
     {
-        var db = PostgresStoreSource.Create(connectionString, connectTimeoutSeconds, "m2m-settlement");
+        ArgumentNullException.ThrowIfNull(db);
         try
         {
             using var conn = db.OpenConnection();
