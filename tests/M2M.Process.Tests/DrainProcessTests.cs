@@ -88,6 +88,17 @@ public class DrainProcessTests
         Assert.Contains("Drained: 0 packets in flight, 0 settlements pending", connector.Process.Stdout);
         Assert.Contains("Stopped", connector.Process.Stdout);
         Assert.DoesNotContain("Drain deadline passed", connector.Process.Stdout);
+
+        // The books after the drain, read from the file by the operator's commands: consistent, nothing left pending,
+        // alice paid the 500 she sent, and bob's 500 was settled to 0 (the settlement's post is in the ledger).
+        var ledgerEnv = new Dictionary<string, string> { ["LEDGER_PATH"] = Path.Combine(dir, "ledger.db") };
+        var verify = await CliProcess.RunAsync(ledgerEnv, "ledger", "verify", "--config", config);
+        Assert.True(verify.Code == 0, $"ledger verify exited {verify.Code}: {verify.Stdout}{verify.Stderr}");
+        Assert.Contains(" 0 open pending", verify.Stdout);
+        var balances = await CliProcess.RunAsync(ledgerEnv, "ledger", "balances", "--config", config);
+        Assert.True(balances.Code == 0, balances.Stderr);
+        Assert.Matches(@"peer:alice:USD/9\s+-500\s", balances.Stdout);
+        Assert.Matches(@"peer:bob:USD/9\s+0\s", balances.Stdout);
     }
 
     [Fact]
